@@ -1,0 +1,34 @@
+# hf_pretrain: `make install`, then `make pretrain` (offline, embedded corpus), `make finetune-glue`, `make test`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+ACCELERATE := $(VENV)/bin/accelerate
+
+CONFIG ?= recipes/configs/debug.yaml
+CKPT ?= outputs/debug
+TASK ?= mrpc
+GLUE_DIR ?= ../shared/data/glue
+SEEDS ?= 1
+ARGS ?=
+
+.PHONY: install pretrain finetune-glue test clean
+
+install:
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# The CPU wheel of torch first: an unpinned torch would pull a multi-GB CUDA build.
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e ".[dev]"
+
+pretrain:
+	$(ACCELERATE) launch --num_processes 1 --num_machines 1 --mixed_precision no --dynamo_backend no \
+		recipes/pretrain_bert.py --config $(CONFIG) $(ARGS)
+
+finetune-glue:
+	$(PY) recipes/finetune_glue.py --config recipes/configs/glue.yaml --model_name_or_path $(CKPT) \
+		--task_name $(TASK) --glue_dir $(GLUE_DIR) --output_dir $(CKPT)/glue-$(TASK) --seeds $(SEEDS) $(ARGS)
+
+test:
+	$(PY) -m pytest -q
+
+clean:
+	rm -rf outputs

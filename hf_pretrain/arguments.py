@@ -1,0 +1,186 @@
+"""Typed argument dataclasses for the recipes, parsed by ``HfArgumentParser`` beside ``TrainingArguments``.
+
+Names follow the Hugging Face example scripts (``run_mlm.py``, ``run_glue.py``) so their users guess them right.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .errors import HfPretrainError
+
+OBJECTIVES = ("mlm", "mlm_nsp")
+MASKINGS = ("dynamic", "static")
+
+
+@dataclass
+class DataArguments:
+    """Where the pretraining text comes from and how it becomes training sequences."""
+
+    train_file: list[str] | None = field(
+        default=None,
+        metadata={
+            "help": "Corpus files, globs or directories: plain text, JSON Lines, Parquet or WikiExtractor output, "
+            "optionally .gz/.bz2/.xz/.zst. Without it (and without --dataset_name) the embedded corpus of Python "
+            "standard-library docstrings is used."
+        },
+    )
+    validation_file: list[str] | None = field(
+        default=None, metadata={"help": "Validation corpus, in the same formats as --train_file."}
+    )
+    dataset_name: str | None = field(default=None, metadata={"help": "A dataset on the Hugging Face Hub."})
+    dataset_config_name: str | None = field(default=None, metadata={"help": "The Hub dataset's configuration."})
+    text_column_name: str = field(
+        default="text", metadata={"help": "The text column of JSON Lines, Parquet and Hub datasets."}
+    )
+    validation_split_percentage: float = field(
+        default=5.0,
+        metadata={
+            "help": "Without --validation_file, this percentage of documents (at least one) is held out for "
+            "evaluation, chosen from the seed. 0 disables evaluation."
+        },
+    )
+    max_seq_length: int = field(default=128, metadata={"help": "Tokens per training sequence, specials included."})
+    short_seq_probability: float = field(
+        default=0.1,
+        metadata={"help": "NSP: probability of a shorter target length, so the model also sees short inputs (BERT)."},
+    )
+    max_train_documents: int | None = field(
+        default=None, metadata={"help": "Keep only the first N training documents (quick experiments)."}
+    )
+    preprocessing_num_workers: int | None = field(
+        default=None, metadata={"help": "Processes for sentence splitting and tokenization."}
+    )
+
+    def __post_init__(self) -> None:
+        if self.train_file and self.dataset_name:
+            raise HfPretrainError("give either --train_file or --dataset_name, not both")
+        if self.validation_file and not (self.train_file or self.dataset_name):
+            raise HfPretrainError("--validation_file needs a --train_file")
+        if not 0 <= self.validation_split_percentage < 100:
+            raise HfPretrainError("--validation_split_percentage must be in [0, 100)")
+        if self.max_seq_length < 8:
+            raise HfPretrainError("--max_seq_length must be at least 8")
+        if not 0 <= self.short_seq_probability <= 1:
+            raise HfPretrainError("--short_seq_probability must be in [0, 1]")
+
+
+@dataclass
+class ModelArguments:
+    """The tokenizer and the BERT architecture, or a checkpoint to start from."""
+
+    model_name_or_path: str | None = field(
+        default=None, metadata={"help": "Continue pretraining from this checkpoint instead of a fresh model."}
+    )
+    tokenizer_name: str | None = field(
+        default=None, metadata={"help": "Load this tokenizer instead of training one on the corpus."}
+    )
+    vocab_size: int = field(default=30522, metadata={"help": "WordPiece vocabulary size of a trained tokenizer."})
+    do_lower_case: bool = field(default=True, metadata={"help": "Lower-case and strip accents (uncased BERT)."})
+    hidden_size: int = field(default=768, metadata={"help": "Width of the encoder."})
+    num_hidden_layers: int = field(default=12, metadata={"help": "Encoder layers."})
+    num_attention_heads: int = field(default=12, metadata={"help": "Attention heads per layer."})
+    intermediate_size: int | None = field(default=None, metadata={"help": "Feed-forward width; 4 x hidden if unset."})
+    hidden_dropout_prob: float = field(default=0.1, metadata={"help": "Dropout on hidden states."})
+    attention_probs_dropout_prob: float = field(default=0.1, metadata={"help": "Dropout on attention weights."})
+    max_position_embeddings: int = field(default=512, metadata={"help": "Longest sequence the model can take."})
+    trust_remote_code: bool = field(
+        default=False, metadata={"help": "Allow code from a checkpoint's repository to run (off: it is unsafe)."}
+    )
+
+    def __post_init__(self) -> None:
+        if self.hidden_size % self.num_attention_heads:
+            raise HfPretrainError(
+                f"--hidden_size {self.hidden_size} is not a multiple of --num_attention_heads "
+                f"{self.num_attention_heads}"
+            )
+        if self.vocab_size < 100:
+            raise HfPretrainError("--vocab_size must be at least 100")
+        if self.intermediate_size is None:
+            self.intermediate_size = 4 * self.hidden_size
+
+
+@dataclass
+class PretrainingArguments:
+    """The pretraining objective: what is masked, how, and whether NSP pairs are built."""
+
+    objective: str = field(
+        default="mlm_nsp",
+        metadata={"help": "'mlm' (masked LM alone, BertForMaskedLM) or 'mlm_nsp' (with next-sentence prediction)."},
+    )
+    masking: str = field(
+        default="dynamic",
+        metadata={
+            "help": "'dynamic': new masks each time a sequence is seen (RoBERTa); 'static': masks drawn once at "
+            "data preparation, each sequence stored --duplication_factor times (original BERT)."
+        },
+    )
+    mlm_probability: float = field(default=0.15, metadata={"help": "Fraction of tokens selected for prediction."})
+    mask_replace_prob: float = field(
+        default=0.8, metadata={"help": "Of the selected tokens, the fraction replaced by [MASK]."}
+    )
+    random_replace_prob: float = field(
+        default=0.1, metadata={"help": "Of the selected tokens, the fraction replaced by a random token."}
+    )
+    duplication_factor: int = field(
+        default=10, metadata={"help": "Static masking: how many differently masked copies of each sequence."}
+    )
+    max_train_minutes: float | None = field(
+        default=None, metadata={"help": "Stop training (and save) after this many minutes of wall-clock time."}
+    )
+
+    def __post_init__(self) -> None:
+        if self.objective not in OBJECTIVES:
+            raise HfPretrainError(f"--objective must be one of {', '.join(OBJECTIVES)}, not '{self.objective}'")
+        if self.masking not in MASKINGS:
+            raise HfPretrainError(f"--masking must be one of {', '.join(MASKINGS)}, not '{self.masking}'")
+        if not 0 < self.mlm_probability < 1:
+            raise HfPretrainError("--mlm_probability must be in (0, 1)")
+        if self.mask_replace_prob < 0 or self.random_replace_prob < 0 or (
+            self.mask_replace_prob + self.random_replace_prob > 1
+        ):
+            raise HfPretrainError(
+                "--mask_replace_prob and --random_replace_prob must be non-negative and sum to at most 1"
+            )
+        if self.duplication_factor < 1:
+            raise HfPretrainError("--duplication_factor must be at least 1")
+
+    @property
+    def with_nsp(self) -> bool:
+        return self.objective == "mlm_nsp"
+
+
+@dataclass
+class GlueArguments:
+    """Which GLUE task to fine-tune on, where its data is, and over which seeds."""
+
+    model_name_or_path: str = field(
+        default=None, metadata={"help": "The pretrained checkpoint (a save_pretrained folder or a Hub id)."}
+    )
+    task_name: str = field(default="mrpc", metadata={"help": "GLUE task: cola, sst2, mrpc, stsb, qqp, mnli, qnli, rte, wnli."})
+    glue_dir: str | None = field(
+        default=None,
+        metadata={"help": "Local GLUE data in the distribution's layout (<glue_dir>/MRPC/train.tsv). Hub if unset."},
+    )
+    max_seq_length: int = field(default=128, metadata={"help": "Pairs are truncated to this many tokens."})
+    seeds: list[int] | None = field(
+        default=None, metadata={"help": "Fine-tune once per seed and report mean and std (default: --seed)."}
+    )
+    from_scratch: bool = field(
+        default=False,
+        metadata={"help": "Baseline: the checkpoint's architecture and tokenizer with randomly initialized weights."},
+    )
+    max_train_samples: int | None = field(default=None, metadata={"help": "Keep only the first N training examples."})
+    max_eval_samples: int | None = field(default=None, metadata={"help": "Keep only the first N evaluation examples."})
+    trust_remote_code: bool = field(
+        default=False, metadata={"help": "Allow code from the checkpoint's repository to run (off: it is unsafe)."}
+    )
+
+    def __post_init__(self) -> None:
+        from .glue import GLUE_TASKS
+
+        if not self.model_name_or_path:
+            raise HfPretrainError("--model_name_or_path is required: the checkpoint to fine-tune")
+        self.task_name = self.task_name.lower().replace("-", "")
+        if self.task_name not in GLUE_TASKS:
+            raise HfPretrainError(f"--task_name must be one of {', '.join(GLUE_TASKS)}, not '{self.task_name}'")

@@ -1,0 +1,102 @@
+"""Data collators for the stock ``transformers.Trainer``: pad a list of features and, for MLM, mask them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from transformers import PreTrainedTokenizerBase
+
+from .masking import IGNORE_INDEX, derive_seed, mask_tokens, replacement_token_ids, special_token_ids
+
+
+def pad_batch(
+    features: Sequence[dict[str, Any]], pad_token_id: int, pad_to_multiple_of: int | None = None
+) -> dict[str, torch.Tensor]:
+    """Right-pad token-level fields to the longest feature and stack scalar ones.
+
+    ``input_ids`` pad with ``pad_token_id``, ``labels`` with -100, other token-level fields with 0; the
+    ``attention_mask`` is built from the lengths.
+    """
+    lengths = np.array([len(f["input_ids"]) for f in features])
+    width = int(lengths.max())
+    if pad_to_multiple_of:
+        width = -(-width // pad_to_multiple_of) * pad_to_multiple_of
+    batch: dict[str, torch.Tensor] = {}
+    for key in features[0]:
+        values = [f[key] for f in features]
+        if np.ndim(values[0]) == 0:
+            batch[key] = torch.tensor(values)
+            continue
+        fill = pad_token_id if key == "input_ids" else IGNORE_INDEX if key == "labels" else 0
+        array = np.full((len(features), width), fill, dtype=np.int64)
+        for i, value in enumerate(values):
+            array[i, : lengths[i]] = value
+        batch[key] = torch.from_numpy(array)
+    batch["attention_mask"] = torch.from_numpy((np.arange(width)[None, :] < lengths[:, None]).astype(np.int64))
+    return batch
+
+
+def _process_rank() -> int:
+    return torch.distributed.get_rank() if torch.distributed.is_available() and torch.distributed.is_initialized() else 0
+
+
+@dataclass
+class DataCollatorForMaskedLM:
+    """Pads features and masks them dynamically for masked-LM pretraining: new masks every time a batch is drawn.
+
+    Features that already carry ``labels`` (statically masked at data preparation, or a validation set masked once
+    so that evaluations compare) are only padded. Other fields such as ``token_type_ids`` and
+    ``next_sentence_label`` (NSP pairs) pass through, so the same collator feeds ``BertForPreTraining``.
+
+    Randomness: ``__call__(features, generator)`` is a pure function of its inputs. Without a generator it uses the
+    collator's own stream, seeded from ``seed``, the process rank and the DataLoader worker id; the stream runs on
+    across epochs, so every epoch sees new masks.
+    """
+
+    tokenizer: PreTrainedTokenizerBase
+    mlm_probability: float = 0.15
+    mask_replace_prob: float = 0.8  # BERT: 80 % [MASK], 10 % random token, 10 % unchanged
+    random_replace_prob: float = 0.1
+    pad_to_multiple_of: int | None = None
+    seed: int = 0
+    _generator: torch.Generator | None = field(default=None, init=False, repr=False)
+    _stream: tuple[int, int] | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.tokenizer.mask_token_id is None or self.tokenizer.pad_token_id is None:
+            raise ValueError("the tokenizer needs a mask token and a pad token for masked-LM training")
+        if not 0 < self.mlm_probability < 1:
+            raise ValueError(f"mlm_probability must be in (0, 1), got {self.mlm_probability}")
+        if min(self.mask_replace_prob, self.random_replace_prob) < 0 or self.mask_replace_prob + self.random_replace_prob > 1:
+            raise ValueError("mask_replace_prob and random_replace_prob must be non-negative and sum to at most 1")
+        self._special_ids = special_token_ids(self.tokenizer)
+        self._replacement_ids = replacement_token_ids(self.tokenizer)
+
+    def default_generator(self) -> torch.Generator:
+        """This process's and this DataLoader worker's masking stream."""
+        worker = torch.utils.data.get_worker_info()
+        stream = (_process_rank(), worker.id + 1 if worker is not None else 0)
+        if self._generator is None or self._stream != stream:
+            self._generator = torch.Generator().manual_seed(derive_seed(self.seed, *stream))
+            self._stream = stream
+        return self._generator
+
+    def __call__(self, features: Sequence[dict[str, Any]], generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        batch = pad_batch(features, self.tokenizer.pad_token_id, self.pad_to_multiple_of)
+        if "labels" in batch:
+            return batch
+        batch["input_ids"], batch["labels"] = mask_tokens(
+            batch["input_ids"],
+            special_ids=self._special_ids,
+            mask_token_id=self.tokenizer.mask_token_id,
+            replacement_ids=self._replacement_ids,
+            mlm_probability=self.mlm_probability,
+            mask_replace_prob=self.mask_replace_prob,
+            random_replace_prob=self.random_replace_prob,
+            generator=generator if generator is not None else self.default_generator(),
+        )
+        return batch

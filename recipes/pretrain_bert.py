@@ -1,0 +1,161 @@
+"""Pretrain BERT from raw text with the stock Trainer: masked LM, optionally with next-sentence prediction.
+
+    accelerate launch recipes/pretrain_bert.py --config recipes/configs/debug.yaml [--flag value ...]
+
+Every TrainingArguments flag works; see hf_pretrain.arguments for the others.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import transformers
+from transformers import TrainingArguments
+
+from hf_pretrain.arguments import DataArguments, ModelArguments, PretrainingArguments
+from hf_pretrain.collators import DataCollatorForMaskedLM
+from hf_pretrain.config import parse_config
+from hf_pretrain.corpus import load_corpus
+from hf_pretrain.errors import cli_entry
+from hf_pretrain.hub import hub_repo_id, prepare_hub_repo, push_folder
+from hf_pretrain.metrics import compute_pretraining_metrics, preprocess_logits_for_metrics
+from hf_pretrain.model_card import write_model_card
+from hf_pretrain.modeling import build_pretraining_model
+from hf_pretrain.sequences import build_pretraining_dataset
+from hf_pretrain.tokenizer import load_tokenizer, train_wordpiece_tokenizer
+from hf_pretrain.training import PretrainingTrainer, TimeBudgetCallback, resume_checkpoint, training_args_for_trainer
+
+logger = logging.getLogger("pretrain_bert")
+
+
+def describe_data(data_args: DataArguments) -> str:
+    if data_args.dataset_name:
+        return f"{data_args.dataset_name} ({data_args.dataset_config_name or 'default'}) from the Hub"
+    if data_args.train_file:
+        return ", ".join(data_args.train_file)
+    return "Python standard-library docstrings (the embedded default corpus)"
+
+
+@cli_entry
+def main() -> None:
+    model_args, data_args, objective, training_args = parse_config(
+        (ModelArguments, DataArguments, PretrainingArguments, TrainingArguments)
+    )
+    logging.basicConfig(
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        level=logging.INFO if training_args.should_log else logging.WARNING,
+    )
+    transformers.utils.logging.set_verbosity(training_args.get_process_log_level())
+
+    repo_id = None
+    if training_args.push_to_hub:  # before any work, so an unreachable Hub fails the run at once
+        repo_id = prepare_hub_repo(
+            hub_repo_id(training_args.hub_model_id, training_args.output_dir), training_args.hub_token,
+            training_args.hub_private_repo,
+        )
+    checkpoint = resume_checkpoint(training_args)
+
+    documents = load_corpus(
+        data_args.train_file, data_args.validation_file, data_args.dataset_name, data_args.dataset_config_name,
+        data_args.text_column_name, data_args.validation_split_percentage, training_args.seed,
+        data_args.max_train_documents,
+    )
+    tokenizer_source = model_args.tokenizer_name or model_args.model_name_or_path or checkpoint
+    with training_args.main_process_first(desc="training the tokenizer"):
+        if tokenizer_source:
+            tokenizer = load_tokenizer(tokenizer_source, model_args.trust_remote_code)
+        elif training_args.process_index == 0:
+            tokenizer = train_wordpiece_tokenizer(
+                documents["train"]["text"], model_args.vocab_size, model_args.do_lower_case,
+                model_max_length=data_args.max_seq_length,
+            )
+            tokenizer.save_pretrained(training_args.output_dir)
+        else:  # the other processes take the main process's tokenizer, so every rank has the same one
+            tokenizer = load_tokenizer(training_args.output_dir)
+
+    sequences = build_pretraining_dataset(
+        documents, tokenizer,
+        max_seq_length=data_args.max_seq_length, with_nsp=objective.with_nsp,
+        static_masking=objective.masking == "static", mlm_probability=objective.mlm_probability,
+        mask_replace_prob=objective.mask_replace_prob, random_replace_prob=objective.random_replace_prob,
+        duplication_factor=objective.duplication_factor, short_seq_probability=data_args.short_seq_probability,
+        seed=training_args.seed, num_proc=data_args.preprocessing_num_workers, source=describe_data(data_args),
+    )
+    model = build_pretraining_model(model_args, tokenizer, objective.with_nsp, data_args.max_seq_length)
+    collator = DataCollatorForMaskedLM(
+        tokenizer, objective.mlm_probability, objective.mask_replace_prob, objective.random_replace_prob,
+        seed=training_args.seed,
+    )
+    has_eval = "validation" in sequences
+    trainer = PretrainingTrainer(
+        model=model,
+        args=training_args_for_trainer(training_args, count_tokens=True),
+        train_dataset=sequences["train"],
+        eval_dataset=sequences["validation"] if has_eval else None,
+        data_collator=collator,
+        processing_class=tokenizer,
+        compute_metrics=compute_pretraining_metrics if has_eval else None,
+        preprocess_logits_for_metrics=preprocess_logits_for_metrics if has_eval else None,
+        callbacks=[TimeBudgetCallback(objective.max_train_minutes)] if objective.max_train_minutes else None,
+    )
+    train_result = trainer.train(resume_from_checkpoint=checkpoint)
+    trainer.save_model()
+    trainer.save_state()
+    trainer.log_metrics("train", train_result.metrics)
+    metrics = trainer.evaluate() if has_eval else {}
+    if has_eval:
+        trainer.log_metrics("eval", metrics)
+        trainer.save_metrics("eval", metrics)
+
+    if trainer.is_world_process_zero():
+        config = model.config
+        write_model_card(
+            training_args.output_dir,
+            title=f"{config.model_type.upper()} pretrained from scratch ({objective.objective.replace('_', ' + ').upper()})",
+            summary=f"A {config.num_hidden_layers}-layer, {config.hidden_size}-wide BERT pretrained from random "
+            f"initialization with hf_pretrain on {describe_data(data_args)}.",
+            sections={
+                "Training data": {
+                    "corpus": describe_data(data_args),
+                    "training documents": len(documents["train"]),
+                    "training sequences": len(sequences["train"]),
+                    "max sequence length": data_args.max_seq_length,
+                    "tokenizer": tokenizer_source or f"WordPiece trained on the corpus ({len(tokenizer)} tokens)",
+                },
+                "Objective": {
+                    "objective": "masked LM + next-sentence prediction" if objective.with_nsp else "masked LM",
+                    "masking": objective.masking
+                    + (f" (x{objective.duplication_factor})" if objective.masking == "static" else ""),
+                    "mlm probability": objective.mlm_probability,
+                    "mask / random / keep": f"{objective.mask_replace_prob:.0%} / {objective.random_replace_prob:.0%}"
+                    f" / {1 - objective.mask_replace_prob - objective.random_replace_prob:.0%}",
+                },
+                "Model": {k: getattr(config, k) for k in (
+                    "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "vocab_size",
+                )} | {"parameters": model.num_parameters()},
+                "Training": {
+                    "steps": trainer.state.global_step,
+                    "tokens seen (non-padding)": int(trainer.state.num_input_tokens_seen),
+                    "batch size (global)": training_args.per_device_train_batch_size
+                    * training_args.gradient_accumulation_steps * training_args.world_size,
+                    "learning rate": training_args.learning_rate,
+                    "schedule": f"{training_args.lr_scheduler_type.value}, warmup {training_args.warmup_steps}",
+                    "precision": "bf16" if training_args.bf16 else "fp16" if training_args.fp16 else "fp32",
+                    "seed": training_args.seed,
+                },
+            },
+            metrics={
+                k.removeprefix("eval_"): v for k, v in metrics.items()
+                if not k.endswith(("runtime", "per_second", "epoch", "tokens_seen"))
+            },
+            tags=["bert", "fill-mask", "pretraining"],
+            pipeline_tag="fill-mask",
+        )
+        if repo_id:
+            push_folder(training_args.output_dir, repo_id, training_args.hub_token, "Pretrained with hf_pretrain")
+    logger.info("model, tokenizer and model card saved to %s", os.path.abspath(training_args.output_dir))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,130 @@
+"""Layer 2: corpus readers for every format and compression, and their errors."""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import json
+import lzma
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import zstandard
+
+from hf_pretrain.corpus import load_corpus, load_documents, stdlib_docstrings
+from hf_pretrain.errors import HfPretrainError
+
+from .conftest import SHARED_DATA, requires_shared_data
+
+PLAIN = "First paragraph of doc one.\nSecond paragraph of doc one.\n\nOnly paragraph of doc two.\n"
+EXPECTED = ["First paragraph of doc one.\nSecond paragraph of doc one.", "Only paragraph of doc two."]
+WIKI = (
+    '<doc id="1" url="http://x?curid=1" title="Alpha">\nAlpha\n\nAlpha is a letter.\nIt comes first.\n</doc>\n'
+    '<doc id="2" url="http://x?curid=2" title="Beta">\nBeta\n\nBeta follows alpha.\n</doc>\n'
+)
+COMPRESSORS = {"": lambda b: b, ".gz": gzip.compress, ".bz2": bz2.compress, ".xz": lzma.compress,
+               ".zst": zstandard.compress}
+
+
+@pytest.mark.parametrize("suffix", list(COMPRESSORS))
+def test_plain_text_in_every_compression(tmp_path, suffix):
+    path = tmp_path / f"corpus.txt{suffix}"
+    path.write_bytes(COMPRESSORS[suffix](PLAIN.encode()))
+    assert load_documents([str(path)])["text"] == EXPECTED
+
+
+@pytest.mark.parametrize("suffix", ["", ".bz2", ".gz"])
+def test_wikiextractor_drops_markup_and_title(tmp_path, suffix):
+    path = tmp_path / f"wiki_00{suffix}"
+    path.write_bytes(COMPRESSORS[suffix](WIKI.encode()))
+    assert load_documents([str(path)])["text"] == ["Alpha is a letter.\nIt comes first.", "Beta follows alpha."]
+
+
+@pytest.mark.parametrize("suffix", ["", ".gz", ".zst"])
+def test_jsonl_with_text_column(tmp_path, suffix):
+    lines = [json.dumps({"text": t, "id": i}) for i, t in enumerate(EXPECTED)]
+    path = tmp_path / f"c.jsonl{suffix}"
+    path.write_bytes(COMPRESSORS[suffix](("\n".join(lines) + "\n").encode()))
+    assert load_documents([str(path)])["text"] == EXPECTED
+
+
+def test_parquet_and_custom_text_column(tmp_path):
+    path = tmp_path / "c.parquet"
+    pq.write_table(pa.table({"body": EXPECTED, "n": [1, 2]}), path)
+    assert load_documents([str(path)], text_column="body")["text"] == EXPECTED
+    with pytest.raises(HfPretrainError, match=r"c\.parquet: no 'text' column \(columns: body, n\)"):
+        load_documents([str(path)])
+
+
+def test_globs_and_directories_in_sorted_order(tmp_path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "b.txt").write_text("doc b\n")
+    (tmp_path / "sub" / "a.txt").write_text("doc a\n")
+    (tmp_path / ".hidden").write_text("ignored\n")
+    assert load_documents([str(tmp_path)])["text"] == ["doc b", "doc a"]
+    assert load_documents([str(tmp_path / "*.txt")])["text"] == ["doc b"]
+    assert load_documents([str(tmp_path / "**" / "*.txt")])["text"] == ["doc b", "doc a"]
+
+
+@pytest.mark.parametrize(
+    "name, content, message",
+    [
+        ("empty.txt", b"", r"empty\.txt: the file is empty"),
+        ("blank.txt", b"\n\n  \n", r"blank\.txt: no document with any text"),
+        ("latin1.txt", "ok line\ncaf\xe9\n".encode("latin-1"), r"latin1\.txt:2: not UTF-8"),
+        ("nul.txt", b"text\n\x00\x00\x00\n", r"nul\.txt:2: NUL bytes"),
+        ("bad.jsonl", b'{"text": "a"}\n{broken\n', r"bad\.jsonl:2: not valid JSON"),
+        ("nocol.jsonl", b'{"body": "a"}\n', r"nocol\.jsonl:1: no 'text' field"),
+        ("open.txt", b'<doc id="1">\nT\n\ntext\n', r"open\.txt: the <doc> opened at line 1 is never closed"),
+        ("fake.txt.gz", b"not gzip at all", r"fake\.txt\.gz: cannot be read"),
+    ],
+)
+def test_bad_input_names_the_file_and_line(tmp_path, name, content, message):
+    (tmp_path / name).write_bytes(content)
+    with pytest.raises(HfPretrainError, match=message):
+        load_documents([str(tmp_path / name)])
+
+
+def test_missing_paths(tmp_path):
+    with pytest.raises(HfPretrainError, match="no such file or directory"):
+        load_documents([str(tmp_path / "nope.txt")])
+    with pytest.raises(HfPretrainError, match="no file matches"):
+        load_documents([str(tmp_path / "*.nope")])
+
+
+def test_validation_split_is_deterministic_and_by_document(corpus_file):
+    a = load_corpus([str(corpus_file)], validation_split_percentage=10, seed=0)
+    b = load_corpus([str(corpus_file)], validation_split_percentage=10, seed=0)
+    c = load_corpus([str(corpus_file)], validation_split_percentage=10, seed=1)
+    assert a["validation"]["text"] == b["validation"]["text"]
+    assert a["validation"]["text"] != c["validation"]["text"]
+    assert len(a["validation"]) == 4 and len(a["train"]) == 36
+    assert not set(a["train"]["text"]) & set(a["validation"]["text"])
+    assert list(load_corpus([str(corpus_file)], validation_split_percentage=0)) == ["train"]
+
+
+def test_too_few_documents_to_hold_out(tmp_path):
+    (tmp_path / "one.txt").write_text("a single document\n")
+    with pytest.raises(HfPretrainError, match="too few to hold out"):
+        load_corpus([str(tmp_path / "one.txt")])
+
+
+def test_embedded_default_corpus():
+    docs = stdlib_docstrings()
+    assert len(docs) > 300
+    assert sum(len(t) for t in docs["text"]) > 1_000_000
+    assert any("pickle" in t.lower() for t in docs["text"])
+
+
+def test_hub_dataset_fails_early_offline(monkeypatch):
+    with pytest.raises(HfPretrainError, match="--dataset_name wikitext: could not load it from the Hub"):
+        load_corpus(None, dataset_name="wikitext", dataset_config_name="wikitext-2-raw-v1")
+
+
+@requires_shared_data
+def test_real_wikiextractor_dump():
+    docs = load_documents([str(SHARED_DATA / "wikipedia" / "AA" / "wiki_00.bz2")])
+    assert 30 < len(docs) < 200
+    assert docs[0]["text"].startswith("Anarchism is a political philosophy")
+    assert not any("<doc" in t or "</doc>" in t for t in docs["text"])

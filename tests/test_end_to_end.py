@@ -1,0 +1,211 @@
+"""Layer 3: the recipes as a user runs them: pretrain -> checkpoint -> plain transformers -> GLUE, resume, DDP,
+the Hub, and bad input stopped before training with one line."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import sys
+from pathlib import Path
+
+import pytest
+
+from .conftest import DEBUG, ROOT, run_recipe
+from .hub_server import LoopbackHub
+
+PRETRAIN = "recipes/pretrain_bert.py"
+FINETUNE = "recipes/finetune_glue.py"
+GLUE_CONFIG = "recipes/configs/glue.yaml"
+FAST = ["--config", DEBUG, "--max_steps", "12", "--save_steps", "6", "--eval_steps", "6", "--logging_steps", "3"]
+
+
+def _ok(result):
+    assert result.returncode == 0, result.stdout[-4000:]
+    return result
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory) -> Path:
+    """The debug preset pretrained (MLM + NSP) on the embedded corpus."""
+    out = tmp_path_factory.mktemp("pretrained")
+    _ok(run_recipe(PRETRAIN, *FAST, "--output_dir", str(out)))
+    return out
+
+
+@pytest.fixture(scope="module")
+def glue_dir(tmp_path_factory) -> Path:
+    from .test_glue import FIXTURES, write_task
+
+    root = tmp_path_factory.mktemp("glue")
+    header, rows = FIXTURES["MRPC"]
+    write_task(root, "MRPC", header, rows * 20)
+    return root
+
+
+def test_checkpoint_is_standard_and_loads_without_hf_pretrain(checkpoint):
+    files = {p.name for p in checkpoint.iterdir()}
+    assert {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "README.md"} <= files
+    assert not any(name.endswith((".bin", ".pt")) and name != "training_args.bin" for name in files)
+    # A fresh interpreter in which importing hf_pretrain is impossible.
+    probe = (
+        "import sys; sys.modules['hf_pretrain'] = None\n"
+        "from transformers import AutoTokenizer, AutoModelForPreTraining, AutoModelForMaskedLM, "
+        "AutoModelForSequenceClassification\n"
+        f"d = {str(checkpoint)!r}\n"
+        "tok = AutoTokenizer.from_pretrained(d)\n"
+        "for auto in (AutoModelForPreTraining, AutoModelForMaskedLM, AutoModelForSequenceClassification):\n"
+        "    model = auto.from_pretrained(d)\n"
+        "out = AutoModelForMaskedLM.from_pretrained(d)(**tok('a [MASK] sentence', return_tensors='pt'))\n"
+        "print('LOADED', type(tok).__name__, tuple(out.logits.shape))\n"
+    )
+    result = _ok(run_recipe("-c", probe))
+    assert re.search(r"LOADED BertTokenizer \(1, \d+, 2000\)", result.stdout)
+
+
+def test_model_card_and_logged_metrics(checkpoint):
+    card = (checkpoint / "README.md").read_text()
+    for fact in ("masked LM + next-sentence prediction", "Python standard-library docstrings", "| steps | 12 |",
+                 "tokens seen", "mlm_accuracy", "perplexity", "nsp_accuracy", "library_name: transformers"):
+        assert fact in card
+    history = json.loads((checkpoint / "trainer_state.json").read_text())["log_history"]
+    train_logs = [h for h in history if "loss" in h]
+    assert len(train_logs) == 4
+    assert all({"mlm_accuracy", "nsp_accuracy", "tokens_per_second"} <= h.keys() for h in train_logs)
+    evals = [h for h in history if "eval_loss" in h]
+    assert evals and all({"eval_mlm_accuracy", "eval_perplexity", "eval_nsp_accuracy"} <= h.keys() for h in evals)
+    assert (checkpoint / "checkpoint-12").is_dir() and (checkpoint / "checkpoint-6").is_dir()
+
+
+def test_finetune_glue_from_checkpoint(checkpoint, glue_dir, tmp_path):
+    result = _ok(run_recipe(
+        FINETUNE, "--config", GLUE_CONFIG, "--model_name_or_path", str(checkpoint), "--task_name", "mrpc",
+        "--glue_dir", str(glue_dir), "--output_dir", str(tmp_path), "--seeds", "1", "2", "--max_steps", "3",
+    ))
+    results = json.loads((tmp_path / "glue_results.json").read_text())
+    assert results["seeds"] == [1, 2] and len(results["runs"]) == 2
+    assert set(results["summary"]) == {"validation_accuracy", "validation_f1"}
+    assert 0 <= results["summary"]["validation_accuracy"]["mean"] <= 1
+    assert "| MRPC |" in (tmp_path / "glue_results.md").read_text() and "| MRPC |" in result.stdout
+    classifier = tmp_path / "seed_1"
+    assert (classifier / "model.safetensors").is_file() and (classifier / "README.md").is_file()
+    config = json.loads((classifier / "config.json").read_text())
+    assert config["architectures"] == ["BertForSequenceClassification"] and len(config["id2label"]) == 2
+
+
+def test_resume_continues_from_the_saved_step(checkpoint, tmp_path):
+    out = tmp_path / "run"
+    _ok(run_recipe(PRETRAIN, "--config", DEBUG, "--max_steps", "6", "--save_steps", "6", "--eval_strategy", "no",
+                   "--logging_steps", "2", "--output_dir", str(out)))
+    resumed = _ok(run_recipe(PRETRAIN, "--config", DEBUG, "--max_steps", "10", "--save_steps", "6",
+                             "--eval_strategy", "no", "--logging_steps", "2", "--output_dir", str(out)))
+    assert "resuming from" in resumed.stdout and "checkpoint-6" in resumed.stdout
+    state = json.loads((out / "trainer_state.json").read_text())
+    assert state["global_step"] == 10
+    steps = [h["step"] for h in state["log_history"] if "loss" in h]
+    assert steps == [2, 4, 6, 8, 10]  # the first run's logs, then the resumed ones from step 6 on
+
+
+def test_mlm_only_with_static_masking(tmp_path):
+    _ok(run_recipe(PRETRAIN, "--config", DEBUG, "--objective", "mlm", "--masking", "static",
+                   "--duplication_factor", "2", "--max_steps", "4", "--eval_steps", "4", "--save_strategy", "no",
+                   "--output_dir", str(tmp_path)))
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["architectures"] == ["BertForMaskedLM"]
+    assert "static (x2)" in (tmp_path / "README.md").read_text()
+
+
+def test_two_process_ddp_over_gloo(tmp_path):
+    result = _ok(run_recipe(
+        # accelerate's --cpu launcher only spawns several processes through MPI; --multi_gpu uses torchrun,
+        # which on a machine without GPUs gives a CPU process group over gloo.
+        "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
+        "--dynamo_backend", "no", "--main_process_port", str(_free_port()),
+        PRETRAIN, "--config", DEBUG, "--max_steps", "4", "--eval_steps", "4", "--save_strategy", "no", "--logging_steps", "2",
+        "--output_dir", str(tmp_path), launcher=[str(Path(sys.executable).parent / "accelerate")],
+    ))
+    state = json.loads((tmp_path / "trainer_state.json").read_text())
+    assert state["global_step"] == 4
+    assert "| batch size (global) | 32 |" in (tmp_path / "README.md").read_text()  # 16 per process x 2
+    assert result.stdout.count("'mlm_accuracy'") >= 2  # logged at steps 2 and 4
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_push_to_hub_sends_model_tokenizer_and_card_never_the_token(tmp_path, glue_dir):
+    token = "hf_loopbackSECRETtoken123"
+    with LoopbackHub() as hub:
+        env = {"HF_ENDPOINT": hub.endpoint, "HF_HUB_OFFLINE": "0", "HF_HUB_DISABLE_XET": "1"}
+        result = _ok(run_recipe(PRETRAIN, "--config", DEBUG, "--max_steps", "2", "--eval_strategy", "no",
+                                "--save_strategy", "no", "--output_dir", str(tmp_path / "model"), "--push_to_hub",
+                                "--hub_model_id", "user/tiny-bert", "--hub_token", token, env=env))
+    assert hub.repos == ["user/tiny-bert"]
+    (commit,) = hub.commits
+    assert {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "README.md"} <= set(commit["files"])
+    assert not any(path.startswith("checkpoint-") or path.endswith(".bin") for path in commit["files"])
+    assert commit["files"]["model.safetensors"] == (tmp_path / "model" / "model.safetensors").read_bytes()
+    assert hub.authorizations == {f"Bearer {token}"}
+    assert token not in result.stdout
+    for path in (tmp_path / "model").rglob("*"):
+        if path.is_file():
+            assert token.encode() not in path.read_bytes(), path
+
+
+def test_unreachable_hub_fails_before_training(tmp_path):
+    env = {"HF_ENDPOINT": f"http://127.0.0.1:{_free_port()}", "HF_HUB_OFFLINE": "0"}
+    result = run_recipe(PRETRAIN, "--config", DEBUG, "--output_dir", str(tmp_path / "model"), "--push_to_hub",
+                        "--hub_model_id", "user/x", env=env, timeout=120)
+    assert result.returncode == 2
+    assert "error: --push_to_hub: cannot create or reach user/x" in result.stdout
+    assert "Traceback" not in result.stdout
+    assert not (tmp_path / "model").exists()
+
+
+@pytest.mark.parametrize(
+    "make_input, flags, message",
+    [
+        (lambda d: None, ["--train_file", "{d}/missing.txt"], "missing.txt: no such file or directory"),
+        (lambda d: (d / "e.txt").write_text(""), ["--train_file", "{d}/e.txt"], "e.txt: the file is empty"),
+        (lambda d: (d / "b.txt").write_bytes(b"ok\n\xff\xfe bad\n"), ["--train_file", "{d}/b.txt"], "b.txt:2: not UTF-8"),
+        (lambda d: [(d / f"{i}.txt").write_text(f"Doc {i}.\n") for i in range(3)],
+         ["--train_file", "{d}/*.txt", "--validation_split_percentage", "34", "--objective", "mlm"], "too little text for one sequence"),
+        (lambda d: (d / "p.yaml").write_text("hidden_size: 64\nnum_layers: 2\n"), ["--config", "{d}/p.yaml"],
+         "p.yaml: unknown key 'num_layers'"),
+        (lambda d: None, ["--tokenizer_name", "{d}/nope"], "--tokenizer_name {d}/nope: no such directory"),
+        (lambda d: None, ["--fp16"], "--fp16 needs a CUDA GPU"),
+    ],
+)
+def test_bad_input_is_one_line_before_training(tmp_path, make_input, flags, message):
+    make_input(tmp_path)
+    flags = [f.format(d=tmp_path) for f in flags]
+    result = run_recipe(PRETRAIN, "--config", DEBUG, "--output_dir", str(tmp_path / "out"), *flags, timeout=120)
+    assert result.returncode == 2, result.stdout[-2000:]
+    assert "error: " in result.stdout and message.format(d=tmp_path) in result.stdout
+    assert "Traceback" not in result.stdout
+    assert not list((tmp_path / "out").glob("checkpoint-*"))
+
+
+def test_tokenizer_that_does_not_match_the_model(checkpoint, tmp_path):
+    from transformers import BertTokenizer
+
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    big = BertTokenizer(vocab={t: i for i, t in enumerate(specials + [f"w{i}" for i in range(3000)])})
+    big.save_pretrained(tmp_path / "tok")
+    result = run_recipe(PRETRAIN, *FAST, "--model_name_or_path", str(checkpoint), "--tokenizer_name",
+                        str(tmp_path / "tok"), "--output_dir", str(tmp_path / "out"))
+    assert result.returncode == 2 and "the model's embedding table only 2000" in result.stdout
+    assert "Traceback" not in result.stdout
+
+
+def test_glue_bad_labels_one_line(checkpoint, tmp_path):
+    from .test_glue import write_task
+
+    write_task(tmp_path, "MRPC", "Quality\t#1 ID\t#2 ID\t#1 String\t#2 String", ["1\t1\t2\ta\tb", "yes\t1\t2\ta\tb"])
+    result = run_recipe(FINETUNE, "--config", GLUE_CONFIG, "--model_name_or_path", str(checkpoint),
+                        "--glue_dir", str(tmp_path), "--output_dir", str(tmp_path / "out"))
+    assert result.returncode == 2 and "MRPC/train.tsv:3: unknown label 'yes'" in result.stdout
+    assert "Traceback" not in result.stdout

@@ -1,0 +1,103 @@
+"""Layer 2: sentence splitting, MLM packing and BERT's NSP pair construction."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+from datasets import Dataset
+
+from hf_pretrain.errors import HfPretrainError
+from hf_pretrain.sentence_pairs import IS_NEXT, NOT_NEXT, build_nsp_pairs, truncated_lengths
+from hf_pretrain.sentences import split_sentences
+from hf_pretrain.sequences import pack_sequences, tokenize_documents
+
+from .conftest import synthetic_documents
+
+
+def test_split_sentences_hard_cases():
+    text = "Dr. Smith paid $3.50 in the U.S. on Jan. 5. He left.\nA new paragraph"
+    assert split_sentences(text) == ["Dr. Smith paid $3.50 in the U.S. on Jan. 5.", "He left.", "A new paragraph"]
+
+
+@pytest.fixture(scope="module")
+def tokenized(tokenizer):
+    docs = synthetic_documents(n_documents=200, sentences=12, seed=1)
+    return tokenize_documents(Dataset.from_dict({"text": [" ".join(d) for d in docs]}), tokenizer)
+
+
+def _sentence_numbers(tokenizer, ids):
+    """(doc, sentence) numbers named in a decoded segment, in order."""
+    return [(int(d), int(s)) for d, s in re.findall(r"doc(\d+) sentence(\d+)", tokenizer.decode(ids))]
+
+
+def test_nsp_pairs(tokenizer, tokenized):
+    pairs = build_nsp_pairs(
+        tokenized, cls_id=tokenizer.cls_token_id, sep_id=tokenizer.sep_token_id, max_seq_length=64, seed=0
+    )
+    labels = np.array(pairs["next_sentence_label"])
+    assert len(pairs) > 500
+    assert abs((labels == NOT_NEXT).mean() - 0.5) < 0.04
+    checked = 0
+    for row in pairs.select(range(300)):
+        ids, types = row["input_ids"], row["token_type_ids"]
+        assert len(ids) <= 64 and len(ids) == len(types)
+        assert ids[0] == tokenizer.cls_token_id and ids[-1] == tokenizer.sep_token_id
+        first_sep = ids.index(tokenizer.sep_token_id)
+        assert types == [0] * (first_sep + 1) + [1] * (len(ids) - first_sep - 1)
+        a = _sentence_numbers(tokenizer, ids[1:first_sep])
+        b = _sentence_numbers(tokenizer, ids[first_sep + 1 : -1])
+        checked += bool(a and b and len(ids) < 64)
+        if a and b and len(ids) < 64:  # shorter than the maximum: nothing was trimmed
+            if row["next_sentence_label"] == IS_NEXT:
+                # B is the true continuation: same document, the sentence right after A's last one.
+                assert b[0] == (a[-1][0], a[-1][1] + 1)
+            else:
+                assert b[0][0] != a[-1][0]
+    assert checked > 50
+
+
+def test_nsp_pairs_are_reproducible_from_seed(tokenizer, tokenized):
+    kwargs = dict(cls_id=tokenizer.cls_token_id, sep_id=tokenizer.sep_token_id, max_seq_length=64)
+    a = build_nsp_pairs(tokenized, seed=3, **kwargs)
+    assert a["input_ids"] == build_nsp_pairs(tokenized, seed=3, **kwargs)["input_ids"]
+    assert a["input_ids"] != build_nsp_pairs(tokenized, seed=4, **kwargs)["input_ids"]
+
+
+def test_short_sequence_probability(tokenizer, tokenized):
+    kwargs = dict(cls_id=tokenizer.cls_token_id, sep_id=tokenizer.sep_token_id, max_seq_length=64, seed=0)
+    never = build_nsp_pairs(tokenized, short_seq_probability=0.0, **kwargs)
+    always = build_nsp_pairs(tokenized, short_seq_probability=1.0, **kwargs)
+    mean_len = lambda d: np.mean([len(x) for x in d["input_ids"]])  # noqa: E731
+    assert mean_len(always) < 0.8 * mean_len(never)
+
+
+def test_nsp_needs_two_documents(tokenizer):
+    one = tokenize_documents(Dataset.from_dict({"text": ["One doc. Two sentences."]}), tokenizer)
+    with pytest.raises(HfPretrainError, match="at least two documents"):
+        build_nsp_pairs(one, cls_id=2, sep_id=3, max_seq_length=32)
+
+
+@pytest.mark.parametrize(
+    "len_a, len_b, max_tokens, expected",
+    [(10, 5, 20, (0, 0)), (30, 5, 20, (15, 0)), (5, 30, 20, (0, 15)), (12, 12, 20, (2, 2)), (13, 12, 20, (3, 2)),
+     (12, 13, 20, (2, 3)), (12, 12, 21, (1, 2))],
+)
+def test_truncation_matches_berts_loop(len_a, len_b, max_tokens, expected):
+    a, b = len_a, len_b
+    while a + b > max_tokens:  # BERT's truncate_seq_pair, on lengths
+        if a > b:
+            a -= 1
+        else:
+            b -= 1
+    assert (len_a - a, len_b - b) == expected == truncated_lengths(len_a, len_b, max_tokens)
+
+
+def test_mlm_packing(tokenizer, tokenized):
+    packed = pack_sequences(tokenized, tokenizer.cls_token_id, tokenizer.sep_token_id, 32)
+    ids = np.array(packed["input_ids"])
+    assert ids.shape[1] == 32
+    assert (ids[:, 0] == tokenizer.cls_token_id).all() and (ids[:, -1] == tokenizer.sep_token_id).all()
+    n_tokens = sum(len(s) for doc in tokenized["sentences"] for s in doc) + len(tokenized)
+    assert len(ids) == n_tokens // 30  # every full chunk of the stream, nothing padded
