@@ -33,7 +33,12 @@ def train_wordpiece_tokenizer(
     min_frequency: int = 2,
     model_max_length: int = 512,
 ) -> BertTokenizer:
-    """A BERT WordPiece tokenizer trained on ``texts``, with BERT's normalizer, pre-tokenizer and special tokens."""
+    """A BERT WordPiece tokenizer trained on ``texts``, with BERT's normalizer, pre-tokenizer and special tokens.
+
+    ``tokenizers`` breaks ties between equally frequent merges in hash order, which differs between processes, so
+    two trainings may disagree on a few tokens at the frequency cut-off. The recipes therefore train once, save
+    the tokenizer, and reload it on resume and on every other process.
+    """
     backend = Tokenizer(WordPiece(unk_token="[UNK]"))
     backend.normalizer = normalizers.BertNormalizer(
         clean_text=True, handle_chinese_chars=True, strip_accents=None, lowercase=do_lower_case
@@ -49,7 +54,19 @@ def train_wordpiece_tokenizer(
     backend.train_from_iterator(_batches(texts), trainer=trainer)
     # Rebuilding through BertTokenizer gives the standard post-processor ([CLS] A [SEP] B [SEP]) and a
     # tokenizer_config.json that plain transformers loads with AutoTokenizer.
-    return BertTokenizer(vocab=backend.get_vocab(), do_lower_case=do_lower_case, model_max_length=model_max_length)
+    return BertTokenizer(
+        vocab=canonical_vocab(backend.get_vocab()), do_lower_case=do_lower_case, model_max_length=model_max_length
+    )
+
+
+def canonical_vocab(vocab: dict[str, int]) -> dict[str, int]:
+    """Renumber a WordPiece vocabulary deterministically: special tokens, then words, then ``##`` pieces, sorted.
+
+    The trainer assigns its initial alphabet ids in hash order, which changes from run to run; WordPiece
+    tokenization depends only on which tokens exist, so fixed ids make the tokenizer a function of the corpus.
+    """
+    rest = sorted((t for t in vocab if t not in SPECIAL_TOKENS), key=lambda t: (t.startswith("##"), t))
+    return {token: i for i, token in enumerate([*SPECIAL_TOKENS, *rest])}
 
 
 def load_tokenizer(name_or_path: str, trust_remote_code: bool = False) -> PreTrainedTokenizerBase:

@@ -11,7 +11,7 @@ import logging
 import os
 
 import transformers
-from transformers import TrainingArguments
+from transformers import TrainingArguments, set_seed
 
 from hf_pretrain.arguments import DataArguments, ModelArguments, PretrainingArguments
 from hf_pretrain.collators import DataCollatorForMaskedLM
@@ -55,6 +55,7 @@ def main() -> None:
             training_args.hub_private_repo,
         )
     checkpoint = resume_checkpoint(training_args)
+    set_seed(training_args.seed)  # before the model is built: its initialization comes from the seed too
 
     documents = load_corpus(
         data_args.train_file, data_args.validation_file, data_args.dataset_name, data_args.dataset_config_name,

@@ -128,3 +128,22 @@ def test_real_wikiextractor_dump():
     assert 30 < len(docs) < 200
     assert docs[0]["text"].startswith("Anarchism is a political philosophy")
     assert not any("<doc" in t or "</doc>" in t for t in docs["text"])
+
+
+def test_tokenizer_vocabulary_is_numbered_canonically(corpus_file):
+    import random
+
+    from hf_pretrain.tokenizer import SPECIAL_TOKENS, canonical_vocab, train_wordpiece_tokenizer
+
+    tokens = ["##b", "cat", "[CLS]", "##a", "[PAD]", "a", "[MASK]", "[SEP]", "[UNK]"]
+    shuffled = tokens[:]
+    random.Random(0).shuffle(shuffled)
+    expected = {t: i for i, t in enumerate([*SPECIAL_TOKENS, "a", "cat", "##a", "##b"])}
+    assert canonical_vocab(dict.fromkeys(tokens, 0)) == canonical_vocab(dict.fromkeys(shuffled, 0)) == expected
+
+    # tokenizers' trainer breaks ties between equally frequent merges in hash order, which varies between
+    # processes; at most a few tokens at the frequency cut-off may differ between two trainings.
+    texts = load_documents([str(corpus_file)])["text"]
+    first, second = (train_wordpiece_tokenizer(texts, vocab_size=300) for _ in range(2))
+    assert len(set(first.get_vocab()) & set(second.get_vocab())) >= 0.97 * len(first)
+    assert first.convert_ids_to_tokens(list(range(5))) == SPECIAL_TOKENS

@@ -17,6 +17,7 @@ from .hub_server import LoopbackHub
 PRETRAIN = "recipes/pretrain_bert.py"
 FINETUNE = "recipes/finetune_glue.py"
 GLUE_CONFIG = "recipes/configs/glue.yaml"
+GOLDEN = ROOT / "tests" / "golden"
 FAST = ["--config", DEBUG, "--max_steps", "12", "--save_steps", "6", "--eval_steps", "6", "--logging_steps", "3"]
 
 
@@ -27,9 +28,9 @@ def _ok(result):
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory) -> Path:
-    """The debug preset pretrained (MLM + NSP) on the embedded corpus."""
+    """The debug preset pretrained (MLM + NSP) on the embedded corpus, with the golden run's tokenizer."""
     out = tmp_path_factory.mktemp("pretrained")
-    _ok(run_recipe(PRETRAIN, *FAST, "--output_dir", str(out)))
+    _ok(run_recipe(PRETRAIN, *FAST, "--tokenizer_name", str(GOLDEN / "debug_tokenizer"), "--output_dir", str(out)))
     return out
 
 
@@ -65,7 +66,7 @@ def test_checkpoint_is_standard_and_loads_without_hf_pretrain(checkpoint):
 
 def test_model_card_and_logged_metrics(checkpoint):
     card = (checkpoint / "README.md").read_text()
-    for fact in ("masked LM + next-sentence prediction", "Python standard-library docstrings", "| steps | 12 |",
+    for fact in ("masked LM + next-sentence prediction", "Python standard-library docstrings", "| steps | 12 |", "debug_tokenizer",
                  "tokens seen", "mlm_accuracy", "perplexity", "nsp_accuracy", "library_name: transformers"):
         assert fact in card
     history = json.loads((checkpoint / "trainer_state.json").read_text())["log_history"]
@@ -75,6 +76,16 @@ def test_model_card_and_logged_metrics(checkpoint):
     evals = [h for h in history if "eval_loss" in h]
     assert evals and all({"eval_mlm_accuracy", "eval_perplexity", "eval_nsp_accuracy"} <= h.keys() for h in evals)
     assert (checkpoint / "checkpoint-12").is_dir() and (checkpoint / "checkpoint-6").is_dir()
+
+
+def test_debug_preset_matches_the_golden_losses(checkpoint):
+    """Same seed, same losses: a silent change to data, tokenizer, masking or model shows up here."""
+    golden = json.loads((GOLDEN / "debug_losses.json").read_text())
+    history = json.loads((checkpoint / "trainer_state.json").read_text())["log_history"]
+    train = {str(h["step"]): h["loss"] for h in history if "loss" in h}
+    evals = {str(h["step"]): h["eval_loss"] for h in history if "eval_loss" in h}
+    assert train == pytest.approx(golden["train_loss"], abs=2e-3)
+    assert evals == pytest.approx(golden["eval_loss"], abs=2e-3)
 
 
 def test_finetune_glue_from_checkpoint(checkpoint, glue_dir, tmp_path):
