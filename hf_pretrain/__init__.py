@@ -9,7 +9,8 @@ from .glue import GLUE_TASKS, glue_metrics, load_glue, read_glue_tsv
 from .masking import mask_dataset, mask_tokens
 from .sentence_pairs import build_nsp_pairs
 from .sentences import split_sentences
-from .sequences import build_pretraining_dataset, pack_sequences, tokenize_documents
+from .pretraining_data import build_pretraining_dataset
+from .sequences import pack_sequences, tokenize_documents
 from .tokenizer import load_tokenizer, train_wordpiece_tokenizer
 
 __version__ = "0.1.0"

@@ -6,6 +6,7 @@ import numpy as np
 from datasets import Dataset
 
 from .errors import HfPretrainError
+from .sequences import flatten_sentences
 
 NSP_RANDOM_PROBABILITY = 0.5  # BERT: B is a random segment half of the time, the true continuation otherwise
 IS_NEXT, NOT_NEXT = 0, 1  # BertForPreTraining's next_sentence_label convention
@@ -52,8 +53,6 @@ def build_nsp_pairs(
     unused sentences go back to the document. The pair is trimmed to fit. All draws come from ``seed``.
     Unlike BERT's script, a single-sentence chunk never forces NotNext, so the labels stay balanced.
     """
-    from .sequences import flatten_sentences
-
     tokens, sentence_offsets, document_offsets = flatten_sentences(tokenized)
     n_sentences = np.diff(document_offsets)
     candidates = np.flatnonzero(n_sentences > 0)

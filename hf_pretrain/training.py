@@ -27,7 +27,7 @@ class PretrainingTrainer(Trainer):
         super().__init__(*args, **kwargs)
         # mlm correct, mlm selected, nsp correct, nsp total
         self._counts = torch.zeros(4, dtype=torch.float64, device=self.args.device)
-        self._last_log = (time.perf_counter(), 0)
+        self._last_log: tuple[float, int] | None = None  # (time, tokens seen) at the previous training log
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         loss, outputs = super().compute_loss(model, inputs, return_outputs=True, num_items_in_batch=num_items_in_batch)
@@ -55,10 +55,12 @@ class PretrainingTrainer(Trainer):
                 logs["mlm_accuracy"] = round(counts[0] / counts[1], 4)
             if counts[3]:
                 logs["nsp_accuracy"] = round(counts[2] / counts[3], 4)
-            now, tokens = time.perf_counter(), self.state.num_input_tokens_seen
-            last_time, last_tokens = self._last_log
-            if tokens and last_tokens <= tokens:
-                logs["tokens_per_second"] = round((tokens - last_tokens) / (now - last_time), 1)
+            now, tokens = time.time(), self.state.num_input_tokens_seen
+            if self._last_log is None and start_time is not None:
+                # The first interval starts with training (after a resume: with the tokens already seen).
+                self._last_log = (start_time, self._initial_num_input_tokens_seen)
+            if self._last_log is not None and tokens > self._last_log[1]:
+                logs["tokens_per_second"] = round((tokens - self._last_log[1]) / (now - self._last_log[0]), 1)
             self._last_log = (now, tokens)
         super().log(logs, start_time)
 

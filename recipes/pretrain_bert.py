@@ -22,7 +22,7 @@ from hf_pretrain.hub import hub_repo_id, prepare_hub_repo, push_folder
 from hf_pretrain.metrics import compute_pretraining_metrics, preprocess_logits_for_metrics
 from hf_pretrain.model_card import write_model_card
 from hf_pretrain.modeling import build_pretraining_model
-from hf_pretrain.sequences import build_pretraining_dataset
+from hf_pretrain.pretraining_data import build_pretraining_dataset
 from hf_pretrain.tokenizer import load_tokenizer, train_wordpiece_tokenizer
 from hf_pretrain.training import PretrainingTrainer, TimeBudgetCallback, resume_checkpoint, training_args_for_trainer
 

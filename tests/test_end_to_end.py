@@ -117,13 +117,14 @@ def test_resume_continues_from_the_saved_step(checkpoint, tmp_path):
     assert steps == [2, 4, 6, 8, 10]  # the first run's logs, then the resumed ones from step 6 on
 
 
-def test_mlm_only_with_static_masking(tmp_path):
-    _ok(run_recipe(PRETRAIN, "--config", DEBUG, "--objective", "mlm", "--masking", "static",
+def test_mlm_only_with_static_masking_in_bf16(tmp_path):
+    _ok(run_recipe(PRETRAIN, "--config", DEBUG, "--objective", "mlm", "--masking", "static", "--bf16",
                    "--duplication_factor", "2", "--max_steps", "4", "--eval_steps", "4", "--save_strategy", "no",
                    "--output_dir", str(tmp_path)))
     config = json.loads((tmp_path / "config.json").read_text())
     assert config["architectures"] == ["BertForMaskedLM"]
-    assert "static (x2)" in (tmp_path / "README.md").read_text()
+    card = (tmp_path / "README.md").read_text()
+    assert "static (x2)" in card and "| precision | bf16 |" in card
 
 
 def test_two_process_ddp_over_gloo(tmp_path):
@@ -164,6 +165,18 @@ def test_push_to_hub_sends_model_tokenizer_and_card_never_the_token(tmp_path, gl
     for path in (tmp_path / "model").rglob("*"):
         if path.is_file():
             assert token.encode() not in path.read_bytes(), path
+
+
+def test_finetune_pushes_the_classifier(checkpoint, glue_dir, tmp_path):
+    with LoopbackHub() as hub:
+        env = {"HF_ENDPOINT": hub.endpoint, "HF_HUB_OFFLINE": "0", "HF_HUB_DISABLE_XET": "1"}
+        _ok(run_recipe(FINETUNE, "--config", GLUE_CONFIG, "--model_name_or_path", str(checkpoint),
+                       "--glue_dir", str(glue_dir), "--output_dir", str(tmp_path), "--max_steps", "2",
+                       "--push_to_hub", "--hub_model_id", "user/tiny-mrpc", "--hub_token", "hf_x", env=env))
+    (commit,) = hub.commits
+    assert commit["repo"] == "user/tiny-mrpc"
+    assert {"config.json", "model.safetensors", "tokenizer.json", "README.md"} <= set(commit["files"])
+    assert b"BertForSequenceClassification" in commit["files"]["config.json"]
 
 
 def test_unreachable_hub_fails_before_training(tmp_path):

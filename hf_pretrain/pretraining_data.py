@@ -1,0 +1,67 @@
+"""The pretraining dataset: documents -> tokenized sentences -> packed sequences or NSP pairs -> masks."""
+
+from __future__ import annotations
+
+from datasets import DatasetDict
+from transformers import PreTrainedTokenizerBase
+
+from .errors import HfPretrainError
+from .masking import mask_dataset
+from .sentence_pairs import build_nsp_pairs
+from .sequences import pack_sequences, tokenize_documents
+
+
+def build_pretraining_dataset(
+    documents: DatasetDict,
+    tokenizer: PreTrainedTokenizerBase,
+    *,
+    max_seq_length: int,
+    with_nsp: bool,
+    static_masking: bool = False,
+    mlm_probability: float = 0.15,
+    mask_replace_prob: float = 0.8,
+    random_replace_prob: float = 0.1,
+    duplication_factor: int = 1,
+    short_seq_probability: float = 0.1,
+    seed: int = 0,
+    num_proc: int | None = None,
+    source: str = "the corpus",
+) -> DatasetDict:
+    """Training (and validation) sequences for BERT pretraining.
+
+    With ``with_nsp`` each row is a ``[CLS] A [SEP] B [SEP]`` pair with ``token_type_ids`` and
+    ``next_sentence_label``; otherwise a packed sequence. Static masking stores ``duplication_factor`` masked
+    copies of each training row. Validation rows are always masked once, from a fixed seed, so that every
+    evaluation of a run (and of runs with the same data) scores the same masks.
+    """
+    masking = dict(
+        mlm_probability=mlm_probability, mask_replace_prob=mask_replace_prob, random_replace_prob=random_replace_prob
+    )
+    out = DatasetDict()
+    for split, docs in documents.items():
+        tokenized = tokenize_documents(docs, tokenizer, num_proc)
+        if with_nsp:
+            sequences = build_nsp_pairs(
+                tokenized,
+                cls_id=tokenizer.cls_token_id,
+                sep_id=tokenizer.sep_token_id,
+                max_seq_length=max_seq_length,
+                short_seq_probability=short_seq_probability,
+                seed=seed,
+                source=f"{source} ({split})",
+            )
+        else:
+            sequences = pack_sequences(tokenized, tokenizer.cls_token_id, tokenizer.sep_token_id, max_seq_length)
+        if len(sequences) == 0:
+            raise HfPretrainError(
+                f"{source} ({split} split): too little text for one sequence of --max_seq_length {max_seq_length}; "
+                "add text or lower --max_seq_length"
+            )
+        if split != "train":
+            sequences = mask_dataset(sequences, tokenizer, seed=seed, num_proc=num_proc, **masking)
+        elif static_masking:
+            sequences = mask_dataset(
+                sequences, tokenizer, duplication_factor=duplication_factor, seed=seed, num_proc=num_proc, **masking
+            )
+        out[split] = sequences
+    return out
