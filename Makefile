@@ -10,7 +10,7 @@ GLUE_DIR ?= ../shared/data/glue
 SEEDS ?= 1
 ARGS ?=
 
-.PHONY: install pretrain finetune-glue test clean
+.PHONY: install pretrain finetune-glue test bench clean
 
 install:
 	python3 -m venv $(VENV)
@@ -32,3 +32,6 @@ test:
 
 clean:
 	rm -rf outputs
+
+bench:
+	$(PY) benchmarks/bench_collators.py
