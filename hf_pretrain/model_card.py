@@ -61,3 +61,67 @@ def write_model_card(
     with open(path, "w", encoding="utf-8") as f:
         f.write("\n".join(parts))
     return path
+
+
+def write_pretraining_card(
+    output_dir: str,
+    *,
+    model,
+    trainer,
+    objective,
+    data_args,
+    corpus: str,
+    tokenizer: str,
+    n_documents: int,
+    n_sequences: int,
+    metrics: Mapping[str, float],
+) -> str:
+    """The card of a pretrained checkpoint: data, objective, architecture, training and final evaluation."""
+    config, args = model.config, trainer.args
+    keep = 1 - objective.mask_replace_prob - objective.random_replace_prob
+    return write_model_card(
+        output_dir,
+        title=f"{config.model_type.upper()} pretrained from scratch ({objective.objective.replace('_', ' + ').upper()})",
+        summary=f"A {config.num_hidden_layers}-layer, {config.hidden_size}-wide {config.model_type.upper()} "
+        f"pretrained from random initialization with hf_pretrain on {corpus}.",
+        sections={
+            "Training data": {
+                "corpus": corpus,
+                "training documents": n_documents,
+                "training sequences": n_sequences,
+                "max sequence length": data_args.max_seq_length,
+                "tokenizer": tokenizer,
+            },
+            "Objective": {
+                "objective": "masked LM + next-sentence prediction" if objective.with_nsp else "masked LM",
+                "masking": objective.masking
+                + (f" (x{objective.duplication_factor})" if objective.masking == "static" else ""),
+                "mlm probability": objective.mlm_probability,
+                "mask / random / keep": f"{objective.mask_replace_prob:.0%} / {objective.random_replace_prob:.0%}"
+                f" / {keep:.0%}",
+            },
+            "Model": {
+                **{k: getattr(config, k) for k in (
+                    "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "vocab_size"
+                )},
+                "parameters": model.num_parameters(),
+            },
+            "Training": {
+                "steps": trainer.state.global_step,
+                "tokens seen (non-padding)": int(trainer.state.num_input_tokens_seen),
+                "batch size (global)": args.per_device_train_batch_size * args.gradient_accumulation_steps
+                * args.world_size,
+                "learning rate": args.learning_rate,
+                "schedule": f"{args.lr_scheduler_type.value}, warmup {args.warmup_steps}",
+                "precision": "bf16" if args.bf16 else "fp16" if args.fp16 else "fp32",
+                "seed": args.seed,
+            },
+        },
+        # Only what describes the model: timings and counters stay in the logs.
+        metrics={
+            k.removeprefix("eval_"): v for k, v in metrics.items()
+            if not k.endswith(("runtime", "per_second", "epoch", "tokens_seen"))
+        },
+        tags=[config.model_type, "fill-mask", "pretraining"],
+        pipeline_tag="fill-mask",
+    )

@@ -16,7 +16,8 @@ def tokenize_documents(documents: Dataset, tokenizer: PreTrainedTokenizerBase, n
     def tokenize(batch: dict[str, list]) -> dict[str, list]:
         per_document = [split_sentences(text) for text in batch["text"]]
         flat = [sentence for sentences in per_document for sentence in sentences]
-        ids = tokenizer(flat, add_special_tokens=False)["input_ids"] if flat else []
+        # verbose=False: documents longer than the model are expected here; they are cut into sequences later.
+        ids = tokenizer(flat, add_special_tokens=False, verbose=False)["input_ids"] if flat else []
         out, start = [], 0
         for sentences in per_document:
             out.append([s for s in ids[start : start + len(sentences)] if s])

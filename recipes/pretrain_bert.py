@@ -20,7 +20,7 @@ from hf_pretrain.corpus import load_corpus
 from hf_pretrain.errors import cli_entry
 from hf_pretrain.hub import hub_repo_id, prepare_hub_repo, push_folder
 from hf_pretrain.metrics import compute_pretraining_metrics, preprocess_logits_for_metrics
-from hf_pretrain.model_card import write_model_card
+from hf_pretrain.model_card import write_pretraining_card
 from hf_pretrain.modeling import build_pretraining_model
 from hf_pretrain.pretraining_data import build_pretraining_dataset
 from hf_pretrain.tokenizer import load_tokenizer, train_wordpiece_tokenizer
@@ -110,48 +110,11 @@ def main() -> None:
         trainer.save_metrics("eval", metrics)
 
     if trainer.is_world_process_zero():
-        config = model.config
-        write_model_card(
-            training_args.output_dir,
-            title=f"{config.model_type.upper()} pretrained from scratch ({objective.objective.replace('_', ' + ').upper()})",
-            summary=f"A {config.num_hidden_layers}-layer, {config.hidden_size}-wide BERT pretrained from random "
-            f"initialization with hf_pretrain on {describe_data(data_args)}.",
-            sections={
-                "Training data": {
-                    "corpus": describe_data(data_args),
-                    "training documents": len(documents["train"]),
-                    "training sequences": len(sequences["train"]),
-                    "max sequence length": data_args.max_seq_length,
-                    "tokenizer": tokenizer_source or f"WordPiece trained on the corpus ({len(tokenizer)} tokens)",
-                },
-                "Objective": {
-                    "objective": "masked LM + next-sentence prediction" if objective.with_nsp else "masked LM",
-                    "masking": objective.masking
-                    + (f" (x{objective.duplication_factor})" if objective.masking == "static" else ""),
-                    "mlm probability": objective.mlm_probability,
-                    "mask / random / keep": f"{objective.mask_replace_prob:.0%} / {objective.random_replace_prob:.0%}"
-                    f" / {1 - objective.mask_replace_prob - objective.random_replace_prob:.0%}",
-                },
-                "Model": {k: getattr(config, k) for k in (
-                    "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "vocab_size",
-                )} | {"parameters": model.num_parameters()},
-                "Training": {
-                    "steps": trainer.state.global_step,
-                    "tokens seen (non-padding)": int(trainer.state.num_input_tokens_seen),
-                    "batch size (global)": training_args.per_device_train_batch_size
-                    * training_args.gradient_accumulation_steps * training_args.world_size,
-                    "learning rate": training_args.learning_rate,
-                    "schedule": f"{training_args.lr_scheduler_type.value}, warmup {training_args.warmup_steps}",
-                    "precision": "bf16" if training_args.bf16 else "fp16" if training_args.fp16 else "fp32",
-                    "seed": training_args.seed,
-                },
-            },
-            metrics={
-                k.removeprefix("eval_"): v for k, v in metrics.items()
-                if not k.endswith(("runtime", "per_second", "epoch", "tokens_seen"))
-            },
-            tags=["bert", "fill-mask", "pretraining"],
-            pipeline_tag="fill-mask",
+        write_pretraining_card(
+            training_args.output_dir, model=model, trainer=trainer, objective=objective, data_args=data_args,
+            corpus=describe_data(data_args), tokenizer=tokenizer_source or f"WordPiece trained on the corpus "
+            f"({len(tokenizer)} tokens)", n_documents=len(documents["train"]), n_sequences=len(sequences["train"]),
+            metrics=metrics,
         )
         if repo_id:
             push_folder(training_args.output_dir, repo_id, training_args.hub_token, "Pretrained with hf_pretrain")

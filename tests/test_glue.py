@@ -85,6 +85,12 @@ def test_too_few_fields_names_the_line(tmp_path):
         load_glue(GLUE_TASKS["sst2"], str(tmp_path))
 
 
+def test_too_many_fields_names_the_line(tmp_path):
+    write_task(tmp_path, "SST-2", "sentence\tlabel", ["good\t1", "a stray\ttab\t0"])
+    with pytest.raises(HfPretrainError, match=r"train\.tsv:3: 3 tab-separated fields, expected 2"):
+        load_glue(GLUE_TASKS["sst2"], str(tmp_path))
+
+
 def test_non_numeric_stsb_score(tmp_path):
     header, rows = FIXTURES["STS-B"]
     write_task(tmp_path, "STS-B", header, [rows[0].replace("5.000", "high")])
