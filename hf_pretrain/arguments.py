@@ -184,3 +184,26 @@ class GlueArguments:
         self.task_name = self.task_name.lower().replace("-", "")
         if self.task_name not in GLUE_TASKS:
             raise HfPretrainError(f"--task_name must be one of {', '.join(GLUE_TASKS)}, not '{self.task_name}'")
+
+
+@dataclass
+class ElectraArguments:
+    """ELECTRA's generator and loss weighting; the discriminator's size comes from the ModelArguments flags."""
+
+    generator_size: float = field(
+        default=0.25,
+        metadata={"help": "Generator width, heads and feed-forward size as a fraction of the discriminator's "
+                  "(the paper finds 1/4 to 1/2 best)."},
+    )
+    discriminator_weight: float = field(
+        default=50.0, metadata={"help": "λ in loss = generator MLM loss + λ · discriminator loss (paper: 50)."}
+    )
+    embedding_size: int | None = field(
+        default=None, metadata={"help": "Width of the shared embeddings (ELECTRA-small: 128); hidden size if unset."}
+    )
+
+    def __post_init__(self) -> None:
+        if not 0 < self.generator_size <= 1:
+            raise HfPretrainError("--generator_size must be in (0, 1]")
+        if self.discriminator_weight <= 0:
+            raise HfPretrainError("--discriminator_weight must be positive")

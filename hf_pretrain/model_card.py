@@ -63,25 +63,38 @@ def write_model_card(
     return path
 
 
+def masking_rows(objective) -> dict[str, Any]:
+    """How tokens were selected and corrupted, for a card's Objective section."""
+    keep = 1 - objective.mask_replace_prob - objective.random_replace_prob
+    return {
+        "masking": objective.masking
+        + (f" (x{objective.duplication_factor})" if objective.masking == "static" else ""),
+        "mlm probability": objective.mlm_probability,
+        "mask / random / keep": f"{objective.mask_replace_prob:.0%} / {objective.random_replace_prob:.0%} / {keep:.0%}",
+    }
+
+
 def write_pretraining_card(
     output_dir: str,
     *,
     model,
     trainer,
-    objective,
+    objective: str,
+    objective_rows: Mapping[str, Any],
     data_args,
     corpus: str,
     tokenizer: str,
     n_documents: int,
     n_sequences: int,
     metrics: Mapping[str, float],
+    tags: list[str],
+    pipeline_tag: str,
 ) -> str:
     """The card of a pretrained checkpoint: data, objective, architecture, training and final evaluation."""
     config, args = model.config, trainer.args
-    keep = 1 - objective.mask_replace_prob - objective.random_replace_prob
     return write_model_card(
         output_dir,
-        title=f"{config.model_type.upper()} pretrained from scratch ({objective.objective.replace('_', ' + ').upper()})",
+        title=f"{config.model_type.upper()} pretrained from scratch ({objective})",
         summary=f"A {config.num_hidden_layers}-layer, {config.hidden_size}-wide {config.model_type.upper()} "
         f"pretrained from random initialization with hf_pretrain on {corpus}.",
         sections={
@@ -92,14 +105,7 @@ def write_pretraining_card(
                 "max sequence length": data_args.max_seq_length,
                 "tokenizer": tokenizer,
             },
-            "Objective": {
-                "objective": "masked LM + next-sentence prediction" if objective.with_nsp else "masked LM",
-                "masking": objective.masking
-                + (f" (x{objective.duplication_factor})" if objective.masking == "static" else ""),
-                "mlm probability": objective.mlm_probability,
-                "mask / random / keep": f"{objective.mask_replace_prob:.0%} / {objective.random_replace_prob:.0%}"
-                f" / {keep:.0%}",
-            },
+            "Objective": {"objective": objective, **objective_rows},
             "Model": {
                 **{k: getattr(config, k) for k in (
                     "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "vocab_size"
@@ -122,6 +128,6 @@ def write_pretraining_card(
             k.removeprefix("eval_"): v for k, v in metrics.items()
             if not k.endswith(("runtime", "per_second", "epoch", "tokens_seen"))
         },
-        tags=[config.model_type, "fill-mask", "pretraining"],
-        pipeline_tag="fill-mask",
+        tags=[config.model_type, *tags],
+        pipeline_tag=pipeline_tag,
     )

@@ -5,10 +5,41 @@ from __future__ import annotations
 from datasets import DatasetDict
 from transformers import PreTrainedTokenizerBase
 
+from .arguments import DataArguments, ModelArguments
 from .errors import HfPretrainError
 from .masking import mask_dataset
 from .sentence_pairs import build_nsp_pairs
 from .sequences import pack_sequences, tokenize_documents
+from .tokenizer import load_tokenizer, train_wordpiece_tokenizer
+
+
+def describe_corpus(data_args: DataArguments) -> str:
+    """The training data in words, for logs and model cards."""
+    if data_args.dataset_name:
+        return f"{data_args.dataset_name} ({data_args.dataset_config_name or 'default'}) from the Hub"
+    if data_args.train_file:
+        return ", ".join(data_args.train_file)
+    return "Python standard-library docstrings (the embedded default corpus)"
+
+
+def prepare_tokenizer(
+    documents: DatasetDict, model_args: ModelArguments, data_args: DataArguments, training_args, checkpoint: str | None
+) -> tuple[PreTrainedTokenizerBase, str]:
+    """The run's tokenizer and a description of it: ``--tokenizer_name``, the model's or checkpoint's, or one
+    trained on the training documents by the main process and saved to ``--output_dir`` for the others."""
+    source = model_args.tokenizer_name or model_args.model_name_or_path or checkpoint
+    with training_args.main_process_first(desc="training the tokenizer"):
+        if source:
+            return load_tokenizer(source, model_args.trust_remote_code), source
+        if training_args.process_index == 0:
+            tokenizer = train_wordpiece_tokenizer(
+                documents["train"]["text"], model_args.vocab_size, model_args.do_lower_case,
+                model_max_length=data_args.max_seq_length,
+            )
+            tokenizer.save_pretrained(training_args.output_dir)
+        else:  # every rank takes the main process's tokenizer (training is not bit-for-bit repeatable)
+            tokenizer = load_tokenizer(training_args.output_dir)
+    return tokenizer, f"WordPiece trained on the corpus ({len(tokenizer)} tokens)"
 
 
 def build_pretraining_dataset(

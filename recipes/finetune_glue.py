@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import os
 
-import transformers
 from transformers import TrainingArguments
 
 from hf_pretrain.arguments import GlueArguments
@@ -22,7 +21,7 @@ from hf_pretrain.glue import GLUE_TASKS, load_glue
 from hf_pretrain.hub import hub_repo_id, prepare_hub_repo, push_folder
 from hf_pretrain.model_card import write_model_card
 from hf_pretrain.tokenizer import load_tokenizer
-from hf_pretrain.training import training_args_for_trainer
+from hf_pretrain.training import configure_logging, training_args_for_trainer
 
 logger = logging.getLogger("finetune_glue")
 
@@ -30,11 +29,7 @@ logger = logging.getLogger("finetune_glue")
 @cli_entry
 def main() -> None:
     glue_args, training_args = parse_config((GlueArguments, TrainingArguments))
-    logging.basicConfig(
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        level=logging.INFO if training_args.should_log else logging.WARNING,
-    )
-    transformers.utils.logging.set_verbosity(training_args.get_process_log_level())
+    configure_logging(training_args)
     task = GLUE_TASKS[glue_args.task_name]
 
     repo_id = None

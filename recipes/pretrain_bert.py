@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import os
 
-import transformers
 from transformers import TrainingArguments, set_seed
 
 from hf_pretrain.arguments import DataArguments, ModelArguments, PretrainingArguments
@@ -20,21 +19,18 @@ from hf_pretrain.corpus import load_corpus
 from hf_pretrain.errors import cli_entry
 from hf_pretrain.hub import hub_repo_id, prepare_hub_repo, push_folder
 from hf_pretrain.metrics import compute_pretraining_metrics, preprocess_logits_for_metrics
-from hf_pretrain.model_card import write_pretraining_card
+from hf_pretrain.model_card import masking_rows, write_pretraining_card
 from hf_pretrain.modeling import build_pretraining_model
-from hf_pretrain.pretraining_data import build_pretraining_dataset
-from hf_pretrain.tokenizer import load_tokenizer, train_wordpiece_tokenizer
-from hf_pretrain.training import PretrainingTrainer, TimeBudgetCallback, resume_checkpoint, training_args_for_trainer
+from hf_pretrain.pretraining_data import build_pretraining_dataset, describe_corpus, prepare_tokenizer
+from hf_pretrain.training import (
+    PretrainingTrainer,
+    TimeBudgetCallback,
+    configure_logging,
+    resume_checkpoint,
+    training_args_for_trainer,
+)
 
 logger = logging.getLogger("pretrain_bert")
-
-
-def describe_data(data_args: DataArguments) -> str:
-    if data_args.dataset_name:
-        return f"{data_args.dataset_name} ({data_args.dataset_config_name or 'default'}) from the Hub"
-    if data_args.train_file:
-        return ", ".join(data_args.train_file)
-    return "Python standard-library docstrings (the embedded default corpus)"
 
 
 @cli_entry
@@ -42,11 +38,7 @@ def main() -> None:
     model_args, data_args, objective, training_args = parse_config(
         (ModelArguments, DataArguments, PretrainingArguments, TrainingArguments)
     )
-    logging.basicConfig(
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        level=logging.INFO if training_args.should_log else logging.WARNING,
-    )
-    transformers.utils.logging.set_verbosity(training_args.get_process_log_level())
+    configure_logging(training_args)
 
     repo_id = None
     if training_args.push_to_hub:  # before any work, so an unreachable Hub fails the run at once
@@ -62,18 +54,7 @@ def main() -> None:
         data_args.text_column_name, data_args.validation_split_percentage, training_args.seed,
         data_args.max_train_documents,
     )
-    tokenizer_source = model_args.tokenizer_name or model_args.model_name_or_path or checkpoint
-    with training_args.main_process_first(desc="training the tokenizer"):
-        if tokenizer_source:
-            tokenizer = load_tokenizer(tokenizer_source, model_args.trust_remote_code)
-        elif training_args.process_index == 0:
-            tokenizer = train_wordpiece_tokenizer(
-                documents["train"]["text"], model_args.vocab_size, model_args.do_lower_case,
-                model_max_length=data_args.max_seq_length,
-            )
-            tokenizer.save_pretrained(training_args.output_dir)
-        else:  # the other processes take the main process's tokenizer, so every rank has the same one
-            tokenizer = load_tokenizer(training_args.output_dir)
+    tokenizer, tokenizer_description = prepare_tokenizer(documents, model_args, data_args, training_args, checkpoint)
 
     sequences = build_pretraining_dataset(
         documents, tokenizer,
@@ -81,7 +62,7 @@ def main() -> None:
         static_masking=objective.masking == "static", mlm_probability=objective.mlm_probability,
         mask_replace_prob=objective.mask_replace_prob, random_replace_prob=objective.random_replace_prob,
         duplication_factor=objective.duplication_factor, short_seq_probability=data_args.short_seq_probability,
-        seed=training_args.seed, num_proc=data_args.preprocessing_num_workers, source=describe_data(data_args),
+        seed=training_args.seed, num_proc=data_args.preprocessing_num_workers, source=describe_corpus(data_args),
     )
     model = build_pretraining_model(model_args, tokenizer, objective.with_nsp, data_args.max_seq_length)
     collator = DataCollatorForMaskedLM(
@@ -111,10 +92,12 @@ def main() -> None:
 
     if trainer.is_world_process_zero():
         write_pretraining_card(
-            training_args.output_dir, model=model, trainer=trainer, objective=objective, data_args=data_args,
-            corpus=describe_data(data_args), tokenizer=tokenizer_source or f"WordPiece trained on the corpus "
-            f"({len(tokenizer)} tokens)", n_documents=len(documents["train"]), n_sequences=len(sequences["train"]),
-            metrics=metrics,
+            training_args.output_dir, model=model, trainer=trainer,
+            objective="masked LM + next-sentence prediction" if objective.with_nsp else "masked LM",
+            objective_rows=masking_rows(objective), data_args=data_args, corpus=describe_corpus(data_args),
+            tokenizer=tokenizer_description,
+            n_documents=len(documents["train"]), n_sequences=len(sequences["train"]), metrics=metrics,
+            tags=["fill-mask", "pretraining"], pipeline_tag="fill-mask",
         )
         if repo_id:
             push_folder(training_args.output_dir, repo_id, training_args.hub_token, "Pretrained with hf_pretrain")
