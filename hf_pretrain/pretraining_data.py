@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from datasets import DatasetDict
 from transformers import PreTrainedTokenizerBase
 
-from .arguments import DataArguments, ModelArguments
+from .arguments import DataArguments, ModelArguments, PretrainingArguments
+from .corpus import load_corpus
 from .errors import HfPretrainError
 from .masking import mask_dataset
 from .sentence_pairs import build_nsp_pairs
@@ -96,3 +99,40 @@ def build_pretraining_dataset(
             )
         out[split] = sequences
     return out
+
+
+@dataclass
+class PretrainingData:
+    """Everything a pretraining recipe trains on, and how the model card describes it."""
+
+    documents: DatasetDict
+    sequences: DatasetDict
+    tokenizer: PreTrainedTokenizerBase
+    corpus_description: str
+    tokenizer_description: str
+
+
+def prepare_pretraining_data(
+    model_args: ModelArguments,
+    data_args: DataArguments,
+    objective: PretrainingArguments,
+    training_args,
+    checkpoint: str | None,
+) -> PretrainingData:
+    """The recipes' data step: read the corpus, get the tokenizer, build (and statically mask) the sequences."""
+    documents = load_corpus(
+        data_args.train_file, data_args.validation_file, data_args.dataset_name, data_args.dataset_config_name,
+        data_args.text_column_name, data_args.validation_split_percentage, training_args.seed,
+        data_args.max_train_documents,
+    )
+    tokenizer, tokenizer_description = prepare_tokenizer(documents, model_args, data_args, training_args, checkpoint)
+    corpus = describe_corpus(data_args)
+    sequences = build_pretraining_dataset(
+        documents, tokenizer,
+        max_seq_length=data_args.max_seq_length, with_nsp=objective.with_nsp,
+        static_masking=objective.masking == "static", mlm_probability=objective.mlm_probability,
+        mask_replace_prob=objective.mask_replace_prob, random_replace_prob=objective.random_replace_prob,
+        duplication_factor=objective.duplication_factor, short_seq_probability=data_args.short_seq_probability,
+        seed=training_args.seed, num_proc=data_args.preprocessing_num_workers, source=corpus,
+    )
+    return PretrainingData(documents, sequences, tokenizer, corpus, tokenizer_description)

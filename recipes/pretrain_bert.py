@@ -15,13 +15,12 @@ from transformers import TrainingArguments, set_seed
 from hf_pretrain.arguments import DataArguments, ModelArguments, PretrainingArguments
 from hf_pretrain.collators import DataCollatorForMaskedLM
 from hf_pretrain.config import parse_config
-from hf_pretrain.corpus import load_corpus
 from hf_pretrain.errors import cli_entry
 from hf_pretrain.hub import hub_repo_id, prepare_hub_repo, push_folder
 from hf_pretrain.metrics import compute_pretraining_metrics, preprocess_logits_for_metrics
 from hf_pretrain.model_card import masking_rows, write_pretraining_card
 from hf_pretrain.modeling import build_pretraining_model
-from hf_pretrain.pretraining_data import build_pretraining_dataset, describe_corpus, prepare_tokenizer
+from hf_pretrain.pretraining_data import prepare_pretraining_data
 from hf_pretrain.training import (
     PretrainingTrainer,
     TimeBudgetCallback,
@@ -49,21 +48,8 @@ def main() -> None:
     checkpoint = resume_checkpoint(training_args)
     set_seed(training_args.seed)  # before the model is built: its initialization comes from the seed too
 
-    documents = load_corpus(
-        data_args.train_file, data_args.validation_file, data_args.dataset_name, data_args.dataset_config_name,
-        data_args.text_column_name, data_args.validation_split_percentage, training_args.seed,
-        data_args.max_train_documents,
-    )
-    tokenizer, tokenizer_description = prepare_tokenizer(documents, model_args, data_args, training_args, checkpoint)
-
-    sequences = build_pretraining_dataset(
-        documents, tokenizer,
-        max_seq_length=data_args.max_seq_length, with_nsp=objective.with_nsp,
-        static_masking=objective.masking == "static", mlm_probability=objective.mlm_probability,
-        mask_replace_prob=objective.mask_replace_prob, random_replace_prob=objective.random_replace_prob,
-        duplication_factor=objective.duplication_factor, short_seq_probability=data_args.short_seq_probability,
-        seed=training_args.seed, num_proc=data_args.preprocessing_num_workers, source=describe_corpus(data_args),
-    )
+    data = prepare_pretraining_data(model_args, data_args, objective, training_args, checkpoint)
+    tokenizer, sequences = data.tokenizer, data.sequences
     model = build_pretraining_model(model_args, tokenizer, objective.with_nsp, data_args.max_seq_length)
     collator = DataCollatorForMaskedLM(
         tokenizer, objective.mlm_probability, objective.mask_replace_prob, objective.random_replace_prob,
@@ -94,9 +80,9 @@ def main() -> None:
         write_pretraining_card(
             training_args.output_dir, model=model, trainer=trainer,
             objective="masked LM + next-sentence prediction" if objective.with_nsp else "masked LM",
-            objective_rows=masking_rows(objective), data_args=data_args, corpus=describe_corpus(data_args),
-            tokenizer=tokenizer_description,
-            n_documents=len(documents["train"]), n_sequences=len(sequences["train"]), metrics=metrics,
+            objective_rows=masking_rows(objective), data_args=data_args, corpus=data.corpus_description,
+            tokenizer=data.tokenizer_description,
+            n_documents=len(data.documents["train"]), n_sequences=len(sequences["train"]), metrics=metrics,
             tags=["fill-mask", "pretraining"], pipeline_tag="fill-mask",
         )
         if repo_id:

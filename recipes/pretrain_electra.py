@@ -16,12 +16,11 @@ from transformers import TrainingArguments, set_seed
 from hf_pretrain.arguments import DataArguments, ElectraArguments, ModelArguments, PretrainingArguments
 from hf_pretrain.collators import DataCollatorForMaskedLM
 from hf_pretrain.config import parse_config
-from hf_pretrain.corpus import load_corpus
 from hf_pretrain.electra import ReplacedTokenMetrics, build_electra
 from hf_pretrain.errors import HfPretrainError, cli_entry
 from hf_pretrain.hub import hub_repo_id, prepare_hub_repo, push_folder
 from hf_pretrain.model_card import masking_rows, write_pretraining_card
-from hf_pretrain.pretraining_data import build_pretraining_dataset, describe_corpus, prepare_tokenizer
+from hf_pretrain.pretraining_data import prepare_pretraining_data
 from hf_pretrain.training import (
     PretrainingTrainer,
     TimeBudgetCallback,
@@ -53,20 +52,8 @@ def main() -> None:
     checkpoint = resume_checkpoint(training_args)
     set_seed(training_args.seed)
 
-    documents = load_corpus(
-        data_args.train_file, data_args.validation_file, data_args.dataset_name, data_args.dataset_config_name,
-        data_args.text_column_name, data_args.validation_split_percentage, training_args.seed,
-        data_args.max_train_documents,
-    )
-    tokenizer, tokenizer_description = prepare_tokenizer(documents, model_args, data_args, training_args, checkpoint)
-    sequences = build_pretraining_dataset(
-        documents, tokenizer,
-        max_seq_length=data_args.max_seq_length, with_nsp=False,
-        static_masking=objective.masking == "static", mlm_probability=objective.mlm_probability,
-        mask_replace_prob=objective.mask_replace_prob, random_replace_prob=objective.random_replace_prob,
-        duplication_factor=objective.duplication_factor, seed=training_args.seed,
-        num_proc=data_args.preprocessing_num_workers, source=describe_corpus(data_args),
-    )
+    data = prepare_pretraining_data(model_args, data_args, objective, training_args, checkpoint)
+    tokenizer, sequences = data.tokenizer, data.sequences
     model = build_electra(
         vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id, hidden_size=model_args.hidden_size,
         num_hidden_layers=model_args.num_hidden_layers, num_attention_heads=model_args.num_attention_heads,
@@ -117,8 +104,8 @@ def main() -> None:
                 "loss": f"generator MLM + {electra_args.discriminator_weight:g} x discriminator",
                 "shared": "token, position and type embeddings",
             },
-            data_args=data_args, corpus=describe_corpus(data_args), tokenizer=tokenizer_description,
-            n_documents=len(documents["train"]), n_sequences=len(sequences["train"]), metrics=metrics,
+            data_args=data_args, corpus=data.corpus_description, tokenizer=data.tokenizer_description,
+            n_documents=len(data.documents["train"]), n_sequences=len(sequences["train"]), metrics=metrics,
             tags=["discriminator", "pretraining"], pipeline_tag="token-classification",
         )
         if repo_id:
