@@ -128,6 +128,20 @@ class TimeBudgetCallback(TrainerCallback):
         return control
 
 
+def train_and_evaluate(trainer: Trainer, checkpoint: str | None) -> dict[str, float]:
+    """Train (resuming from ``checkpoint``), save the trainer state, then evaluate once if there is a validation
+    set; logs and saves both sets of metrics and returns the evaluation's. Saving the model is the caller's."""
+    result = trainer.train(resume_from_checkpoint=checkpoint)
+    trainer.save_state()
+    trainer.log_metrics("train", result.metrics)
+    if trainer.eval_dataset is None:
+        return {}
+    metrics = trainer.evaluate()
+    trainer.log_metrics("eval", metrics)
+    trainer.save_metrics("eval", metrics)
+    return metrics
+
+
 def configure_logging(args: TrainingArguments) -> None:
     """Our INFO lines on the process that logs, warnings elsewhere; transformers at its own configured level."""
     import transformers

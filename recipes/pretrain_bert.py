@@ -26,6 +26,7 @@ from hf_pretrain.training import (
     TimeBudgetCallback,
     configure_logging,
     resume_checkpoint,
+    train_and_evaluate,
     training_args_for_trainer,
 )
 
@@ -67,14 +68,8 @@ def main() -> None:
         preprocess_logits_for_metrics=preprocess_logits_for_metrics if has_eval else None,
         callbacks=[TimeBudgetCallback(objective.max_train_minutes)] if objective.max_train_minutes else None,
     )
-    train_result = trainer.train(resume_from_checkpoint=checkpoint)
+    metrics = train_and_evaluate(trainer, checkpoint)
     trainer.save_model()
-    trainer.save_state()
-    trainer.log_metrics("train", train_result.metrics)
-    metrics = trainer.evaluate() if has_eval else {}
-    if has_eval:
-        trainer.log_metrics("eval", metrics)
-        trainer.save_metrics("eval", metrics)
 
     if trainer.is_world_process_zero():
         write_pretraining_card(

@@ -26,6 +26,7 @@ from hf_pretrain.training import (
     TimeBudgetCallback,
     configure_logging,
     resume_checkpoint,
+    train_and_evaluate,
     training_args_for_trainer,
 )
 
@@ -78,13 +79,7 @@ def main() -> None:
         step_metrics=ReplacedTokenMetrics(),
         callbacks=[TimeBudgetCallback(objective.max_train_minutes)] if objective.max_train_minutes else None,
     )
-    train_result = trainer.train(resume_from_checkpoint=checkpoint)
-    trainer.save_state()
-    trainer.log_metrics("train", train_result.metrics)
-    metrics = trainer.evaluate() if has_eval else {}
-    if has_eval:
-        trainer.log_metrics("eval", metrics)
-        trainer.save_metrics("eval", metrics)
+    metrics = train_and_evaluate(trainer, checkpoint)
 
     if trainer.is_world_process_zero():
         output_dir = training_args.output_dir
