@@ -38,6 +38,13 @@ def prepare_hub_repo(repo_id: str, token: str | None, private: bool | None = Non
     return repo_id
 
 
+def prepare_push(args) -> str | None:
+    """With ``--push_to_hub``, the repository id to push to, created (or found) now; otherwise None."""
+    if not args.push_to_hub:
+        return None
+    return prepare_hub_repo(hub_repo_id(args.hub_model_id, args.output_dir), args.hub_token, args.hub_private_repo)
+
+
 def push_folder(folder: str, repo_id: str, token: str | None, commit_message: str) -> None:
     """Upload the final model, tokenizer and model card in one commit."""
     try:

@@ -18,7 +18,7 @@ from hf_pretrain.config import parse_config
 from hf_pretrain.errors import cli_entry
 from hf_pretrain.finetuning import finetune_one_seed, tokenize_glue, write_glue_results
 from hf_pretrain.glue import GLUE_TASKS, load_glue
-from hf_pretrain.hub import hub_repo_id, prepare_hub_repo, push_folder
+from hf_pretrain.hub import prepare_push, push_folder
 from hf_pretrain.model_card import write_model_card
 from hf_pretrain.tokenizer import load_tokenizer
 from hf_pretrain.training import configure_logging, training_args_for_trainer
@@ -32,12 +32,7 @@ def main() -> None:
     configure_logging(training_args)
     task = GLUE_TASKS[glue_args.task_name]
 
-    repo_id = None
-    if training_args.push_to_hub:  # before any work, so an unreachable Hub fails the run at once
-        repo_id = prepare_hub_repo(
-            hub_repo_id(training_args.hub_model_id, training_args.output_dir), training_args.hub_token,
-            training_args.hub_private_repo,
-        )
+    repo_id = prepare_push(training_args)  # before any work, so an unreachable Hub fails the run at once
     tokenizer = load_tokenizer(glue_args.model_name_or_path, glue_args.trust_remote_code)
     data = load_glue(task, glue_args.glue_dir)
     if glue_args.max_train_samples:

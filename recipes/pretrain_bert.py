@@ -16,7 +16,7 @@ from hf_pretrain.arguments import DataArguments, ModelArguments, PretrainingArgu
 from hf_pretrain.collators import DataCollatorForMaskedLM
 from hf_pretrain.config import parse_config
 from hf_pretrain.errors import cli_entry
-from hf_pretrain.hub import hub_repo_id, prepare_hub_repo, push_folder
+from hf_pretrain.hub import prepare_push, push_folder
 from hf_pretrain.metrics import compute_pretraining_metrics, preprocess_logits_for_metrics
 from hf_pretrain.model_card import masking_rows, write_pretraining_card
 from hf_pretrain.modeling import build_pretraining_model
@@ -40,12 +40,7 @@ def main() -> None:
     )
     configure_logging(training_args)
 
-    repo_id = None
-    if training_args.push_to_hub:  # before any work, so an unreachable Hub fails the run at once
-        repo_id = prepare_hub_repo(
-            hub_repo_id(training_args.hub_model_id, training_args.output_dir), training_args.hub_token,
-            training_args.hub_private_repo,
-        )
+    repo_id = prepare_push(training_args)  # before any work, so an unreachable Hub fails the run at once
     checkpoint = resume_checkpoint(training_args)
     set_seed(training_args.seed)  # before the model is built: its initialization comes from the seed too
 

@@ -18,7 +18,7 @@ from hf_pretrain.collators import DataCollatorForMaskedLM
 from hf_pretrain.config import parse_config
 from hf_pretrain.electra import ReplacedTokenMetrics, build_electra
 from hf_pretrain.errors import HfPretrainError, cli_entry
-from hf_pretrain.hub import hub_repo_id, prepare_hub_repo, push_folder
+from hf_pretrain.hub import prepare_push, push_folder
 from hf_pretrain.model_card import masking_rows, write_pretraining_card
 from hf_pretrain.pretraining_data import prepare_pretraining_data
 from hf_pretrain.training import (
@@ -44,12 +44,7 @@ def main() -> None:
     if model_args.model_name_or_path:
         raise HfPretrainError("pretrain_electra.py trains from scratch; --model_name_or_path is not supported")
 
-    repo_id = None
-    if training_args.push_to_hub:  # before any work, so an unreachable Hub fails the run at once
-        repo_id = prepare_hub_repo(
-            hub_repo_id(training_args.hub_model_id, training_args.output_dir), training_args.hub_token,
-            training_args.hub_private_repo,
-        )
+    repo_id = prepare_push(training_args)  # before any work, so an unreachable Hub fails the run at once
     checkpoint = resume_checkpoint(training_args)
     set_seed(training_args.seed)
 
