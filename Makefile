@@ -35,3 +35,4 @@ clean:
 
 bench:
 	$(PY) benchmarks/bench_collators.py
+	$(PY) benchmarks/bench_training.py

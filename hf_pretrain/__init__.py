@@ -6,7 +6,8 @@ from .config import parse_config
 from .corpus import load_corpus, load_documents, read_documents, stdlib_docstrings
 from .errors import HfPretrainError
 from .glue import GLUE_TASKS, glue_metrics, load_glue, read_glue_tsv
-from .masking import mask_dataset, mask_tokens
+from .masking import mask_dataset, mask_tokens, word_start_table
+from .modeling import TrainingBertForMaskedLM, TrainingBertForPreTraining
 from .sentence_pairs import build_nsp_pairs
 from .sentences import split_sentences
 from .pretraining_data import build_pretraining_dataset
@@ -23,6 +24,8 @@ __all__ = [
     "HfPretrainError",
     "ModelArguments",
     "PretrainingArguments",
+    "TrainingBertForMaskedLM",
+    "TrainingBertForPreTraining",
     "build_nsp_pairs",
     "build_pretraining_dataset",
     "glue_metrics",
@@ -41,4 +44,5 @@ __all__ = [
     "stdlib_docstrings",
     "tokenize_documents",
     "train_wordpiece_tokenizer",
+    "word_start_table",
 ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .errors import HfPretrainError
+from .masking import MASKING_UNITS
 
 OBJECTIVES = ("mlm", "mlm_nsp")
 MASKINGS = ("dynamic", "static")
@@ -125,6 +126,31 @@ class PretrainingArguments:
     duplication_factor: int = field(
         default=10, metadata={"help": "Static masking: how many differently masked copies of each sequence."}
     )
+    masking_unit: str = field(
+        default="token",
+        metadata={
+            "help": "What is selected for masking: 'token' (BERT), 'whole_word' (every sub-word of a chosen word) "
+            "or 'span' (SpanBERT: spans of whole words with geometric lengths)."
+        },
+    )
+    span_geometric_p: float = field(
+        default=0.2, metadata={"help": "Span masking: p of the geometric distribution of span lengths (SpanBERT)."}
+    )
+    max_span_length: int = field(default=10, metadata={"help": "Span masking: longest span, in words."})
+    sparse_prediction: bool = field(
+        default=True,
+        metadata={
+            "help": "Compute the vocabulary projection and MLM loss at the masked positions only (same loss, less "
+            "compute); checkpoints are unchanged."
+        },
+    )
+    isolate_documents: bool = field(
+        default=False,
+        metadata={
+            "help": "--objective mlm: pack several documents per sequence, each attending only to itself "
+            "(block-diagonal attention, position ids restarting per document)."
+        },
+    )
     max_train_minutes: float | None = field(
         default=None, metadata={"help": "Stop training (and save) after this many minutes of wall-clock time."}
     )
@@ -144,6 +170,18 @@ class PretrainingArguments:
             )
         if self.duplication_factor < 1:
             raise HfPretrainError("--duplication_factor must be at least 1")
+        if self.masking_unit not in MASKING_UNITS:
+            raise HfPretrainError(
+                f"--masking_unit must be one of {', '.join(MASKING_UNITS)}, not '{self.masking_unit}'"
+            )
+        if not 0 < self.span_geometric_p <= 1:
+            raise HfPretrainError("--span_geometric_p must be in (0, 1]")
+        if self.max_span_length < 1:
+            raise HfPretrainError("--max_span_length must be at least 1")
+        if self.isolate_documents and self.with_nsp:
+            raise HfPretrainError(
+                "--isolate_documents packs documents for --objective mlm; NSP rows are single sentence pairs"
+            )
 
     @property
     def with_nsp(self) -> bool:

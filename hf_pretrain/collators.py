@@ -10,7 +10,16 @@ import numpy as np
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from .masking import IGNORE_INDEX, derive_seed, mask_tokens, replacement_token_ids, special_token_ids
+from .masking import (
+    IGNORE_INDEX,
+    MASKING_UNITS,
+    derive_seed,
+    mask_tokens,
+    replacement_token_ids,
+    special_token_ids,
+    word_start_table,
+    word_starts_from_ids,
+)
 
 
 def pad_batch(
@@ -18,8 +27,8 @@ def pad_batch(
 ) -> dict[str, torch.Tensor]:
     """Right-pad token-level fields to the longest feature and stack scalar ones.
 
-    ``input_ids`` pad with ``pad_token_id``, ``labels`` with -100, other token-level fields with 0; the
-    ``attention_mask`` is built from the lengths.
+    ``input_ids`` pad with ``pad_token_id``, ``labels`` with -100, ``word_ids`` with -1, other token-level fields
+    with 0; the ``attention_mask`` is built from the lengths.
     """
     lengths = np.array([len(f["input_ids"]) for f in features])
     width = int(lengths.max())
@@ -31,13 +40,26 @@ def pad_batch(
         if np.ndim(values[0]) == 0:
             batch[key] = torch.tensor(values)
             continue
-        fill = pad_token_id if key == "input_ids" else IGNORE_INDEX if key == "labels" else 0
+        fill = {"input_ids": pad_token_id, "labels": IGNORE_INDEX, "word_ids": -1}.get(key, 0)
         array = np.full((len(features), width), fill, dtype=np.int64)
         for i, value in enumerate(values):
+            if key == "word_ids":  # a fast tokenizer's word_ids() gives None for special tokens
+                value = np.where(np.equal(np.asarray(value, dtype=object), None), fill, value)
             array[i, : lengths[i]] = value
         batch[key] = torch.from_numpy(array)
     batch["attention_mask"] = torch.from_numpy((np.arange(width)[None, :] < lengths[:, None]).astype(np.int64))
     return batch
+
+
+def document_positions(input_ids: torch.Tensor, cls_token_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(document_ids, position_ids)`` of rows that pack several documents, each starting with ``[CLS]`` (as
+    :func:`hf_pretrain.sequences.pack_sequences` lays them out with ``isolate_documents``): the document index
+    within the row, and positions that restart at 0 with each document."""
+    starts = input_ids == cls_token_id
+    document_ids = torch.cumsum(starts, dim=1)
+    positions = torch.arange(input_ids.shape[1]).expand_as(input_ids)
+    first = torch.cummax(torch.where(starts, positions, 0), dim=1).values
+    return document_ids, positions - first
 
 
 def _process_rank() -> int:
@@ -47,6 +69,11 @@ def _process_rank() -> int:
 @dataclass
 class DataCollatorForMaskedLM:
     """Pads features and masks them dynamically for masked-LM pretraining: new masks every time a batch is drawn.
+
+    ``masking_unit`` selects single tokens, whole words or SpanBERT spans; words come from the tokenizer's sub-word
+    convention (``##``, ``Ġ``, ``▁``) or, where features carry them, from ``word_ids`` (as a fast tokenizer's
+    ``word_ids()`` gives them, ``None`` for special tokens). With ``isolate_documents`` the batch also gets the
+    ``document_ids`` and restarting ``position_ids`` of packed documents, so the model attends within each.
 
     Features that already carry ``labels`` (statically masked at data preparation, or a validation set masked once
     so that evaluations compare) are only padded. Other fields such as ``token_type_ids`` and
@@ -62,6 +89,10 @@ class DataCollatorForMaskedLM:
     mask_replace_prob: float = 0.8  # BERT: 80 % [MASK], 10 % random token, 10 % unchanged
     random_replace_prob: float = 0.1
     pad_to_multiple_of: int | None = None
+    masking_unit: str = "token"
+    span_geometric_p: float = 0.2  # SpanBERT: span lengths ~ Geometric(0.2), clipped at 10 words
+    max_span_length: int = 10
+    isolate_documents: bool = False
     seed: int = 0
     _generator: torch.Generator | None = field(default=None, init=False, repr=False)
     _stream: tuple[int, int] | None = field(default=None, init=False, repr=False)
@@ -73,6 +104,14 @@ class DataCollatorForMaskedLM:
             raise ValueError(f"mlm_probability must be in (0, 1), got {self.mlm_probability}")
         if min(self.mask_replace_prob, self.random_replace_prob) < 0 or self.mask_replace_prob + self.random_replace_prob > 1:
             raise ValueError("mask_replace_prob and random_replace_prob must be non-negative and sum to at most 1")
+        if self.masking_unit not in MASKING_UNITS:
+            raise ValueError(f"masking_unit must be one of {', '.join(MASKING_UNITS)}, not {self.masking_unit!r}")
+        self._word_starts = None
+        if self.masking_unit != "token":
+            try:
+                self._word_starts = word_start_table(self.tokenizer)
+            except ValueError:  # then every batch must bring word_ids
+                pass
         self._special_ids = special_token_ids(self.tokenizer)
         self._replacement_ids = replacement_token_ids(self.tokenizer)
 
@@ -87,8 +126,24 @@ class DataCollatorForMaskedLM:
 
     def __call__(self, features: Sequence[dict[str, Any]], generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
         batch = pad_batch(features, self.tokenizer.pad_token_id, self.pad_to_multiple_of)
+        word_ids = batch.pop("word_ids", None)
+        if self.isolate_documents:
+            batch["document_ids"], batch["position_ids"] = document_positions(
+                batch["input_ids"], self.tokenizer.cls_token_id
+            )
         if "labels" in batch:
             return batch
+        word_starts = None
+        if self.masking_unit != "token":
+            if word_ids is not None:
+                word_starts = word_starts_from_ids(word_ids)
+            elif self._word_starts is not None:
+                word_starts = self._word_starts[batch["input_ids"]]
+            else:
+                raise ValueError(
+                    f"{self.masking_unit} masking: this tokenizer's vocabulary shows no word boundaries; "
+                    "add 'word_ids' to the features"
+                )
         batch["input_ids"], batch["labels"] = mask_tokens(
             batch["input_ids"],
             special_ids=self._special_ids,
@@ -97,6 +152,10 @@ class DataCollatorForMaskedLM:
             mlm_probability=self.mlm_probability,
             mask_replace_prob=self.mask_replace_prob,
             random_replace_prob=self.random_replace_prob,
+            unit=self.masking_unit,
+            word_starts=word_starts,
+            span_geometric_p=self.span_geometric_p,
+            max_span_length=self.max_span_length,
             generator=generator if generator is not None else self.default_generator(),
         )
         return batch

@@ -15,6 +15,7 @@ from transformers import ElectraConfig, ElectraForMaskedLM, ElectraForPreTrainin
 from transformers.utils import ModelOutput
 
 from .masking import IGNORE_INDEX, derive_seed
+from .modeling import block_diagonal_attention_mask, predict_masked
 from .training import StepMetrics
 
 DISCRIMINATOR_WEIGHT = 50.0  # λ in the paper (section 3.1): the discriminator's loss is much smaller per token
@@ -58,6 +59,9 @@ class ElectraForReplacedTokenDetection(nn.Module):
     """Generator + discriminator with shared embeddings; ``forward`` returns the combined ELECTRA loss.
 
     ``seed`` drives the generator's sampling through an explicit ``torch.Generator`` (one stream per process).
+    ``sparse_prediction`` runs the generator's vocabulary projection at the masked positions only (the only ones
+    it samples or is scored at). ``document_ids`` (from a collator with ``isolate_documents``) keep packed
+    documents from attending to each other in both models.
     After training, ``discriminator`` and ``generator`` are standard ``ElectraForPreTraining`` and
     ``ElectraForMaskedLM`` models to ``save_pretrained``.
     """
@@ -68,6 +72,7 @@ class ElectraForReplacedTokenDetection(nn.Module):
         discriminator: ElectraForPreTraining,
         discriminator_weight: float = DISCRIMINATOR_WEIGHT,
         seed: int = 0,
+        sparse_prediction: bool = True,
     ) -> None:
         super().__init__()
         if generator.config.embedding_size != discriminator.config.embedding_size:
@@ -81,6 +86,7 @@ class ElectraForReplacedTokenDetection(nn.Module):
         self.config = discriminator.config  # what Trainer and the model card read
         self.discriminator_weight = discriminator_weight
         self.seed = seed
+        self.sparse_prediction = sparse_prediction
         self._sampler: torch.Generator | None = None
         # The generator's copies of shared tensors: left out of checkpoints (safetensors refuses aliases) and
         # named here so that Trainer, when it resumes, knows their absence is expected.
@@ -95,24 +101,37 @@ class ElectraForReplacedTokenDetection(nn.Module):
             self._sampler = torch.Generator(device=device).manual_seed(derive_seed(self.seed, rank))
         return self._sampler
 
-    def forward(self, input_ids, labels, attention_mask=None, token_type_ids=None) -> ReplacedTokenDetectionOutput:
-        generated = self.generator(
-            input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids, labels=labels
+    def forward(
+        self, input_ids, labels, attention_mask=None, token_type_ids=None, position_ids=None, document_ids=None
+    ) -> ReplacedTokenDetectionOutput:
+        encoder_mask = attention_mask
+        if document_ids is not None:
+            encoder_mask = block_diagonal_attention_mask(document_ids, attention_mask, self.config._attn_implementation)
+        encoder_inputs = dict(attention_mask=encoder_mask, token_type_ids=token_type_ids, position_ids=position_ids)
+
+        generator = self.generator
+        hidden = generator.electra(input_ids, **encoder_inputs).last_hidden_state
+        logits, generator_loss = predict_masked(
+            lambda h: generator.generator_lm_head(generator.generator_predictions(h)),
+            hidden, labels, self.sparse_prediction,
         )
         masked = labels != IGNORE_INDEX
-        with torch.no_grad():  # no gradient flows through the sampling (the paper trains the generator by MLM only)
-            masked_logits = generated.logits[masked]  # (n_masked, vocab)
-            sampled = gumbel_sample(masked_logits, self._sampling_generator(input_ids.device))
+        masked_logits = logits.detach() if self.sparse_prediction else logits.detach()[masked]  # (n_masked, vocab)
+        # No gradient flows through the sampling (the paper trains the generator by MLM only).
+        sampled = gumbel_sample(masked_logits, self._sampling_generator(input_ids.device))
         corrupted, replaced = corrupt(input_ids, labels, sampled, attention_mask)
-        discriminated = self.discriminator(
-            input_ids=corrupted, attention_mask=attention_mask, token_type_ids=token_type_ids, labels=replaced
+
+        discriminator_logits = self.discriminator(input_ids=corrupted, **encoder_inputs).logits  # (batch, seq)
+        real = attention_mask.bool() if attention_mask is not None else torch.ones_like(replaced, dtype=torch.bool)
+        discriminator_loss = nn.functional.binary_cross_entropy_with_logits(
+            discriminator_logits[real].float(), replaced[real].float()
         )
         return ReplacedTokenDetectionOutput(
-            loss=generated.loss + self.discriminator_weight * discriminated.loss,
-            generator_loss=generated.loss.detach(),
-            discriminator_loss=discriminated.loss.detach(),
+            loss=generator_loss + self.discriminator_weight * discriminator_loss,
+            generator_loss=generator_loss.detach(),
+            discriminator_loss=discriminator_loss.detach(),
             generator_predictions=masked_logits.argmax(-1),
-            discriminator_logits=discriminated.logits.detach(),
+            discriminator_logits=discriminator_logits.detach(),
             replaced=replaced,
         )
 
@@ -151,6 +170,7 @@ def build_electra(
     hidden_dropout_prob: float = 0.1,
     attention_probs_dropout_prob: float = 0.1,
     discriminator_weight: float = DISCRIMINATOR_WEIGHT,
+    sparse_prediction: bool = True,
     seed: int = 0,
 ) -> ElectraForReplacedTokenDetection:
     """A fresh generator and discriminator. The generator has the discriminator's depth and ``generator_size``
@@ -174,7 +194,7 @@ def build_electra(
         hidden_size=generator_hidden, num_attention_heads=generator_heads,
         intermediate_size=max(1, round(intermediate_size * generator_size)), **common
     ))
-    return ElectraForReplacedTokenDetection(generator, discriminator, discriminator_weight, seed)
+    return ElectraForReplacedTokenDetection(generator, discriminator, discriminator_weight, seed, sparse_prediction)
 
 
 class ReplacedTokenMetrics(StepMetrics):

@@ -20,14 +20,21 @@ def preprocess_logits_for_metrics(logits, labels) -> tuple[torch.Tensor, ...]:
     """Reduce each evaluation batch to what the metrics need, so the vocabulary-sized logits are never gathered.
 
     Returns the MLM argmax and per-token negative log-likelihood, ``(batch, seq)`` each, and for NSP models the
-    NSP argmax ``(batch,)``.
+    NSP argmax ``(batch,)``. Sparse-prediction logits (``(n_masked, vocab)``, at the labelled positions) are
+    placed back at their positions; the others are never read.
     """
     mlm_labels = labels if isinstance(labels, torch.Tensor) else labels[0]
-    mlm_logits = _mlm_logits(logits).float()  # (batch, seq, vocab)
-    nll = torch.nn.functional.cross_entropy(
-        mlm_logits.transpose(1, 2), mlm_labels.clamp(min=0), reduction="none"
-    )  # (batch, seq)
-    reduced = (mlm_logits.argmax(-1), nll)
+    mlm_logits = _mlm_logits(logits).float()
+    if mlm_logits.dim() == 2:  # (n_masked, vocab)
+        masked = mlm_labels != IGNORE_INDEX
+        predictions = torch.zeros_like(mlm_labels)
+        nll = torch.zeros(mlm_labels.shape, dtype=mlm_logits.dtype, device=mlm_logits.device)
+        predictions[masked] = mlm_logits.argmax(-1)
+        nll[masked] = torch.nn.functional.cross_entropy(mlm_logits, mlm_labels[masked], reduction="none")
+    else:  # (batch, seq, vocab)
+        predictions = mlm_logits.argmax(-1)
+        nll = torch.nn.functional.cross_entropy(mlm_logits.transpose(1, 2), mlm_labels.clamp(min=0), reduction="none")
+    reduced = (predictions, nll)
     if not isinstance(logits, torch.Tensor) and len(logits) > 1:
         reduced += (logits[1].argmax(-1),)
     return reduced

@@ -16,6 +16,8 @@ def _table(rows: Mapping[str, Any]) -> str:
 
 
 def _fmt(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     if isinstance(value, float):
         return f"{value:.4g}"
     if isinstance(value, int):
@@ -69,8 +71,14 @@ def masking_rows(objective) -> dict[str, Any]:
     return {
         "masking": objective.masking
         + (f" (x{objective.duplication_factor})" if objective.masking == "static" else ""),
+        "masking unit": objective.masking_unit
+        + (f" (geometric p={objective.span_geometric_p:g}, max {objective.max_span_length} words)"
+           if objective.masking_unit == "span" else ""),
         "mlm probability": objective.mlm_probability,
         "mask / random / keep": f"{objective.mask_replace_prob:.0%} / {objective.random_replace_prob:.0%} / {keep:.0%}",
+        "packing": "documents isolated (block-diagonal attention, positions restart per document)"
+        if objective.isolate_documents else "full sentences (attention across the documents of a sequence)",
+        "sparse MLM prediction": objective.sparse_prediction,
     }
 
 

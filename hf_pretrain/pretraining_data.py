@@ -8,6 +8,7 @@ from datasets import DatasetDict
 from transformers import PreTrainedTokenizerBase
 
 from .arguments import DataArguments, ModelArguments, PretrainingArguments
+from .collators import DataCollatorForMaskedLM
 from .corpus import load_corpus
 from .errors import HfPretrainError
 from .masking import mask_dataset
@@ -55,6 +56,10 @@ def build_pretraining_dataset(
     mlm_probability: float = 0.15,
     mask_replace_prob: float = 0.8,
     random_replace_prob: float = 0.1,
+    masking_unit: str = "token",
+    span_geometric_p: float = 0.2,
+    max_span_length: int = 10,
+    isolate_documents: bool = False,
     duplication_factor: int = 1,
     short_seq_probability: float = 0.1,
     seed: int = 0,
@@ -64,12 +69,13 @@ def build_pretraining_dataset(
     """Training (and validation) sequences for BERT pretraining.
 
     With ``with_nsp`` each row is a ``[CLS] A [SEP] B [SEP]`` pair with ``token_type_ids`` and
-    ``next_sentence_label``; otherwise a packed sequence. Static masking stores ``duplication_factor`` masked
+    ``next_sentence_label``; otherwise a packed sequence (``isolate_documents``: see :func:`pack_sequences`). Static masking stores ``duplication_factor`` masked
     copies of each training row. Validation rows are always masked once, from a fixed seed, so that every
     evaluation of a run (and of runs with the same data) scores the same masks.
     """
     masking = dict(
-        mlm_probability=mlm_probability, mask_replace_prob=mask_replace_prob, random_replace_prob=random_replace_prob
+        mlm_probability=mlm_probability, mask_replace_prob=mask_replace_prob, random_replace_prob=random_replace_prob,
+        unit=masking_unit, span_geometric_p=span_geometric_p, max_span_length=max_span_length,
     )
     out = DatasetDict()
     for split, docs in documents.items():
@@ -85,7 +91,9 @@ def build_pretraining_dataset(
                 source=f"{source} ({split})",
             )
         else:
-            sequences = pack_sequences(tokenized, tokenizer.cls_token_id, tokenizer.sep_token_id, max_seq_length)
+            sequences = pack_sequences(
+                tokenized, tokenizer.cls_token_id, tokenizer.sep_token_id, max_seq_length, isolate_documents
+            )
         if len(sequences) == 0:
             raise HfPretrainError(
                 f"{source} ({split} split): too little text for one sequence of --max_seq_length {max_seq_length}; "
@@ -132,7 +140,24 @@ def prepare_pretraining_data(
         max_seq_length=data_args.max_seq_length, with_nsp=objective.with_nsp,
         static_masking=objective.masking == "static", mlm_probability=objective.mlm_probability,
         mask_replace_prob=objective.mask_replace_prob, random_replace_prob=objective.random_replace_prob,
+        masking_unit=objective.masking_unit, span_geometric_p=objective.span_geometric_p,
+        max_span_length=objective.max_span_length, isolate_documents=objective.isolate_documents,
         duplication_factor=objective.duplication_factor, short_seq_probability=data_args.short_seq_probability,
         seed=training_args.seed, num_proc=data_args.preprocessing_num_workers, source=corpus,
     )
     return PretrainingData(documents, sequences, tokenizer, corpus, tokenizer_description)
+
+
+def masked_lm_collator(tokenizer: PreTrainedTokenizerBase, objective: PretrainingArguments, seed: int):
+    """The recipes' collator: dynamic masking as the objective's flags say (statically masked rows are padded)."""
+    return DataCollatorForMaskedLM(
+        tokenizer,
+        mlm_probability=objective.mlm_probability,
+        mask_replace_prob=objective.mask_replace_prob,
+        random_replace_prob=objective.random_replace_prob,
+        masking_unit=objective.masking_unit,
+        span_geometric_p=objective.span_geometric_p,
+        max_span_length=objective.max_span_length,
+        isolate_documents=objective.isolate_documents,
+        seed=seed,
+    )

@@ -43,13 +43,31 @@ def flatten_sentences(tokenized: Dataset) -> tuple[np.ndarray, np.ndarray, np.nd
     return tokens, offsets(sentences), offsets(column)
 
 
-def pack_sequences(tokenized: Dataset, cls_id: int, sep_id: int, max_seq_length: int) -> Dataset:
-    """MLM sequences of exactly ``max_seq_length`` tokens: documents are concatenated with ``[SEP]`` between them
-    and cut into ``[CLS] chunk [SEP]`` pieces (RoBERTa's FULL-SENTENCES packing: no padding is wasted)."""
+def pack_sequences(
+    tokenized: Dataset, cls_id: int, sep_id: int, max_seq_length: int, isolate_documents: bool = False
+) -> Dataset:
+    """MLM sequences of exactly ``max_seq_length`` tokens, cut from the concatenated documents: no padding is wasted.
+
+    By default (RoBERTa's FULL-SENTENCES packing) documents are joined with ``[SEP]`` and each row is
+    ``[CLS] chunk [SEP]``; the model attends across the documents of a row. With ``isolate_documents`` every
+    document is laid out as ``[CLS] document [SEP]`` and rows are cut straight from that stream, so each
+    document's start is marked by its ``[CLS]``: the collator derives ``document_ids`` and restarting
+    ``position_ids`` from it, and the model attends within each document only. A document cut at a row's end
+    continues at the start of the next row, where it is a document of its own.
+    """
     tokens, sentence_offsets, document_offsets = flatten_sentences(tokenized)
+    document_ends = sentence_offsets[document_offsets[1:]]
+    if isolate_documents:
+        document_starts = sentence_offsets[document_offsets[:-1]]
+        # One insert, in document order (np.insert keeps the given order at equal positions): a document's [SEP]
+        # goes in before the next one's [CLS].
+        positions = np.stack([document_starts, document_ends], axis=1).ravel()
+        specials = np.tile(np.array([cls_id, sep_id], dtype=tokens.dtype), len(document_starts))
+        stream = np.insert(tokens, positions, specials)
+        n = len(stream) // max_seq_length
+        return Dataset.from_dict({"input_ids": stream[: n * max_seq_length].reshape(n, max_seq_length)})
     # [SEP] after every document keeps the boundary visible to the model.
-    boundaries = sentence_offsets[document_offsets[1:]]
-    stream = np.insert(tokens, boundaries, sep_id)
+    stream = np.insert(tokens, document_ends, sep_id)
     body = max_seq_length - 2
     n = len(stream) // body
     chunks = stream[: n * body].reshape(n, body)

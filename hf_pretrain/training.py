@@ -41,7 +41,10 @@ class MaskedLMMetrics(StepMetrics):
         logits = outputs["prediction_logits"] if "prediction_logits" in outputs else outputs["logits"]
         labels = inputs["labels"]
         selected = labels != IGNORE_INDEX
-        counts = [(logits.argmax(-1)[selected] == labels[selected]).sum(), selected.sum()]
+        predictions = logits.argmax(-1)
+        if predictions.dim() == 2:  # full logits; sparse prediction gives the masked positions alone
+            predictions = predictions[selected]
+        counts = [(predictions == labels[selected]).sum(), selected.sum()]
         if "next_sentence_label" in inputs:
             nsp = inputs["next_sentence_label"]
             counts += [(outputs["seq_relationship_logits"].argmax(-1) == nsp).sum(), torch.tensor(nsp.numel())]

@@ -13,14 +13,13 @@ import os
 from transformers import TrainingArguments, set_seed
 
 from hf_pretrain.arguments import DataArguments, ModelArguments, PretrainingArguments
-from hf_pretrain.collators import DataCollatorForMaskedLM
 from hf_pretrain.config import parse_config
 from hf_pretrain.errors import cli_entry
 from hf_pretrain.hub import prepare_push, push_folder
 from hf_pretrain.metrics import compute_pretraining_metrics, preprocess_logits_for_metrics
 from hf_pretrain.model_card import masking_rows, write_pretraining_card
 from hf_pretrain.modeling import build_pretraining_model
-from hf_pretrain.pretraining_data import prepare_pretraining_data
+from hf_pretrain.pretraining_data import masked_lm_collator, prepare_pretraining_data
 from hf_pretrain.training import (
     PretrainingTrainer,
     TimeBudgetCallback,
@@ -46,10 +45,9 @@ def main() -> None:
 
     data = prepare_pretraining_data(model_args, data_args, objective, training_args, checkpoint)
     tokenizer, sequences = data.tokenizer, data.sequences
-    model = build_pretraining_model(model_args, tokenizer, objective.with_nsp, data_args.max_seq_length)
-    collator = DataCollatorForMaskedLM(
-        tokenizer, objective.mlm_probability, objective.mask_replace_prob, objective.random_replace_prob,
-        seed=training_args.seed,
+    model = build_pretraining_model(
+        model_args, tokenizer, objective.with_nsp, data_args.max_seq_length,
+        sparse_prediction=objective.sparse_prediction, isolate_documents=objective.isolate_documents,
     )
     has_eval = "validation" in sequences
     trainer = PretrainingTrainer(
@@ -57,7 +55,7 @@ def main() -> None:
         args=training_args_for_trainer(training_args, count_tokens=True),
         train_dataset=sequences["train"],
         eval_dataset=sequences["validation"] if has_eval else None,
-        data_collator=collator,
+        data_collator=masked_lm_collator(tokenizer, objective, training_args.seed),
         processing_class=tokenizer,
         compute_metrics=compute_pretraining_metrics if has_eval else None,
         preprocess_logits_for_metrics=preprocess_logits_for_metrics if has_eval else None,

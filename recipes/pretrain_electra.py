@@ -14,13 +14,12 @@ import os
 from transformers import TrainingArguments, set_seed
 
 from hf_pretrain.arguments import DataArguments, ElectraArguments, ModelArguments, PretrainingArguments
-from hf_pretrain.collators import DataCollatorForMaskedLM
 from hf_pretrain.config import parse_config
 from hf_pretrain.electra import ReplacedTokenMetrics, build_electra
 from hf_pretrain.errors import HfPretrainError, cli_entry
 from hf_pretrain.hub import prepare_push, push_folder
 from hf_pretrain.model_card import masking_rows, write_pretraining_card
-from hf_pretrain.pretraining_data import prepare_pretraining_data
+from hf_pretrain.pretraining_data import masked_lm_collator, prepare_pretraining_data
 from hf_pretrain.training import (
     PretrainingTrainer,
     TimeBudgetCallback,
@@ -57,7 +56,8 @@ def main() -> None:
         generator_size=electra_args.generator_size, max_position_embeddings=model_args.max_position_embeddings,
         hidden_dropout_prob=model_args.hidden_dropout_prob,
         attention_probs_dropout_prob=model_args.attention_probs_dropout_prob,
-        discriminator_weight=electra_args.discriminator_weight, seed=training_args.seed,
+        discriminator_weight=electra_args.discriminator_weight, sparse_prediction=objective.sparse_prediction,
+        seed=training_args.seed,
     )
     has_eval = "validation" in sequences
     trainer = PretrainingTrainer(
@@ -66,10 +66,7 @@ def main() -> None:
         args=training_args_for_trainer(training_args, count_tokens=True, prediction_loss_only=True),
         train_dataset=sequences["train"],
         eval_dataset=sequences["validation"] if has_eval else None,
-        data_collator=DataCollatorForMaskedLM(
-            tokenizer, objective.mlm_probability, objective.mask_replace_prob, objective.random_replace_prob,
-            seed=training_args.seed,
-        ),
+        data_collator=masked_lm_collator(tokenizer, objective, training_args.seed),
         processing_class=tokenizer,
         step_metrics=ReplacedTokenMetrics(),
         callbacks=[TimeBudgetCallback(objective.max_train_minutes)] if objective.max_train_minutes else None,

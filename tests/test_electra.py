@@ -159,7 +159,7 @@ def test_resume_restores_both_models(electra_checkpoint, tmp_path):
     assert loss_at(resumed) == pytest.approx(loss_at(original), rel=0.1)
 
 
-def test_two_process_bf16_run_with_accumulation(tmp_path):
+def test_two_process_bf16_run_with_accumulation_whole_words_and_isolated_documents(tmp_path):
     from .test_end_to_end import _free_port
 
     result = run_recipe(
@@ -167,12 +167,13 @@ def test_two_process_bf16_run_with_accumulation(tmp_path):
         "--dynamo_backend", "no", "--main_process_port", str(_free_port()),
         "recipes/pretrain_electra.py", "--config", ELECTRA_DEBUG, "--max_steps", "4", "--eval_steps", "4",
         "--save_strategy", "no", "--logging_steps", "2", "--bf16", "--gradient_accumulation_steps", "2",
-        "--output_dir", str(tmp_path),
+        "--isolate_documents", "--masking_unit", "whole_word", "--output_dir", str(tmp_path),
         launcher=[str(Path(sys.executable).parent / "accelerate")],
     )
     assert result.returncode == 0, result.stdout[-3000:]
     card = (tmp_path / "README.md").read_text()
     assert "| batch size (global) | 64 |" in card and "| precision | bf16 |" in card  # 16 x 2 processes x 2 steps
+    assert "| masking unit | whole_word |" in card and "documents isolated" in card
     assert json.loads((tmp_path / "trainer_state.json").read_text())["global_step"] == 4
 
 

@@ -117,14 +117,31 @@ def test_resume_continues_from_the_saved_step(checkpoint, tmp_path):
     assert steps == [2, 4, 6, 8, 10]  # the first run's logs, then the resumed ones from step 6 on
 
 
-def test_mlm_only_with_static_masking_in_bf16(tmp_path):
+def test_mlm_only_with_static_whole_word_masking_in_bf16(tmp_path):
     _ok(run_recipe(PRETRAIN, "--config", DEBUG, "--objective", "mlm", "--masking", "static", "--bf16",
-                   "--duplication_factor", "2", "--max_steps", "4", "--eval_steps", "4", "--save_strategy", "no",
-                   "--output_dir", str(tmp_path)))
+                   "--masking_unit", "whole_word", "--duplication_factor", "2", "--max_steps", "4", "--eval_steps", "4",
+                   "--save_strategy", "no", "--output_dir", str(tmp_path)))
     config = json.loads((tmp_path / "config.json").read_text())
     assert config["architectures"] == ["BertForMaskedLM"]
     card = (tmp_path / "README.md").read_text()
-    assert "static (x2)" in card and "| precision | bf16 |" in card
+    for fact in ("static (x2)", "| precision | bf16 |", "| masking unit | whole_word |", "| sparse MLM prediction | yes |",
+                 "full sentences (attention across the documents of a sequence)"):
+        assert fact in card
+
+
+def test_span_masking_on_isolated_documents_with_full_logits(tmp_path):
+    _ok(run_recipe(PRETRAIN, "--config", DEBUG, "--objective", "mlm", "--isolate_documents", "--masking_unit", "span",
+                   "--sparse_prediction", "false", "--max_steps", "4", "--eval_steps", "4", "--logging_steps", "2",
+                   "--save_strategy", "no", "--output_dir", str(tmp_path)))
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["architectures"] == ["BertForMaskedLM"]
+    card = (tmp_path / "README.md").read_text()
+    for fact in ("span (geometric p=0.2, max 10 words)", "documents isolated (block-diagonal attention",
+                 "| sparse MLM prediction | no |"):
+        assert fact in card
+    history = json.loads((tmp_path / "trainer_state.json").read_text())["log_history"]
+    assert all(0 <= h["mlm_accuracy"] <= 1 for h in history if "loss" in h)
+    assert any("eval_perplexity" in h for h in history)
 
 
 def test_two_process_ddp_over_gloo(tmp_path):
@@ -201,6 +218,8 @@ def test_unreachable_hub_fails_before_training(tmp_path):
          "p.yaml: unknown key 'num_layers'"),
         (lambda d: None, ["--tokenizer_name", "{d}/nope"], "--tokenizer_name {d}/nope: no such directory"),
         (lambda d: None, ["--fp16"], "--fp16 needs a CUDA GPU"),
+        (lambda d: None, ["--isolate_documents"], "--isolate_documents packs documents for --objective mlm"),
+        (lambda d: None, ["--masking_unit", "words"], "--masking_unit must be one of token, whole_word, span"),
     ],
 )
 def test_bad_input_is_one_line_before_training(tmp_path, make_input, flags, message):

@@ -1,0 +1,34 @@
+"""The benchmark scripts run and print one `<figure>: <ratio>x (ours <value>, hf <value> <unit>)` line per figure.
+
+Smoke runs at tiny sizes: the figures themselves are measured by `make bench`, never asserted here.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .conftest import run_recipe
+
+FIGURE = re.compile(r"^(?P<name>[^:]+): (?P<ratio>\d+\.\d\d)x \(ours (?P<ours>[\d,.]+), hf (?P<hf>[\d,.]+) (?P<unit>.+)\)$")
+
+
+def _figures(stdout: str) -> dict[str, re.Match]:
+    return {m["name"]: m for m in map(FIGURE.match, stdout.splitlines()) if m}
+
+
+def test_collator_benchmark_prints_its_figures():
+    result = run_recipe("benchmarks/bench_collators.py", "--rounds", "1", "--batches", "2", "--batch_size", "32")
+    assert result.returncode == 0, result.stdout[-3000:]
+    figures = _figures(result.stdout)
+    assert len(figures) == 2 and all(f["unit"] == "sequences/s" for f in figures.values())
+    for f in figures.values():  # the ratio is ours / hf as printed
+        ours, hf = (float(f[k].replace(",", "")) for k in ("ours", "hf"))
+        assert abs(float(f["ratio"]) - ours / hf) < 0.01 * ours / hf + 0.01
+
+
+def test_training_benchmark_prints_throughput_and_memory():
+    result = run_recipe("benchmarks/bench_training.py", "--preset", "debug", "--steps", "1", "--batch_size", "4")
+    assert result.returncode == 0, result.stdout[-3000:]
+    figures = _figures(result.stdout)
+    units = sorted(f["unit"] for f in figures.values())
+    assert units == ["MB", "tokens/s"], result.stdout[-2000:]

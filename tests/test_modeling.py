@@ -1,0 +1,145 @@
+"""Layer 1: sparse MLM prediction and packing without cross-document attention, against the stock models."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from datasets import Dataset
+from transformers import BertConfig, BertForMaskedLM, BertForPreTraining
+
+from hf_pretrain.collators import DataCollatorForMaskedLM, document_positions
+from hf_pretrain.electra import build_electra
+from hf_pretrain.masking import IGNORE_INDEX
+from hf_pretrain.metrics import compute_pretraining_metrics, preprocess_logits_for_metrics
+from hf_pretrain.modeling import TrainingBertForMaskedLM, TrainingBertForPreTraining
+from hf_pretrain.sequences import pack_sequences
+
+CONFIG = dict(vocab_size=500, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+              max_position_embeddings=64, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+
+
+def _batch(rows=8, length=24, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(5, 500, (rows, length), generator=g)
+    labels = torch.where(torch.rand(rows, length, generator=g) < 0.15, ids, IGNORE_INDEX)
+    attention = torch.ones(rows, length, dtype=torch.long)
+    attention[::2, length // 2 :] = 0
+    labels[attention == 0] = IGNORE_INDEX
+    return ids, labels, attention
+
+
+@pytest.mark.parametrize("stock, ours", [(BertForMaskedLM, TrainingBertForMaskedLM),
+                                         (BertForPreTraining, TrainingBertForPreTraining)])
+def test_sparse_prediction_gives_the_stock_loss_and_gradients(stock, ours):
+    torch.manual_seed(0)
+    reference = stock(BertConfig(**CONFIG))
+    sparse = ours(BertConfig(**CONFIG))
+    sparse.load_state_dict(reference.state_dict())
+    ids, labels, attention = _batch()
+    extra = {"next_sentence_label": torch.tensor([0, 1] * 4)} if stock is BertForPreTraining else {}
+    losses, grads = [], []
+    for model in (reference, sparse):
+        model.zero_grad()
+        out = model(input_ids=ids, attention_mask=attention, labels=labels, **extra)
+        out.loss.backward()
+        losses.append(out.loss.detach())
+        grads.append(model.bert.embeddings.word_embeddings.weight.grad.clone())
+    assert torch.allclose(losses[0], losses[1], atol=1e-6)
+    assert torch.allclose(grads[0], grads[1], atol=1e-6)
+    logits = out.prediction_logits if stock is BertForPreTraining else out.logits
+    assert logits.shape == ((labels != IGNORE_INDEX).sum(), 500)  # the projection ran at masked positions only
+
+
+def test_sparse_logits_give_the_same_evaluation_metrics():
+    torch.manual_seed(0)
+    reference = BertForMaskedLM(BertConfig(**CONFIG)).eval()
+    sparse = TrainingBertForMaskedLM(BertConfig(**CONFIG)).eval()
+    sparse.load_state_dict(reference.state_dict())
+    ids, labels, attention = _batch()
+    metrics = []
+    for model in (reference, sparse):
+        with torch.no_grad():
+            logits = model(input_ids=ids, attention_mask=attention, labels=labels).logits
+        reduced = preprocess_logits_for_metrics(logits, labels)
+        from transformers import EvalPrediction
+
+        metrics.append(compute_pretraining_metrics(
+            EvalPrediction(predictions=tuple(r.numpy() for r in reduced), label_ids=labels.numpy())
+        ))
+    assert metrics[0] == pytest.approx(metrics[1], rel=1e-5)
+
+
+def test_saved_checkpoint_names_the_stock_class(tmp_path):
+    model = TrainingBertForPreTraining(BertConfig(**CONFIG))
+    model.save_pretrained(tmp_path)
+    assert json.loads((tmp_path / "config.json").read_text())["architectures"] == ["BertForPreTraining"]
+    assert (tmp_path / "model.safetensors").is_file()
+    loaded = BertForPreTraining.from_pretrained(tmp_path)
+    assert torch.equal(loaded.cls.predictions.decoder.weight, model.cls.predictions.decoder.weight)
+
+
+def _packed(docs: list[torch.Tensor], cls_id=2):
+    row = torch.cat(docs)[None]
+    return row, *document_positions(row, cls_id)
+
+
+@pytest.mark.parametrize("attn_implementation", ["sdpa", "eager"])
+def test_a_document_packed_with_others_gives_its_outputs_alone(attn_implementation):
+    torch.manual_seed(0)
+    model = TrainingBertForMaskedLM(BertConfig(**CONFIG, attn_implementation=attn_implementation)).eval()
+    g = torch.Generator().manual_seed(1)
+    docs = [torch.cat([torch.tensor([2]), torch.randint(5, 500, (n,), generator=g), torch.tensor([3])])
+            for n in (9, 4, 13)]
+    row, document_ids, position_ids = _packed(docs)
+    assert document_ids.tolist() == [[1] * 11 + [2] * 6 + [3] * 15]
+    assert position_ids[0, 11:17].tolist() == list(range(6))
+    with torch.no_grad():
+        packed = model(input_ids=row, document_ids=document_ids, position_ids=position_ids).logits[0]
+        crossing = model(input_ids=row).logits[0]
+        start = 0
+        for doc in docs:
+            alone = model(input_ids=doc[None]).logits[0]
+            assert torch.allclose(packed[start : start + len(doc)], alone, atol=1e-5)
+            start += len(doc)
+    # Without isolation the documents do see each other.
+    assert not torch.allclose(crossing[11:17], packed[11:17], atol=1e-3)
+
+
+def test_isolation_with_padding_and_in_electra(tokenizer):
+    """Through the collator and both ELECTRA models: a packed document scores as the same document alone, padded."""
+    torch.manual_seed(0)
+    model = build_electra(vocab_size=len(tokenizer), pad_token_id=0, hidden_size=32, num_hidden_layers=2,
+                          num_attention_heads=2, intermediate_size=64, max_position_embeddings=64,
+                          hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0).eval()
+    cls, sep = tokenizer.cls_token_id, tokenizer.sep_token_id
+    docs = [[cls, 40, 41, 42, sep], [cls, 50, 51, sep]]
+    collator = DataCollatorForMaskedLM(tokenizer, isolate_documents=True)
+    batch = collator([{"input_ids": docs[0] + docs[1]}, {"input_ids": docs[1]}])
+    assert batch["document_ids"][0].tolist() == [1] * 5 + [2] * 4
+    assert batch["position_ids"][1, :4].tolist() == [0, 1, 2, 3]
+    batch["labels"] = torch.full_like(batch["input_ids"], IGNORE_INDEX)  # nothing replaced: compare clean inputs
+    with torch.no_grad():
+        logits = model(**batch).discriminator_logits
+    assert torch.allclose(logits[0, 5:9], logits[1, :4], atol=1e-5)
+
+
+def test_isolated_packing_layout_and_boundaries():
+    docs = [[[7, 8, 9], [10]], [[11, 12]], [[13, 14, 15, 16, 17]], [[18]]]
+    tokenized = Dataset.from_dict({"sentences": docs})
+    rows = np.array(pack_sequences(tokenized, cls_id=2, sep_id=3, max_seq_length=6, isolate_documents=True)["input_ids"])
+    stream = [2, 7, 8, 9, 10, 3, 2, 11, 12, 3, 2, 13, 14, 15, 16, 17, 3, 2, 18, 3]
+    assert rows.shape == (3, 6)  # never longer than the maximum; the last partial row is dropped
+    assert rows.ravel().tolist() == stream[:18]
+    document_ids, positions = document_positions(torch.as_tensor(rows), cls_token_id=2)
+    assert document_ids[1].tolist() == [1, 1, 1, 1, 2, 2] and positions[1].tolist() == [0, 1, 2, 3, 0, 1]
+    # Row 2 starts inside document 2: that tail is a document of its own, with positions from 0.
+    assert document_ids[2].tolist() == [0, 0, 0, 0, 0, 1] and positions[2].tolist() == [0, 1, 2, 3, 4, 0]
+
+
+def test_full_sentence_packing_is_unchanged():
+    docs = [[[7, 8, 9], [10]], [[11, 12]]]
+    rows = pack_sequences(Dataset.from_dict({"sentences": docs}), cls_id=2, sep_id=3, max_seq_length=5)["input_ids"]
+    assert rows == [[2, 7, 8, 9, 3], [2, 10, 3, 11, 3]]
