@@ -10,7 +10,7 @@ GLUE_DIR ?= ../shared/data/glue
 SEEDS ?= 1
 ARGS ?=
 
-.PHONY: install pretrain finetune-glue test bench clean
+.PHONY: install pretrain finetune-glue test bench faults clean
 
 install:
 	python3 -m venv $(VENV)
@@ -36,3 +36,10 @@ clean:
 bench:
 	$(PY) benchmarks/bench_collators.py
 	$(PY) benchmarks/bench_training.py
+	$(PY) benchmarks/bench_resume.py
+
+# Fault injection: SIGKILL and resume, crashes while saving, non-finite losses, hostile input, security; one line
+# per case (these tests are part of `make test` too).
+faults:
+	$(PY) -m pytest -v --no-header -p no:cacheprovider tests/test_faults.py tests/test_hostile_input.py \
+		tests/test_security.py

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .errors import HfPretrainError
+from .errors import BAD_INPUT_POLICIES, HfPretrainError
 from .masking import MASKING_UNITS
 
 OBJECTIVES = ("mlm", "mlm_nsp")
@@ -52,6 +52,13 @@ class DataArguments:
     preprocessing_num_workers: int | None = field(
         default=None, metadata={"help": "Processes for sentence splitting and tokenization."}
     )
+    on_bad_input: str = field(
+        default="error",
+        metadata={
+            "help": "A malformed corpus line (not UTF-8, NUL bytes, over 16 MiB, bad JSON): 'error' stops with its "
+            "file and line; 'skip' leaves it out and reports how many were skipped."
+        },
+    )
 
     def __post_init__(self) -> None:
         if self.train_file and self.dataset_name:
@@ -64,6 +71,8 @@ class DataArguments:
             raise HfPretrainError("--max_seq_length must be at least 8")
         if not 0 <= self.short_seq_probability <= 1:
             raise HfPretrainError("--short_seq_probability must be in [0, 1]")
+        if self.on_bad_input not in BAD_INPUT_POLICIES:
+            raise HfPretrainError(f"--on_bad_input must be one of {', '.join(BAD_INPUT_POLICIES)}, not '{self.on_bad_input}'")
 
 
 @dataclass
@@ -87,6 +96,10 @@ class ModelArguments:
     max_position_embeddings: int = field(default=512, metadata={"help": "Longest sequence the model can take."})
     trust_remote_code: bool = field(
         default=False, metadata={"help": "Allow code from a checkpoint's repository to run (off: it is unsafe)."}
+    )
+    use_safetensors: bool = field(
+        default=True,
+        metadata={"help": "Load weights from safetensors only; false also allows pickled .bin weights (trusted only)."},
     )
 
     def __post_init__(self) -> None:
@@ -154,6 +167,17 @@ class PretrainingArguments:
     max_train_minutes: float | None = field(
         default=None, metadata={"help": "Stop training (and save) after this many minutes of wall-clock time."}
     )
+    on_nonfinite_loss: str = field(
+        default="stop",
+        metadata={
+            "help": "A NaN or infinite loss: 'stop' the run with an error naming the step and batch (the last "
+            "checkpoint stays good) or 'skip' that optimizer step."
+        },
+    )
+    log_sequence_ids: bool = field(
+        default=False,
+        metadata={"help": "Append the sequence ids of every training batch to <output_dir>/sequence_ids/ (audit)."},
+    )
 
     def __post_init__(self) -> None:
         if self.objective not in OBJECTIVES:
@@ -178,6 +202,8 @@ class PretrainingArguments:
             raise HfPretrainError("--span_geometric_p must be in (0, 1]")
         if self.max_span_length < 1:
             raise HfPretrainError("--max_span_length must be at least 1")
+        if self.on_nonfinite_loss not in ("stop", "skip"):
+            raise HfPretrainError(f"--on_nonfinite_loss must be 'stop' or 'skip', not '{self.on_nonfinite_loss}'")
         if self.isolate_documents and self.with_nsp:
             raise HfPretrainError(
                 "--isolate_documents packs documents for --objective mlm; NSP rows are single sentence pairs"
@@ -213,9 +239,23 @@ class GlueArguments:
     trust_remote_code: bool = field(
         default=False, metadata={"help": "Allow code from the checkpoint's repository to run (off: it is unsafe)."}
     )
+    use_safetensors: bool = field(
+        default=True,
+        metadata={"help": "Load weights from safetensors only; false also allows pickled .bin weights (trusted only)."},
+    )
+    on_bad_input: str = field(
+        default="error",
+        metadata={
+            "help": "A malformed TSV row (wrong number of fields, unknown label, not UTF-8): 'error' stops with "
+            "its file and line; 'skip' leaves it out and reports how many were skipped."
+        },
+    )
 
     def __post_init__(self) -> None:
         from .glue import GLUE_TASKS
+
+        if self.on_bad_input not in BAD_INPUT_POLICIES:
+            raise HfPretrainError(f"--on_bad_input must be one of {', '.join(BAD_INPUT_POLICIES)}, not '{self.on_bad_input}'")
 
         if not self.model_name_or_path:
             raise HfPretrainError("--model_name_or_path is required: the checkpoint to fine-tune")

@@ -79,9 +79,11 @@ class DataCollatorForMaskedLM:
     so that evaluations compare) are only padded. Other fields such as ``token_type_ids`` and
     ``next_sentence_label`` (NSP pairs) pass through, so the same collator feeds ``BertForPreTraining``.
 
-    Randomness: ``__call__(features, generator)`` is a pure function of its inputs. Without a generator it uses the
-    collator's own stream, seeded from ``seed``, the process rank and the DataLoader worker id; the stream runs on
-    across epochs, so every epoch sees new masks.
+    Randomness: ``__call__(features, generator)`` is a pure function of its inputs. Without a generator, features
+    that carry a ``sequence_id`` (as the recipes' training sets do) are masked from a generator keyed by ``seed`` and
+    the batch's sequence ids, so a batch gets the same masks whenever it is drawn, after a resume too; a new epoch
+    draws new batches, hence new masks. Other features use the collator's own stream, seeded from ``seed``, the
+    process rank and the DataLoader worker id, running on across epochs. ``sequence_id`` stays in the batch.
     """
 
     tokenizer: PreTrainedTokenizerBase
@@ -124,6 +126,12 @@ class DataCollatorForMaskedLM:
             self._stream = stream
         return self._generator
 
+    def batch_generator(self, batch: dict[str, torch.Tensor]) -> torch.Generator:
+        """The generator for a batch given no explicit one: keyed by its sequence ids, or the running stream."""
+        if "sequence_id" in batch:
+            return torch.Generator().manual_seed(derive_seed(self.seed, *batch["sequence_id"].tolist()))
+        return self.default_generator()
+
     def __call__(self, features: Sequence[dict[str, Any]], generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
         batch = pad_batch(features, self.tokenizer.pad_token_id, self.pad_to_multiple_of)
         word_ids = batch.pop("word_ids", None)
@@ -156,6 +164,6 @@ class DataCollatorForMaskedLM:
             word_starts=word_starts,
             span_geometric_p=self.span_geometric_p,
             max_span_length=self.max_span_length,
-            generator=generator if generator is not None else self.default_generator(),
+            generator=generator if generator is not None else self.batch_generator(batch),
         )
         return batch

@@ -26,8 +26,11 @@ from typing import IO
 
 from datasets import Dataset, DatasetDict
 
-from .errors import HfPretrainError, located
+from .errors import BadInput, HfPretrainError, located
 
+# A line (a paragraph, a JSON record, a TSV row) longer than this is not text to train on, and reading it whole
+# would make memory grow with the input: it is reported as bad input after being read in bounded pieces.
+MAX_LINE_BYTES = 16 * 2**20
 COMPRESSIONS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open, ".zst": None}
 JSON_SUFFIXES = {".jsonl", ".json", ".ndjson"}
 PARQUET_SUFFIXES = {".parquet"}
@@ -80,20 +83,39 @@ def expand_paths(patterns: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(files))
 
 
-def _decoded_lines(path: str) -> Iterator[tuple[int, str]]:
-    """(line number, text without the newline), decoding each line as UTF-8 so an error can name its line."""
+def _bounded_lines(raw: IO[bytes]) -> Iterator[bytes | None]:
+    """The file's lines as bytes, holding at most ``MAX_LINE_BYTES`` at a time; ``None`` stands for a longer line,
+    which is read through in pieces and dropped."""
+    while line := raw.readline(MAX_LINE_BYTES + 1):
+        if len(line) <= MAX_LINE_BYTES:
+            yield line
+            continue
+        while line and not line.endswith(b"\n"):
+            line = raw.readline(MAX_LINE_BYTES)
+        yield None
+
+
+def decoded_lines(path: str, bad: BadInput | None = None) -> Iterator[tuple[int, str]]:
+    """(line number, text without the newline) of a possibly compressed text file, each line decoded as UTF-8
+    (a byte-order mark is dropped), so that a bad line can be named or, by ``bad``'s policy, skipped."""
+    bad = bad or BadInput()
     try:
         with _open_binary(path) as raw:
-            for number, line in enumerate(raw, start=1):
+            for number, line in enumerate(_bounded_lines(raw), start=1):
+                where = located(path, number)
+                if line is None:
+                    bad(where, "line too long", f"(over {MAX_LINE_BYTES // 2**20} MiB)", "is this a text file?")
+                    continue
                 try:
                     text = line.decode("utf-8")
                 except UnicodeDecodeError as err:
-                    raise HfPretrainError(
-                        f"{located(path, number)}: not UTF-8 text (byte {err.start} of the line); "
-                        "convert the file to UTF-8"
-                    ) from None
+                    bad(where, "not UTF-8 text", f"(byte {err.start} of the line)", "convert the file to UTF-8")
+                    continue
                 if "\x00" in text:
-                    raise HfPretrainError(f"{located(path, number)}: NUL bytes; this is not a text file")
+                    bad(where, "NUL bytes", advice="this is not a text file")
+                    continue
+                if number == 1:
+                    text = text.removeprefix("\ufeff")
                 yield number, text.rstrip("\r\n")
     except (OSError, EOFError, lzma.LZMAError) as err:
         if isinstance(err, HfPretrainError):
@@ -101,9 +123,9 @@ def _decoded_lines(path: str) -> Iterator[tuple[int, str]]:
         raise HfPretrainError(f"{path}: cannot be read ({err})") from None
 
 
-def _plain_documents(path: str) -> Iterator[str]:
+def _plain_documents(path: str, bad: BadInput) -> Iterator[str]:
     paragraphs: list[str] = []
-    for _, line in _decoded_lines(path):
+    for _, line in decoded_lines(path, bad):
         line = line.strip()
         if line:
             paragraphs.append(line)
@@ -114,11 +136,11 @@ def _plain_documents(path: str) -> Iterator[str]:
         yield "\n".join(paragraphs)
 
 
-def _wikiextractor_documents(path: str) -> Iterator[str]:
+def _wikiextractor_documents(path: str, bad: BadInput) -> Iterator[str]:
     paragraphs: list[str] | None = None
     title_pending = False
     opened_at = 0
-    for number, line in _decoded_lines(path):
+    for number, line in decoded_lines(path, bad):
         if line.startswith("<doc "):
             if paragraphs is not None:
                 raise HfPretrainError(f"{located(path, number)}: <doc> opened before the one at line {opened_at} closed")
@@ -143,22 +165,23 @@ def _wikiextractor_documents(path: str) -> Iterator[str]:
         raise HfPretrainError(f"{path}: the <doc> opened at line {opened_at} is never closed")
 
 
-def _jsonl_documents(path: str, text_column: str) -> Iterator[str]:
-    for number, line in _decoded_lines(path):
+def _jsonl_documents(path: str, text_column: str, bad: BadInput) -> Iterator[str]:
+    for number, line in decoded_lines(path, bad):
         if not line.strip():
             continue
+        where = located(path, number)
         try:
             record = json.loads(line)
         except json.JSONDecodeError as err:
-            raise HfPretrainError(f"{located(path, number)}: not valid JSON ({err.msg})") from None
+            bad(where, "not valid JSON", f"({err.msg})")
+            continue
         if not isinstance(record, dict) or text_column not in record:
-            raise HfPretrainError(
-                f"{located(path, number)}: no '{text_column}' field; set --text_column_name to the text field"
-            )
+            bad(where, f"no '{text_column}' field", advice="set --text_column_name to the text field")
+            continue
         text = record[text_column]
         if not isinstance(text, str):
-            raise HfPretrainError(f"{located(path, number)}: '{text_column}' is not a string")
-        if text.strip():
+            bad(where, f"'{text_column}' is not a string")
+        elif text.strip():
             yield text
 
 
@@ -184,27 +207,32 @@ def _parquet_documents(path: str, text_column: str) -> Iterator[str]:
         raise HfPretrainError(f"{path}: not a readable Parquet file ({err})") from None
 
 
-def _is_wikiextractor(path: str) -> bool:
-    for _, line in _decoded_lines(path):
+def _is_wikiextractor(path: str, bad: BadInput) -> bool:
+    # The format check counts nothing: the reading pass that follows meets (and counts) the same lines.
+    for _, line in decoded_lines(path, BadInput("skip") if bad.policy == "skip" else bad):
         if line.strip():
             return line.startswith("<doc ")
     return False
 
 
-def read_documents(path: str, text_column: str = "text") -> Iterator[str]:
-    """Yield the documents of one corpus file, whatever its format and compression."""
+def read_documents(path: str, text_column: str = "text", bad: BadInput | None = None) -> Iterator[str]:
+    """Yield the documents of one corpus file, whatever its format and compression. Malformed lines stop the
+    reading with an error that names them, or are skipped and counted, as ``bad`` says."""
+    bad = bad or BadInput()
     fmt = _format_of(path)
     if fmt == "jsonl":
-        yield from _jsonl_documents(path, text_column)
+        yield from _jsonl_documents(path, text_column, bad)
     elif fmt == "parquet":
         yield from _parquet_documents(path, text_column)
-    elif _is_wikiextractor(path):
-        yield from _wikiextractor_documents(path)
+    elif _is_wikiextractor(path, bad):
+        yield from _wikiextractor_documents(path, bad)
     else:
-        yield from _plain_documents(path)
+        yield from _plain_documents(path, bad)
 
 
-def load_documents(patterns: Sequence[str], text_column: str = "text", max_documents: int | None = None) -> Dataset:
+def load_documents(
+    patterns: Sequence[str], text_column: str = "text", max_documents: int | None = None, bad: BadInput | None = None
+) -> Dataset:
     """All documents of the files that ``patterns`` name, in file order, as a Dataset with a ``text`` column."""
     files = expand_paths(patterns)
     texts: list[str] = []
@@ -212,7 +240,7 @@ def load_documents(patterns: Sequence[str], text_column: str = "text", max_docum
         if os.path.getsize(path) == 0:
             raise HfPretrainError(f"{path}: the file is empty")
         before = len(texts)
-        for text in read_documents(path, text_column):
+        for text in read_documents(path, text_column, bad):
             texts.append(text)
             if max_documents is not None and len(texts) >= max_documents:
                 return Dataset.from_dict({"text": texts})
@@ -281,6 +309,7 @@ def load_corpus(
     validation_split_percentage: float = 5.0,
     seed: int = 0,
     max_train_documents: int | None = None,
+    bad: BadInput | None = None,
 ) -> DatasetDict:
     """Train (and validation, if any) documents from files, a Hub dataset, or the embedded default corpus.
 
@@ -290,14 +319,14 @@ def load_corpus(
     if dataset_name:
         train = load_hub_documents(dataset_name, dataset_config_name, text_column)
     elif train_file:
-        train = load_documents(train_file, text_column, max_train_documents)
+        train = load_documents(train_file, text_column, max_train_documents, bad)
     else:
         train = stdlib_docstrings()
     if max_train_documents is not None and len(train) > max_train_documents:
         train = train.select(range(max_train_documents))
 
     if validation_file:
-        return DatasetDict(train=train, validation=load_documents(validation_file, text_column))
+        return DatasetDict(train=train, validation=load_documents(validation_file, text_column, bad=bad))
     if validation_split_percentage <= 0:
         return DatasetDict(train=train)
     n_validation = max(1, round(len(train) * validation_split_percentage / 100))

@@ -18,6 +18,7 @@ from .masking import IGNORE_INDEX, derive_seed
 from .modeling import block_diagonal_attention_mask, predict_masked
 from .training import StepMetrics
 
+GUMBEL_STREAM = 2**32 + 1  # keeps the sampling noise apart from the masks keyed by the same sequence ids
 DISCRIMINATOR_WEIGHT = 50.0  # λ in the paper (section 3.1): the discriminator's loss is much smaller per token
 
 
@@ -58,7 +59,8 @@ class ReplacedTokenDetectionOutput(ModelOutput):
 class ElectraForReplacedTokenDetection(nn.Module):
     """Generator + discriminator with shared embeddings; ``forward`` returns the combined ELECTRA loss.
 
-    ``seed`` drives the generator's sampling through an explicit ``torch.Generator`` (one stream per process).
+    ``seed`` drives the generator's sampling through an explicit ``torch.Generator``: keyed by the batch's
+    ``sequence_id`` when given (so a resumed run samples as an uninterrupted one), else one stream per process.
     ``sparse_prediction`` runs the generator's vocabulary projection at the masked positions only (the only ones
     it samples or is scored at). ``document_ids`` (from a collator with ``isolate_documents``) keep packed
     documents from attending to each other in both models.
@@ -92,17 +94,22 @@ class ElectraForReplacedTokenDetection(nn.Module):
         # named here so that Trainer, when it resumes, knows their absence is expected.
         self._keys_to_ignore_on_save = [
             key for key in super().state_dict()
-            if key.startswith(("generator.electra.embeddings.", "generator.generator_lm_head."))
+            if key.startswith("generator.electra.embeddings.") or key == "generator.generator_lm_head.weight"
         ]
 
-    def _sampling_generator(self, device: torch.device) -> torch.Generator:
+    def _sampling_generator(self, device: torch.device, sequence_id: torch.Tensor | None) -> torch.Generator:
+        if sequence_id is not None:  # keyed by the batch, as the collator's masks: a resumed run samples the same
+            return torch.Generator(device=device).manual_seed(
+                derive_seed(GUMBEL_STREAM, self.seed, *sequence_id.tolist())
+            )
         if self._sampler is None or self._sampler.device != device:
             rank = torch.distributed.get_rank() if torch.distributed.is_initialized() else 0
             self._sampler = torch.Generator(device=device).manual_seed(derive_seed(self.seed, rank))
         return self._sampler
 
     def forward(
-        self, input_ids, labels, attention_mask=None, token_type_ids=None, position_ids=None, document_ids=None
+        self, input_ids, labels, attention_mask=None, token_type_ids=None, position_ids=None, document_ids=None,
+        sequence_id=None,
     ) -> ReplacedTokenDetectionOutput:
         encoder_mask = attention_mask
         if document_ids is not None:
@@ -118,7 +125,7 @@ class ElectraForReplacedTokenDetection(nn.Module):
         masked = labels != IGNORE_INDEX
         masked_logits = logits.detach() if self.sparse_prediction else logits.detach()[masked]  # (n_masked, vocab)
         # No gradient flows through the sampling (the paper trains the generator by MLM only).
-        sampled = gumbel_sample(masked_logits, self._sampling_generator(input_ids.device))
+        sampled = gumbel_sample(masked_logits, self._sampling_generator(input_ids.device, sequence_id))
         corrupted, replaced = corrupt(input_ids, labels, sampled, attention_mask)
 
         discriminator_logits = self.discriminator(input_ids=corrupted, **encoder_inputs).logits  # (batch, seq)

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import functools
 import sys
+from collections import Counter
+from dataclasses import dataclass, field
 from typing import Callable
+
+BAD_INPUT_POLICIES = ("error", "skip")
 
 
 class HfPretrainError(Exception):
@@ -17,6 +21,36 @@ class HfPretrainError(Exception):
 def located(path: str, line: int | None = None) -> str:
     """``path`` or ``path:line``, the prefix every input error starts with."""
     return f"{path}:{line}" if line is not None else str(path)
+
+
+@dataclass
+class BadInput:
+    """What the readers do with a malformed line or row: stop with an error that names it (``policy="error"``,
+    the default) or, with ``policy="skip"``, leave it out and count it under its problem."""
+
+    policy: str = "error"
+    counts: Counter = field(default_factory=Counter)
+    first_at: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.policy not in BAD_INPUT_POLICIES:
+            raise HfPretrainError(f"--on_bad_input must be one of {', '.join(BAD_INPUT_POLICIES)}, not '{self.policy}'")
+
+    def __call__(self, where: str, problem: str, detail: str = "", advice: str = "") -> None:
+        """Report ``problem`` at ``where`` (``path:line``); returns only when the policy is to skip."""
+        if self.policy == "error":
+            message = f"{where}: {problem}" + (f" {detail}" if detail else "")
+            hint = f"; {advice}" if advice else ""
+            raise HfPretrainError(f"{message}{hint}, or pass --on_bad_input skip to leave such lines out")
+        self.counts[problem] += 1
+        self.first_at.setdefault(problem, where)
+
+    def summary(self) -> str:
+        """``skipped 3 bad lines or rows: 2 not UTF-8 text (first at a.txt:4), ...``, or '' if none were."""
+        if not self.counts:
+            return ""
+        parts = [f"{n} {problem} (first at {self.first_at[problem]})" for problem, n in self.counts.most_common()]
+        return f"skipped {sum(self.counts.values())} bad lines or rows: " + ", ".join(parts)
 
 
 def cli_entry(main: Callable[[], None]) -> Callable[[], None]:

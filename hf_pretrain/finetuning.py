@@ -19,9 +19,8 @@ from transformers import (
     set_seed,
 )
 
-from .errors import HfPretrainError
 from .glue import GlueTask, glue_metrics
-from .modeling import check_vocabulary
+from .modeling import check_vocabulary, checkpoint_error
 
 
 def tokenize_glue(data: DatasetDict, tokenizer: PreTrainedTokenizerBase, max_seq_length: int) -> DatasetDict:
@@ -35,7 +34,10 @@ def tokenize_glue(data: DatasetDict, tokenizer: PreTrainedTokenizerBase, max_seq
     return data.map(tokenize, batched=True, remove_columns=text_columns, desc="Tokenizing")
 
 
-def load_classifier(task: GlueTask, model_name_or_path: str, from_scratch: bool, trust_remote_code: bool = False):
+def load_classifier(
+    task: GlueTask, model_name_or_path: str, from_scratch: bool, trust_remote_code: bool = False,
+    use_safetensors: bool = True,
+):
     """The checkpoint with a fresh classification head, or (``from_scratch``) its architecture, randomly initialized."""
     label_names = task.labels or ("score",)
     overrides = dict(
@@ -49,10 +51,10 @@ def load_classifier(task: GlueTask, model_name_or_path: str, from_scratch: bool,
             config = AutoConfig.from_pretrained(model_name_or_path, trust_remote_code=trust_remote_code, **overrides)
             return AutoModelForSequenceClassification.from_config(config, trust_remote_code=trust_remote_code)
         return AutoModelForSequenceClassification.from_pretrained(
-            model_name_or_path, use_safetensors=True, trust_remote_code=trust_remote_code, **overrides
+            model_name_or_path, use_safetensors=use_safetensors, trust_remote_code=trust_remote_code, **overrides
         )
     except (OSError, ValueError) as err:
-        raise HfPretrainError(f"--model_name_or_path {model_name_or_path}: cannot load it ({err})") from None
+        raise checkpoint_error(model_name_or_path, err, use_safetensors) from None
 
 
 def finetune_one_seed(
@@ -64,11 +66,12 @@ def finetune_one_seed(
     seed: int,
     from_scratch: bool = False,
     trust_remote_code: bool = False,
+    use_safetensors: bool = True,
 ) -> tuple[Trainer, dict[str, float]]:
     """Train on ``data['train']``, evaluate every other split, save the classifier; returns the eval metrics
     named ``<split>_<metric>`` (``validation_accuracy``, ``validation_matched_accuracy``, ...)."""
     set_seed(seed)  # the classification head's initialization and the data order both come from the seed
-    model = load_classifier(task, model_name_or_path, from_scratch, trust_remote_code)
+    model = load_classifier(task, model_name_or_path, from_scratch, trust_remote_code, use_safetensors)
     check_vocabulary(model, tokenizer, f"--model_name_or_path {model_name_or_path}")
     args = dataclasses.replace(training_args, seed=seed, output_dir=os.path.join(training_args.output_dir, f"seed_{seed}"))
     trainer = Trainer(

@@ -15,7 +15,8 @@ from datasets import Dataset, DatasetDict
 from scipy.stats import pearsonr, spearmanr
 from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
 
-from .errors import HfPretrainError, located
+from .corpus import decoded_lines
+from .errors import BadInput, HfPretrainError, located
 
 
 @dataclass(frozen=True)
@@ -57,71 +58,75 @@ GLUE_TASKS: dict[str, GlueTask] = {
 }
 
 
-def read_glue_tsv(path: str, task: GlueTask) -> Dataset:
-    """One GLUE TSV file as a Dataset with ``sentence1`` (``sentence2``) and ``label`` columns."""
+def read_glue_tsv(path: str, task: GlueTask, bad: BadInput | None = None) -> Dataset:
+    """One GLUE TSV file as a Dataset with ``sentence1`` (``sentence2``) and ``label`` columns.
+
+    A row with the wrong number of fields or a label outside the task's set stops the reading with an error that
+    names it, or is skipped and counted, as ``bad`` says; so are lines that are not UTF-8 or too long.
+    """
+    bad = bad or BadInput()
     if not os.path.isfile(path):
         raise HfPretrainError(f"{path}: no such file; --glue_dir must hold <Task>/train.tsv and dev.tsv as GLUE ships them")
-    with open(path, encoding="utf-8-sig", newline="") as f:  # MRPC ships with a BOM
-        lines = [line.rstrip("\r\n") for line in f]
-    if not lines:
-        raise HfPretrainError(f"{path}: the file is empty")
+    lines = decoded_lines(path, bad)
     if task.has_header:
-        header = lines[0].split("\t")
+        number, header_line = next(lines, (0, None))
+        if header_line is None:
+            raise HfPretrainError(f"{path}: the file is empty")
+        header = header_line.split("\t")
         missing = [c for c in (*task.text_columns, task.label_column) if c not in header]
         if missing:
             raise HfPretrainError(
-                f"{located(path, 1)}: missing column(s) {', '.join(map(repr, missing))} in the header "
+                f"{located(path, number)}: missing column(s) {', '.join(map(repr, missing))} in the header "
                 f"(found {', '.join(header)}); is this the {task.folder} file?"
             )
         positions = [header.index(c) for c in (*task.text_columns, task.label_column)]
-        width, first = len(header), 2
-        rows = lines[1:]
+        width = len(header)
     else:
         positions = [*task.text_columns, task.label_column]
-        width, first, rows = max(positions) + 1, 1, lines
+        width = max(positions) + 1
     label_ids = {label: i for i, label in enumerate(task.labels)} if task.labels else None
 
     texts: list[list[str]] = [[] for _ in task.text_columns]
     labels: list[float | int] = []
-    for number, line in enumerate(rows, start=first):
+    for number, line in lines:
         if not line.strip():
             continue
+        where = located(path, number)
         fields = line.split("\t")
         # A header-less file (CoLA) may not use every column, but a row never has more than its header.
         if len(fields) < width or (task.has_header and len(fields) > width):
-            raise HfPretrainError(
-                f"{located(path, number)}: {len(fields)} tab-separated fields, expected {width} for {task.folder}"
-            )
+            bad(where, "wrong number of fields", f"({len(fields)} tab-separated, expected {width} for {task.folder})")
+            continue
         *row_texts, raw_label = (fields[p].strip() for p in positions)
-        for column, text in zip(texts, row_texts):
-            column.append(text)
         if label_ids is None:
             try:
-                labels.append(float(raw_label))
+                label = float(raw_label)
             except ValueError:
-                raise HfPretrainError(f"{located(path, number)}: label '{raw_label}' is not a number") from None
+                bad(where, "label not a number", f"('{raw_label}')")
+                continue
         elif raw_label in label_ids:
-            labels.append(label_ids[raw_label])
+            label = label_ids[raw_label]
         else:
-            raise HfPretrainError(
-                f"{located(path, number)}: unknown label '{raw_label}' for {task.folder} "
-                f"(expected one of {', '.join(task.labels)})"
-            )
+            bad(where, "unknown label", f"'{raw_label}' for {task.folder} (expected one of {', '.join(task.labels)})")
+            continue
+        for column, text in zip(texts, row_texts):
+            column.append(text)
+        labels.append(label)
     if not labels:
         raise HfPretrainError(f"{path}: no examples")
     columns = {f"sentence{i + 1}": column for i, column in enumerate(texts)}
     return Dataset.from_dict({**columns, "label": labels})
 
 
-def load_glue(task: GlueTask, glue_dir: str | None) -> DatasetDict:
+def load_glue(task: GlueTask, glue_dir: str | None, bad: BadInput | None = None) -> DatasetDict:
     """``train`` and the task's evaluation splits, from ``glue_dir`` or, without one, from the Hub."""
     if glue_dir:
         folder = os.path.join(glue_dir, task.folder)
         if not os.path.isdir(folder):
             raise HfPretrainError(f"--glue_dir {glue_dir}: no {task.folder}/ folder in it")
-        splits = {"train": read_glue_tsv(os.path.join(folder, "train.tsv"), task)}
+        splits = {"train": read_glue_tsv(os.path.join(folder, "train.tsv"), task, bad)}
         for split, filename in task.eval_files:
-            splits[split] = read_glue_tsv(os.path.join(folder, filename), task)
+            splits[split] = read_glue_tsv(os.path.join(folder, filename), task, bad)
         return DatasetDict(splits)
     return _load_glue_from_hub(task)
 

@@ -8,6 +8,8 @@ ModernBERT do; ~15 % of the tokens, where the full projection costs a large shar
 
 from __future__ import annotations
 
+import os
+
 import torch
 from torch.nn.functional import cross_entropy
 from transformers import (
@@ -119,6 +121,14 @@ class TrainingBertForPreTraining(_PretrainingForward, BertForPreTraining):
         return BertForPreTrainingOutput(loss=loss, prediction_logits=logits, seq_relationship_logits=relationship)
 
 
+def checkpoint_error(path: str, err: Exception, use_safetensors: bool) -> HfPretrainError:
+    """Why ``--model_name_or_path`` did not load, in one line, with the way out when only pickled weights exist."""
+    hint = ""
+    if use_safetensors and os.path.isfile(os.path.join(path, "pytorch_model.bin")):
+        hint = "; it has pickled weights only (pytorch_model.bin): pass --use_safetensors false if you trust it"
+    return HfPretrainError(f"--model_name_or_path {path}: cannot load it ({str(err).splitlines()[0]}){hint}")
+
+
 def check_vocabulary(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, where: str) -> None:
     """A tokenizer whose ids run past the model's embedding table would crash deep inside torch: refuse it now."""
     embeddings = model.get_input_embeddings().num_embeddings
@@ -144,14 +154,15 @@ def build_pretraining_model(
         try:
             config = AutoConfig.from_pretrained(args.model_name_or_path, trust_remote_code=args.trust_remote_code)
             if config.model_type == "bert":
-                model = training_class.from_pretrained(args.model_name_or_path, use_safetensors=True)
+                model = training_class.from_pretrained(args.model_name_or_path, use_safetensors=args.use_safetensors)
             else:
                 auto = AutoModelForPreTraining if with_nsp else AutoModelForMaskedLM
                 model = auto.from_pretrained(
-                    args.model_name_or_path, use_safetensors=True, trust_remote_code=args.trust_remote_code
+                    args.model_name_or_path, use_safetensors=args.use_safetensors,
+                    trust_remote_code=args.trust_remote_code,
                 )
         except (OSError, ValueError) as err:
-            raise HfPretrainError(f"--model_name_or_path {args.model_name_or_path}: cannot load it ({err})") from None
+            raise checkpoint_error(args.model_name_or_path, err, args.use_safetensors) from None
         check_vocabulary(model, tokenizer, f"--model_name_or_path {args.model_name_or_path}")
     else:
         if max_seq_length > args.max_position_embeddings:

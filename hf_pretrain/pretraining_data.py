@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
+import numpy as np
 from datasets import DatasetDict
 from transformers import PreTrainedTokenizerBase
 
 from .arguments import DataArguments, ModelArguments, PretrainingArguments
 from .collators import DataCollatorForMaskedLM
 from .corpus import load_corpus
-from .errors import HfPretrainError
+from .errors import BadInput, HfPretrainError
 from .masking import mask_dataset
 from .sentence_pairs import build_nsp_pairs
 from .sequences import pack_sequences, tokenize_documents
 from .tokenizer import load_tokenizer, train_wordpiece_tokenizer
+
+logger = logging.getLogger(__name__)
 
 
 def describe_corpus(data_args: DataArguments) -> str:
@@ -70,7 +74,7 @@ def build_pretraining_dataset(
 
     With ``with_nsp`` each row is a ``[CLS] A [SEP] B [SEP]`` pair with ``token_type_ids`` and
     ``next_sentence_label``; otherwise a packed sequence (``isolate_documents``: see :func:`pack_sequences`). Static masking stores ``duplication_factor`` masked
-    copies of each training row. Validation rows are always masked once, from a fixed seed, so that every
+    copies of each training row; training rows carry their index as ``sequence_id``. Validation rows are always masked once, from a fixed seed, so that every
     evaluation of a run (and of runs with the same data) scores the same masks.
     """
     masking = dict(
@@ -105,6 +109,8 @@ def build_pretraining_dataset(
             sequences = mask_dataset(
                 sequences, tokenizer, duplication_factor=duplication_factor, seed=seed, num_proc=num_proc, **masking
             )
+        if split == "train":  # what exact resume, mask keys and the sequence log identify a sequence by
+            sequences = sequences.add_column("sequence_id", np.arange(len(sequences), dtype=np.int64))
         out[split] = sequences
     return out
 
@@ -128,11 +134,14 @@ def prepare_pretraining_data(
     checkpoint: str | None,
 ) -> PretrainingData:
     """The recipes' data step: read the corpus, get the tokenizer, build (and statically mask) the sequences."""
+    bad = BadInput(data_args.on_bad_input)
     documents = load_corpus(
         data_args.train_file, data_args.validation_file, data_args.dataset_name, data_args.dataset_config_name,
         data_args.text_column_name, data_args.validation_split_percentage, training_args.seed,
-        data_args.max_train_documents,
+        data_args.max_train_documents, bad,
     )
+    if bad.counts:
+        logger.warning("%s", bad.summary())
     tokenizer, tokenizer_description = prepare_tokenizer(documents, model_args, data_args, training_args, checkpoint)
     corpus = describe_corpus(data_args)
     sequences = build_pretraining_dataset(

@@ -15,7 +15,7 @@ from transformers import TrainingArguments
 
 from hf_pretrain.arguments import GlueArguments
 from hf_pretrain.config import parse_config
-from hf_pretrain.errors import cli_entry
+from hf_pretrain.errors import BadInput, cli_entry
 from hf_pretrain.finetuning import finetune_one_seed, tokenize_glue, write_glue_results
 from hf_pretrain.glue import GLUE_TASKS, load_glue
 from hf_pretrain.hub import prepare_push, push_folder
@@ -34,7 +34,10 @@ def main() -> None:
 
     repo_id = prepare_push(training_args)  # before any work, so an unreachable Hub fails the run at once
     tokenizer = load_tokenizer(glue_args.model_name_or_path, glue_args.trust_remote_code)
-    data = load_glue(task, glue_args.glue_dir)
+    bad = BadInput(glue_args.on_bad_input)
+    data = load_glue(task, glue_args.glue_dir, bad)
+    if bad.counts:
+        logger.warning("%s", bad.summary())
     if glue_args.max_train_samples:
         data["train"] = data["train"].select(range(min(glue_args.max_train_samples, len(data["train"]))))
     if glue_args.max_eval_samples:
@@ -49,7 +52,7 @@ def main() -> None:
     for seed in seeds:
         trainer, metrics = finetune_one_seed(
             task, data, tokenizer, glue_args.model_name_or_path, args, seed, glue_args.from_scratch,
-            glue_args.trust_remote_code,
+            glue_args.trust_remote_code, glue_args.use_safetensors,
         )
         logger.info("%s seed %d: %s", task.folder, seed, metrics)
         runs.append(metrics)

@@ -60,6 +60,8 @@ def main() -> None:
         compute_metrics=compute_pretraining_metrics if has_eval else None,
         preprocess_logits_for_metrics=preprocess_logits_for_metrics if has_eval else None,
         callbacks=[TimeBudgetCallback(objective.max_train_minutes)] if objective.max_train_minutes else None,
+        on_nonfinite_loss=objective.on_nonfinite_loss,
+        sequence_log=os.path.join(training_args.output_dir, "sequence_ids") if objective.log_sequence_ids else None,
     )
     metrics = train_and_evaluate(trainer, checkpoint)
     trainer.save_model()

@@ -70,6 +70,8 @@ def main() -> None:
         processing_class=tokenizer,
         step_metrics=ReplacedTokenMetrics(),
         callbacks=[TimeBudgetCallback(objective.max_train_minutes)] if objective.max_train_minutes else None,
+        on_nonfinite_loss=objective.on_nonfinite_loss,
+        sequence_log=os.path.join(training_args.output_dir, "sequence_ids") if objective.log_sequence_ids else None,
     )
     metrics = train_and_evaluate(trainer, checkpoint)
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from hf_pretrain.errors import HfPretrainError
-from hf_pretrain.glue import GLUE_TASKS, glue_metrics, load_glue, read_glue_tsv
+from hf_pretrain.glue import GLUE_TASKS, glue_metrics, load_glue
 
 from .conftest import SHARED_DATA, requires_shared_data
 
@@ -81,20 +81,20 @@ def test_unknown_label_names_the_line(tmp_path):
 
 def test_too_few_fields_names_the_line(tmp_path):
     write_task(tmp_path, "SST-2", "sentence\tlabel", ["good\t1", "no label here"])
-    with pytest.raises(HfPretrainError, match=r"train\.tsv:3: 1 tab-separated fields, expected 2"):
+    with pytest.raises(HfPretrainError, match=r"train\.tsv:3: wrong number of fields \(1 tab-separated, expected 2"):
         load_glue(GLUE_TASKS["sst2"], str(tmp_path))
 
 
 def test_too_many_fields_names_the_line(tmp_path):
     write_task(tmp_path, "SST-2", "sentence\tlabel", ["good\t1", "a stray\ttab\t0"])
-    with pytest.raises(HfPretrainError, match=r"train\.tsv:3: 3 tab-separated fields, expected 2"):
+    with pytest.raises(HfPretrainError, match=r"train\.tsv:3: wrong number of fields \(3 tab-separated, expected 2"):
         load_glue(GLUE_TASKS["sst2"], str(tmp_path))
 
 
 def test_non_numeric_stsb_score(tmp_path):
     header, rows = FIXTURES["STS-B"]
     write_task(tmp_path, "STS-B", header, [rows[0].replace("5.000", "high")])
-    with pytest.raises(HfPretrainError, match=r"train\.tsv:2: label 'high' is not a number"):
+    with pytest.raises(HfPretrainError, match=r"train\.tsv:2: label not a number \('high'\)"):
         load_glue(GLUE_TASKS["stsb"], str(tmp_path))
 
 

@@ -1,0 +1,201 @@
+"""Fault injection: runs killed with SIGKILL and resumed, crashes while saving, non-finite losses.
+
+`make faults` runs this file (and the hostile-input cases) with one summary line per case.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from .conftest import DEBUG, ROOT, run_recipe
+
+ACCELERATE = str(Path(sys.executable).parent / "accelerate")
+LAUNCH = [ACCELERATE, "launch", "--num_processes", "1", "--num_machines", "1", "--mixed_precision", "no",
+          "--dynamo_backend", "no"]
+TOKENIZER = str(ROOT / "tests" / "golden" / "debug_tokenizer")
+RECIPES = {
+    "bert": ["recipes/pretrain_bert.py", "--config", DEBUG],
+    "electra": ["recipes/pretrain_electra.py", "--config", str(ROOT / "recipes" / "configs" / "electra_debug.yaml")],
+}
+STEPS = 30
+
+
+def _command(recipe: str, out: Path) -> list[str]:
+    return [*LAUNCH, *RECIPES[recipe], "--tokenizer_name", TOKENIZER, "--max_steps", str(STEPS), "--save_steps", "5",
+            "--logging_steps", "1", "--eval_strategy", "no", "--log_sequence_ids", "--output_dir", str(out)]
+
+
+def _env() -> dict:
+    return {**os.environ, "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1"}
+
+
+def _batches(out: Path) -> dict[tuple[int, int], list[int]]:
+    """(step, micro-batch) -> sequence ids; a step trained again after a resume replaces the killed run's."""
+    lines = (out / "sequence_ids" / "rank-0.jsonl").read_text().splitlines()
+    return {(r["step"], r["micro_batch"]): r["sequence_ids"] for r in map(json.loads, lines)}
+
+
+def _losses(out: Path) -> dict[int, float]:
+    history = json.loads((out / "trainer_state.json").read_text())["log_history"]
+    return {h["step"]: h["loss"] for h in history if "loss" in h}
+
+
+def _kill_at_step(command: list[str], out: Path, step: int, timeout: float = 300) -> None:
+    """Start the run in its own process group and SIGKILL the whole group (the launcher and the trainer) once the
+    trainer has started step ``step``: mid-step, and past a checkpoint but not at one."""
+    process = subprocess.Popen(command, cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+    log = out / "sequence_ids" / "rank-0.jsonl"
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            if log.is_file() and any(json.loads(line)["step"] >= step for line in log.read_text().splitlines()):
+                os.killpg(process.pid, signal.SIGKILL)
+                break
+            assert process.poll() is None, "the run ended before it could be killed"
+            time.sleep(0.05)
+        else:
+            pytest.fail(f"step {step} not reached in {timeout} s")
+    finally:
+        process.wait()
+    assert process.returncode == -signal.SIGKILL
+
+
+@pytest.mark.parametrize("recipe", ["bert", "electra"])
+def test_sigkill_mid_run_then_resume_matches_an_uninterrupted_run(recipe, tmp_path):
+    reference, killed = tmp_path / "reference", tmp_path / "killed"
+    subprocess.run(_command(recipe, reference), cwd=ROOT, env=_env(), check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
+
+    _kill_at_step(_command(recipe, killed), killed, step=13)
+    assert not (killed / "model.safetensors").exists()  # it really died before the end
+    checkpoints = sorted(int(p.name.split("-")[1]) for p in killed.glob("checkpoint-*"))
+    assert checkpoints and checkpoints[-1] < STEPS
+    resumed = subprocess.run(_command(recipe, killed), cwd=ROOT, env=_env(), stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True)
+    assert resumed.returncode == 0, resumed.stdout[-3000:]
+    assert f"resuming from {killed / f'checkpoint-{checkpoints[-1]}'}" in resumed.stdout
+    assert "no replay" in resumed.stdout
+
+    # The same batches, step for step: no sequence repeated or skipped...
+    expected = _batches(reference)
+    assert len(expected) == STEPS
+    assert _batches(killed) == expected
+    # ...and, on CPU with the same seeds, the same loss at every step.
+    assert _losses(killed) == pytest.approx(_losses(reference), abs=1e-5)
+    assert len(_losses(killed)) == STEPS
+    if recipe == "electra":
+        history = json.loads((killed / "trainer_state.json").read_text())["log_history"]
+        reference_history = json.loads((reference / "trainer_state.json").read_text())["log_history"]
+        key = "replaced_fraction"
+        assert [h[key] for h in history if key in h] == pytest.approx([h[key] for h in reference_history if key in h])
+
+
+# --- crash-safe checkpoints (in process: a crash injected inside Trainer's own save) ----------------------------
+
+
+def _trainer(tmp_path, tokenizer, **overrides):
+    from datasets import DatasetDict
+    from transformers import BertConfig, TrainingArguments
+
+    from hf_pretrain.corpus import load_documents
+    from hf_pretrain.modeling import TrainingBertForMaskedLM
+    from hf_pretrain.pretraining_data import build_pretraining_dataset
+    from hf_pretrain.collators import DataCollatorForMaskedLM
+    from hf_pretrain.training import PretrainingTrainer
+
+    from .conftest import synthetic_documents
+
+    path = tmp_path / "corpus.txt"
+    path.write_text("\n\n".join(" ".join(doc) for doc in synthetic_documents(30)))
+    sequences = build_pretraining_dataset(DatasetDict(train=load_documents([str(path)])), tokenizer,
+                                          max_seq_length=32, with_nsp=False)
+    torch.manual_seed(0)
+    model = TrainingBertForMaskedLM(BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=1,
+                                               num_attention_heads=2, intermediate_size=64))
+    settings = dict(output_dir=str(tmp_path / "out"), max_steps=6, save_steps=2, per_device_train_batch_size=8,
+                    learning_rate=1e-3, report_to="none", use_cpu=True, logging_steps=1, dataloader_pin_memory=False)
+    args = TrainingArguments(**{**settings, **overrides})
+    return PretrainingTrainer(model=model, args=args, train_dataset=sequences["train"],
+                              data_collator=DataCollatorForMaskedLM(tokenizer), processing_class=tokenizer)
+
+
+def test_a_crash_while_saving_leaves_only_complete_checkpoints(tmp_path, tokenizer, monkeypatch):
+    from transformers import AutoModelForMaskedLM, Trainer
+
+    from hf_pretrain import checkpointing
+    from hf_pretrain.training import resume_checkpoint
+
+    trainer = _trainer(tmp_path, tokenizer)
+    save_rng_state = Trainer._save_rng_state
+
+    def dies_at_step_4(self, output_dir):
+        if self.state.global_step == 4:  # the model and optimizer are written, the RNG states not yet
+            raise KeyboardInterrupt("killed while saving")
+        save_rng_state(self, output_dir)
+
+    monkeypatch.setattr(Trainer, "_save_rng_state", dies_at_step_4)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.train()
+    out = tmp_path / "out"
+    assert [Path(c).name for c in checkpointing.checkpoints(str(out))] == ["checkpoint-2"]
+    assert (out / ".staging" / "checkpoint-4" / "model.safetensors").is_file()  # the partial one, out of sight
+    # The next run discards the partial checkpoint and resumes from the last complete one, which loads.
+    last = resume_checkpoint(trainer.args)
+    assert Path(last).name == "checkpoint-2" and not (out / ".staging").exists()
+    assert AutoModelForMaskedLM.from_pretrained(last) is not None
+    monkeypatch.undo()
+    resumed = _trainer(tmp_path, tokenizer)
+    resumed.train(resume_from_checkpoint=last)
+    assert resumed.state.global_step == 6
+
+
+def test_keep_last_n_checkpoints(tmp_path, tokenizer):
+    trainer = _trainer(tmp_path, tokenizer, save_steps=1, save_total_limit=2)
+    trainer.train()
+    out = tmp_path / "out"
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith(("checkpoint", "."))) == [
+        "checkpoint-5", "checkpoint-6"
+    ]
+    state = json.loads((out / "checkpoint-6" / "trainer_state.json").read_text())
+    assert state["global_step"] == 6
+
+
+# --- non-finite losses (a learning rate of 1e30 makes the loss NaN at step 3 under the debug preset's seed) ---
+
+NAN_RUN = ["--tokenizer_name", TOKENIZER, "--max_steps", "8", "--save_steps", "1", "--save_total_limit", "10",
+           "--logging_steps", "1", "--eval_strategy", "no", "--learning_rate", "1e30", "--max_grad_norm", "0"]
+
+
+def _weights(folder: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    return load_file(str(folder / "model.safetensors"))
+
+
+def test_nonfinite_loss_stops_the_run_at_that_step(tmp_path):
+    result = run_recipe("recipes/pretrain_bert.py", "--config", DEBUG, *NAN_RUN, "--output_dir", str(tmp_path))
+    assert result.returncode == 2 and "Traceback" not in result.stdout
+    assert "error: non-finite loss (nan) at step 3, batch of sequence ids [" in result.stdout
+    assert f"The last good checkpoint is {tmp_path / 'checkpoint-2'}" in result.stdout
+    assert sorted(p.name for p in tmp_path.glob("checkpoint-*")) == ["checkpoint-1", "checkpoint-2"]
+    assert all(t.isfinite().all() for t in _weights(tmp_path / "checkpoint-2").values())
+
+
+def test_nonfinite_loss_skips_the_update_by_flag(tmp_path):
+    result = run_recipe("recipes/pretrain_bert.py", "--config", DEBUG, *NAN_RUN, "--on_nonfinite_loss", "skip",
+                        "--output_dir", str(tmp_path))
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "non-finite loss (nan) at step 3" in result.stdout and "skipping this optimizer step" in result.stdout
+    # Every update from step 3 on met a NaN and was dropped: the final weights are those of step 2.
+    final, step2 = _weights(tmp_path), _weights(tmp_path / "checkpoint-2")
+    assert all(torch.equal(final[k], step2[k]) for k in step2)
