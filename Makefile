@@ -4,13 +4,15 @@ PY := $(VENV)/bin/python
 ACCELERATE := $(VENV)/bin/accelerate
 
 CONFIG ?= recipes/configs/debug.yaml
+CORPUS ?= ../shared/data/wikipedia
+PREPARED ?= outputs/prepared
 CKPT ?= outputs/debug
 TASK ?= mrpc
 GLUE_DIR ?= ../shared/data/glue
 SEEDS ?= 1
 ARGS ?=
 
-.PHONY: install pretrain finetune-glue test bench faults clean
+.PHONY: install prepare pretrain finetune-glue test bench faults clean
 
 install:
 	python3 -m venv $(VENV)
@@ -18,6 +20,9 @@ install:
 	# The CPU wheel of torch first: an unpinned torch would pull a multi-GB CUDA build.
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e ".[dev]"
+
+prepare:
+	$(VENV)/bin/hf-pretrain prepare --train_file $(CORPUS) --output_dir $(PREPARED) $(ARGS)
 
 pretrain:
 	$(ACCELERATE) launch --num_processes 1 --num_machines 1 --mixed_precision no --dynamo_backend no \
@@ -37,6 +42,7 @@ bench:
 	$(PY) benchmarks/bench_collators.py
 	$(PY) benchmarks/bench_training.py
 	$(PY) benchmarks/bench_resume.py
+	$(PY) benchmarks/bench_prepare.py
 
 # Fault injection: SIGKILL and resume, crashes while saving, non-finite losses, hostile input, security; one line
 # per case (these tests are part of `make test` too).

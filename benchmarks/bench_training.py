@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import statistics
 import subprocess
 import sys
@@ -29,6 +28,7 @@ from pathlib import Path
 
 import torch
 import yaml
+from measure import peak_resident_mb  # benchmarks/ is the script's folder, hence on sys.path
 
 PRESETS = Path(__file__).resolve().parent.parent / "recipes" / "configs"
 H100_BF16_DENSE_TFLOPS = 989.0
@@ -111,7 +111,7 @@ def run_side(side: str, workdir: Path, args: argparse.Namespace) -> dict:
     result = {
         "tokens_per_second": tokens / seconds,
         "padding_fraction": 1 - tokens / sum(max(len(f["input_ids"]) for f in b) * n for b in batches[1:]),
-        "peak_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_memory_mb": peak_resident_mb(),
         "flops_per_token": flops_per_token(config, 128),
         "vocab_size": config.vocab_size,
     }

@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
-from datasets import DatasetDict
+from datasets import Dataset, DatasetDict
 from transformers import PreTrainedTokenizerBase
 
 from .arguments import DataArguments, ModelArguments, PretrainingArguments
@@ -14,6 +14,7 @@ from .collators import DataCollatorForMaskedLM
 from .corpus import load_corpus
 from .errors import BadInput, HfPretrainError
 from .masking import mask_dataset
+from .preparation import load_prepared
 from .sentence_pairs import build_nsp_pairs
 from .sequences import pack_sequences, tokenize_documents
 from .tokenizer import load_tokenizer, train_wordpiece_tokenizer
@@ -69,6 +70,7 @@ def build_pretraining_dataset(
     seed: int = 0,
     num_proc: int | None = None,
     source: str = "the corpus",
+    packed_train: Dataset | None = None,
 ) -> DatasetDict:
     """Training (and validation) sequences for BERT pretraining.
 
@@ -76,6 +78,9 @@ def build_pretraining_dataset(
     ``next_sentence_label``; otherwise a packed sequence (``isolate_documents``: see :func:`pack_sequences`). Static masking stores ``duplication_factor`` masked
     copies of each training row; training rows carry their index as ``sequence_id``. Validation rows are always masked once, from a fixed seed, so that every
     evaluation of a run (and of runs with the same data) scores the same masks.
+
+    Splits that are already tokenized (a prepared dataset's ``tokenized/``) are not tokenized again, and
+    ``packed_train`` (its packed sequences) stands for the packed training split when given.
     """
     masking = dict(
         mlm_probability=mlm_probability, mask_replace_prob=mask_replace_prob, random_replace_prob=random_replace_prob,
@@ -83,8 +88,10 @@ def build_pretraining_dataset(
     )
     out = DatasetDict()
     for split, docs in documents.items():
-        tokenized = tokenize_documents(docs, tokenizer, num_proc)
-        if with_nsp:
+        tokenized = docs if _is_tokenized(docs) else tokenize_documents(docs, tokenizer, num_proc)
+        if split == "train" and packed_train is not None and not with_nsp:
+            sequences = packed_train
+        elif with_nsp:
             sequences = build_nsp_pairs(
                 tokenized,
                 cls_id=tokenizer.cls_token_id,
@@ -115,6 +122,13 @@ def build_pretraining_dataset(
     return out
 
 
+def _is_tokenized(documents: Dataset) -> bool:
+    feature = documents.features.get("sentences")
+    return feature is not None and getattr(getattr(getattr(feature, "feature", None), "feature", None), "dtype", "") in (
+        "int32", "int64"
+    )
+
+
 @dataclass
 class PretrainingData:
     """Everything a pretraining recipe trains on, and how the model card describes it."""
@@ -133,19 +147,36 @@ def prepare_pretraining_data(
     training_args,
     checkpoint: str | None,
 ) -> PretrainingData:
-    """The recipes' data step: read the corpus, get the tokenizer, build (and statically mask) the sequences."""
-    bad = BadInput(data_args.on_bad_input)
-    documents = load_corpus(
-        data_args.train_file, data_args.validation_file, data_args.dataset_name, data_args.dataset_config_name,
-        data_args.text_column_name, data_args.validation_split_percentage, training_args.seed,
-        data_args.max_train_documents, bad,
-    )
-    if bad.counts:
-        logger.warning("%s", bad.summary())
-    tokenizer, tokenizer_description = prepare_tokenizer(documents, model_args, data_args, training_args, checkpoint)
-    corpus = describe_corpus(data_args)
+    """The recipes' data step: read the corpus (or a prepared dataset), get the tokenizer, build (and statically
+    mask) the sequences."""
+    packed_train = None
+    if data_args.prepared_dataset:
+        prepared = load_prepared(data_args.prepared_dataset)
+        if model_args.tokenizer_name:
+            raise HfPretrainError("--prepared_dataset is tokenized with its own tokenizer: drop --tokenizer_name")
+        tokenizer = load_tokenizer(prepared.tokenizer_path)
+        tokenizer_description = f"WordPiece from the prepared dataset ({len(tokenizer)} tokens)"
+        documents = prepared.documents
+        splits = DatasetDict(train=prepared.tokenized["train"])
+        if len(prepared.tokenized["validation"]) and data_args.validation_split_percentage > 0:
+            splits["validation"] = prepared.tokenized["validation"]
+        if objective.isolate_documents and prepared.max_seq_length == data_args.max_seq_length:
+            packed_train = prepared.sequences.select_columns(["input_ids"])
+        corpus = f"the prepared dataset {data_args.prepared_dataset}"
+    else:
+        bad = BadInput(data_args.on_bad_input)
+        documents = load_corpus(
+            data_args.train_file, data_args.validation_file, data_args.dataset_name, data_args.dataset_config_name,
+            data_args.text_column_name, data_args.validation_split_percentage, training_args.seed,
+            data_args.max_train_documents, bad,
+        )
+        if bad.counts:
+            logger.warning("%s", bad.summary())
+        tokenizer, tokenizer_description = prepare_tokenizer(documents, model_args, data_args, training_args, checkpoint)
+        splits = documents
+        corpus = describe_corpus(data_args)
     sequences = build_pretraining_dataset(
-        documents, tokenizer,
+        splits, tokenizer,
         max_seq_length=data_args.max_seq_length, with_nsp=objective.with_nsp,
         static_masking=objective.masking == "static", mlm_probability=objective.mlm_probability,
         mask_replace_prob=objective.mask_replace_prob, random_replace_prob=objective.random_replace_prob,
@@ -153,6 +184,7 @@ def prepare_pretraining_data(
         max_span_length=objective.max_span_length, isolate_documents=objective.isolate_documents,
         duplication_factor=objective.duplication_factor, short_seq_probability=data_args.short_seq_probability,
         seed=training_args.seed, num_proc=data_args.preprocessing_num_workers, source=corpus,
+        packed_train=packed_train,
     )
     return PretrainingData(documents, sequences, tokenizer, corpus, tokenizer_description)
 

@@ -306,6 +306,13 @@ def train_and_evaluate(trainer: Trainer, checkpoint: str | None) -> dict[str, fl
     return metrics
 
 
+def finish(trainer: Trainer) -> None:
+    """End the run cleanly on every process: wait for the main one's last writes, then close the process group
+    (a group left to interpreter shutdown can abort a process after its work is done)."""
+    trainer.accelerator.wait_for_everyone()
+    trainer.accelerator.end_training()
+
+
 def configure_logging(args: TrainingArguments) -> None:
     """Our INFO lines on the process that logs, warnings elsewhere; transformers at its own configured level."""
     import transformers

@@ -21,7 +21,7 @@ from hf_pretrain.glue import GLUE_TASKS, load_glue
 from hf_pretrain.hub import prepare_push, push_folder
 from hf_pretrain.model_card import write_model_card
 from hf_pretrain.tokenizer import load_tokenizer
-from hf_pretrain.training import configure_logging, training_args_for_trainer
+from hf_pretrain.training import configure_logging, finish, training_args_for_trainer
 
 logger = logging.getLogger("finetune_glue")
 
@@ -81,6 +81,7 @@ def main() -> None:
         logger.info("summary: %s", results["summary"])
         if repo_id:
             push_folder(trainer.args.output_dir, repo_id, training_args.hub_token, f"Fine-tuned on GLUE {task.folder}")
+    finish(trainer)
 
 
 if __name__ == "__main__":

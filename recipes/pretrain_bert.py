@@ -24,6 +24,7 @@ from hf_pretrain.training import (
     PretrainingTrainer,
     TimeBudgetCallback,
     configure_logging,
+    finish,
     resume_checkpoint,
     train_and_evaluate,
     training_args_for_trainer,
@@ -78,6 +79,7 @@ def main() -> None:
         if repo_id:
             push_folder(training_args.output_dir, repo_id, training_args.hub_token, "Pretrained with hf_pretrain")
     logger.info("model, tokenizer and model card saved to %s", os.path.abspath(training_args.output_dir))
+    finish(trainer)
 
 
 if __name__ == "__main__":

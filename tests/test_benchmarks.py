@@ -32,3 +32,9 @@ def test_training_benchmark_prints_throughput_and_memory():
     figures = _figures(result.stdout)
     units = sorted(f["unit"] for f in figures.values())
     assert units == ["MB", "tokens/s"], result.stdout[-2000:]
+
+
+def test_prepare_benchmark_prints_throughput_and_memory():
+    result = run_recipe("benchmarks/bench_prepare.py", "--megabytes", "0.5")
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert sorted(f["unit"] for f in _figures(result.stdout).values()) == ["MB", "MB/s"], result.stdout[-2000:]

@@ -56,7 +56,7 @@ def test_fp16_refused_without_gpu_and_bf16_runs_on_cpu():
         (["--mlm_probability", "1.5"], "--mlm_probability must be in"),
         (["--mask_replace_prob", "0.95"], "sum to at most 1"),
         (["--hidden_size", "65"], "not a multiple of --num_attention_heads"),
-        (["--train_file", "a.txt", "--dataset_name", "wikitext"], "either --train_file or --dataset_name"),
+        (["--train_file", "a.txt", "--dataset_name", "wikitext"], "give one of --train_file, --dataset_name and --prepared_dataset"),
     ],
 )
 def test_validation_names_the_flag(flags, message):

@@ -1,0 +1,259 @@
+"""The preparation stage: normalization, each filter kept and dropped, exact and near duplicates, segmentation,
+packing boundaries, document-disjoint splits, the fingerprint cache, the `hf-pretrain prepare` command, and the
+recipes reading its output."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from datasets import Dataset
+
+from hf_pretrain.cleaning import FILTERS, QualityFilters, normalize
+from hf_pretrain.collators import document_positions
+from hf_pretrain.dedup import find_duplicates, jaccard
+from hf_pretrain.sentences import split_sentences
+from hf_pretrain.sequences import pack_sequences
+
+from .conftest import ROOT, run_recipe
+
+SUBJECTS = ["The committee", "Our neighbour", "The old library", "A young engineer", "The river", "Every student"]
+VERBS = ["reviewed", "described", "welcomed", "measured", "repaired", "remembered", "followed", "explained"]
+OBJECTS = ["the annual budget", "a quiet garden", "the broken bridge", "several important letters",
+           "the morning train", "a difficult question", "the northern mountains", "their favourite songs"]
+ENDINGS = ["with great care", "before the winter", "in the evening", "without any help", "for the whole town",
+           "and then went home", "that had been forgotten", "with the other members"]
+
+
+def english(n_sentences: int = 8, seed: int = 0) -> str:
+    """Plain English prose that passes every default filter."""
+    rng = random.Random(seed)
+    sentences = [f"{rng.choice(SUBJECTS)} {rng.choice(VERBS)} {rng.choice(OBJECTS)} {rng.choice(ENDINGS)}."
+                 for _ in range(n_sentences)]
+    return " ".join(sentences[:4]) + "\n" + " ".join(sentences[4:])
+
+
+def test_normalization_repairs_unicode_and_strips_markup():
+    raw = ("<p>The [[Eiffel Tower|tower]] {{cite web|url=x}} stands in '''Paris'''.</p>\n\n"
+           "  BULLET::::- It doesnÃ¢â‚¬â„¢t   move &amp; never\tdid.\n== History ==\n")
+    assert normalize(raw) == "The tower stands in Paris.\nIt doesn't move & never did.\nHistory"
+
+
+def test_a_good_document_passes_every_filter():
+    text = english()
+    assert QualityFilters().reason_to_drop(text, len(split_sentences(text))) is None
+
+
+DROPPED = {
+    "too short": "The committee reviewed the budget. It was fine. Everyone agreed.",
+    "too long": None,  # built below: over max_words
+    "language": "Le comité a examiné le budget annuel avec beaucoup de soin avant l'hiver. " * 8,
+    "mean word length": "a b c d e f g h i j k l m n o p q r s t u v w x y z the of and to. " * 4,
+    "symbol ratio": english() + " " + " ".join(["#tag"] * 40),
+    "lines ending in ellipsis": "\n".join(f"{s}..." for s in english(12).replace(".", "").split("\n")) * 3,
+    "words without letters": english() + " " + " ".join(str(i) for i in range(60)),
+    "too few stop words": " ".join(["Committees reviewed budgets carefully."] * 20),
+    "digit ratio": english() + " " + "1234567890" * 60,
+    "repeated lines": "\n".join([english(4, 1)] * 3 + [english(4, 2)]),
+    "boilerplate lines": "\n".join([english(4, 3), "This site uses cookies. Read our cookie policy.",
+                                    "Enable JavaScript to continue.", "Terms of use apply."]),
+    "too few sentences": " ".join(english(8).replace(".", ",").split("\n")) + ".",
+}
+
+
+@pytest.mark.parametrize("name", FILTERS)
+def test_each_filter_drops_its_case_keeps_good_text_and_can_be_switched_off(name):
+    text = DROPPED[name] if DROPPED[name] is not None else english(3000)
+    only = QualityFilters(max_words=20_000, skip_filters=[f for f in FILTERS if f != name])
+    assert only.reason_to_drop(text, len(split_sentences(text))) == name
+    good = english()
+    assert only.reason_to_drop(good, len(split_sentences(good))) is None
+    assert QualityFilters(skip_filters=list(FILTERS)).reason_to_drop(text, 0) is None
+
+
+def test_unknown_filter_name_is_refused():
+    from hf_pretrain.errors import HfPretrainError
+
+    with pytest.raises(HfPretrainError, match="unknown filter"):
+        QualityFilters(skip_filters=["spam"])
+
+
+def _variant(base: list[str], fraction: float, rng: random.Random) -> str:
+    words = list(base)
+    for i in rng.sample(range(len(words)), int(fraction * len(words))):
+        words[i] = f"other{rng.randrange(10**6)}"
+    return " ".join(words)
+
+
+def test_exact_and_near_duplicates():
+    rng = random.Random(0)
+    base = [f"word{rng.randrange(3000)}" for _ in range(600)]
+    original = " ".join(base)
+    near = _variant(base, 0.01, rng)  # one word in a hundred changed
+    far = _variant(base, 0.08, rng)
+    assert jaccard(original, near) > 0.9 and jaccard(original, far) < 0.7  # around the 0.8 threshold
+    texts = [original, original.upper() + " !", near, far, english()]
+    found = find_duplicates(texts, threshold=0.8)
+    assert found.exact == {1}  # equal up to case and punctuation
+    assert found.near == {2}  # above the threshold: removed
+    assert 3 not in found.near  # below it: kept
+    assert found.clusters == {0: [1, 2]}
+    assert find_duplicates(texts, exact=False, near=False).exact == set()
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Dr. Smith went to Washington. He arrived at 3 p.m. on Monday.",
+     ["Dr. Smith went to Washington.", "He arrived at 3 p.m. on Monday."]),
+    ("The value rose to 3.14 in 2020. It fell to 2.5 later.", ["The value rose to 3.14 in 2020.", "It fell to 2.5 later."]),
+    ('He said "Stop." Then he left.', ['He said "Stop."', "Then he left."]),
+    ("Is it? Yes! It is.", ["Is it?", "Yes!", "It is."]),
+])
+def test_segmentation_hard_cases(text, expected):
+    assert split_sentences(text) == expected
+
+
+def test_packing_never_exceeds_the_length_and_records_document_starts():
+    rng = np.random.default_rng(0)
+    docs = [[rng.integers(5, 100, size=rng.integers(1, 30)).tolist() for _ in range(rng.integers(1, 6))]
+            for _ in range(200)]
+    tokenized = Dataset.from_dict({"sentences": docs})
+    for chunk in (7, 10_000):  # packing in small chunks carries over exactly
+        packed = pack_sequences(tokenized, cls_id=2, sep_id=3, max_seq_length=48, isolate_documents=True,
+                                record_starts=True, chunk=chunk)
+        rows = np.array(packed["input_ids"])
+        assert rows.shape[1] == 48
+        stream = np.concatenate([[2, *sum(doc, []), 3] for doc in docs])
+        assert rows.ravel().tolist() == stream[: rows.size].tolist()  # nothing lost, reordered or padded
+        for row, starts in zip(rows, packed["document_starts"]):
+            assert starts == sorted({0, *np.flatnonzero(row == 2).tolist()})
+            document_ids, positions = document_positions(torch.as_tensor(row)[None], 2)
+            assert (positions[0, starts] == 0).all()
+
+
+def _corpus(tmp_path: Path, n: int = 60) -> Path:
+    documents = [english(10, seed) for seed in range(n)]
+    documents += [documents[0], documents[1].upper()]  # exact duplicates
+    documents += ["Too short to keep."]
+    path = tmp_path / "raw.txt"
+    path.write_text("\n\n".join(documents) + "\n")
+    return path
+
+
+def _prepare(*flags: str):
+    return subprocess.run([str(Path(sys.executable).parent / "hf-pretrain"), "prepare", *flags], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory, tokenizer):
+    tmp = tmp_path_factory.mktemp("prepare")
+    corpus = _corpus(tmp)
+    out = tmp / "prepared"
+    result = _prepare("--train_file", str(corpus), "--output_dir", str(out), "--vocab_size", "300",
+                      "--max_seq_length", "64", "--validation_split_percentage", "10", "--test_split_percentage", "10")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return corpus, out, result
+
+
+def test_prepare_writes_the_dataset_and_its_report(prepared):
+    _, out, result = prepared
+    assert "prepared " in result.stdout
+    for name in ("documents", "tokenized", "sequences", "tokenizer", "report.json", "report.md", "fingerprint.json"):
+        assert (out / name).exists(), name
+    report = json.loads((out / "report.json").read_text())
+    stages = {s["stage"]: s for s in report["stages"]}
+    assert stages["read"]["documents"] == 63
+    assert stages["filter"]["removed"] == {"too short": 1} and stages["filter"]["documents"] == 62
+    assert stages["deduplicate"]["exact_duplicates"] == 2 and stages["deduplicate"]["documents"] == 60
+    assert report["removed_examples"]["too short"] == ["Too short to keep."]
+    assert len(report["duplicate_clusters"]) == 2
+    assert report["splits"] == {"train": 48, "validation": 6, "test": 6}
+    assert "Largest duplicate clusters" in (out / "report.md").read_text()
+
+
+def test_splits_are_disjoint_by_document(prepared):
+    from datasets import load_from_disk
+
+    _, out, _ = prepared
+    documents = load_from_disk(str(out / "documents"))
+    texts = {name: set(split["text"]) for name, split in documents.items()}
+    assert not (texts["train"] & texts["validation"] or texts["train"] & texts["test"] or texts["validation"] & texts["test"])
+    assert sum(map(len, texts.values())) == 60
+    assert all(len(s) > 0 for s in documents["train"]["sentences"])
+
+
+def test_the_cache_is_reused_and_invalidated(prepared, tmp_path):
+    import shutil
+
+    original, out, _ = prepared
+    corpus = tmp_path / "raw.txt"
+    shutil.copy(original, corpus)
+    flags = ["--train_file", str(corpus), "--output_dir", str(out), "--vocab_size", "300", "--max_seq_length", "64",
+             "--validation_split_percentage", "10", "--test_split_percentage", "10"]
+    stamp = (out / "fingerprint.json").stat().st_mtime_ns
+    again = _prepare(*flags)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "reusing it" in again.stderr  # the same bytes under another path are the same input
+    assert (out / "fingerprint.json").stat().st_mtime_ns == stamp
+    # A changed setting prepares again...
+    changed = tmp_path / "changed"
+    shutil.copytree(out, changed)
+    flags[3] = str(changed)
+    redo = _prepare(*flags, "--minhash_threshold", "0.9")
+    assert redo.returncode == 0 and "reusing it" not in redo.stderr
+    # ...and so does a changed input file.
+    corpus.write_text(corpus.read_text() + "\n\n" + english(10, 999) + "\n")
+    redo = _prepare(*flags, "--minhash_threshold", "0.9")
+    assert redo.returncode == 0 and "reusing it" not in redo.stderr
+    assert json.loads((changed / "report.json").read_text())["stages"][0]["documents"] == 64
+
+
+def test_streaming_gives_the_same_sequences(prepared, tmp_path):
+    corpus, out, _ = prepared
+    streamed = tmp_path / "streamed"
+    result = _prepare("--train_file", str(corpus), "--output_dir", str(streamed), "--vocab_size", "300",
+                      "--max_seq_length", "64", "--validation_split_percentage", "10", "--test_split_percentage", "10",
+                      "--streaming", "--tokenizer_name", str(out / "tokenizer"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    from datasets import load_from_disk
+
+    a = load_from_disk(str(out / "sequences"))["input_ids"]
+    b = load_from_disk(str(streamed / "sequences"))["input_ids"]
+    assert a == b
+
+
+def test_prepare_reports_bad_input_in_one_line_or_skips_it(tmp_path):
+    corpus = tmp_path / "bad.txt"
+    corpus.write_bytes(("\n\n".join(english(10, s) for s in range(20)) + "\n\n").encode() + b"caf\xe9\n")
+    common = ["--train_file", str(corpus), "--vocab_size", "300", "--validation_split_percentage", "10",
+              "--test_split_percentage", "10"]
+    refused = _prepare(*common, "--output_dir", str(tmp_path / "a"))
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert f"error: {corpus}:61: not UTF-8 text (byte 3 of the line)" in refused.stderr
+    skipped = _prepare(*common, "--output_dir", str(tmp_path / "b"), "--on_bad_input", "skip")
+    assert skipped.returncode == 0, skipped.stderr[-2000:]
+    assert json.loads((tmp_path / "b" / "report.json").read_text())["bad_input_skipped"] == {"not UTF-8 text": 1}
+    unknown = _prepare(*common, "--output_dir", str(tmp_path / "c"), "--minimum_words", "3")
+    assert unknown.returncode == 2 and "unknown argument --minimum_words" in unknown.stderr
+
+
+def test_recipes_train_on_the_prepared_dataset(prepared, tmp_path):
+    _, out, _ = prepared
+    result = run_recipe("recipes/pretrain_bert.py", "--config", str(ROOT / "recipes" / "configs" / "debug.yaml"),
+                        "--prepared_dataset", str(out), "--objective", "mlm", "--isolate_documents",
+                        "--max_seq_length", "64", "--max_steps", "2", "--eval_steps", "2", "--save_strategy", "no",
+                        "--output_dir", str(tmp_path / "bert"))
+    assert result.returncode == 0, result.stdout[-3000:]
+    card = (tmp_path / "bert" / "README.md").read_text()
+    assert f"the prepared dataset {out}" in card and "WordPiece from the prepared dataset" in card
+    electra = run_recipe("recipes/pretrain_electra.py", "--config",
+                         str(ROOT / "recipes" / "configs" / "electra_debug.yaml"), "--prepared_dataset", str(out),
+                         "--max_seq_length", "64", "--max_steps", "2", "--eval_strategy", "no",
+                         "--save_strategy", "no", "--output_dir", str(tmp_path / "electra"))
+    assert electra.returncode == 0, electra.stdout[-3000:]
