@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .errors import BAD_INPUT_POLICIES, HfPretrainError
+from .errors import HfPretrainError, check_bad_input_policy
 from .masking import MASKING_UNITS
 
 OBJECTIVES = ("mlm", "mlm_nsp")
@@ -75,8 +75,7 @@ class DataArguments:
             raise HfPretrainError("--max_seq_length must be at least 8")
         if not 0 <= self.short_seq_probability <= 1:
             raise HfPretrainError("--short_seq_probability must be in [0, 1]")
-        if self.on_bad_input not in BAD_INPUT_POLICIES:
-            raise HfPretrainError(f"--on_bad_input must be one of {', '.join(BAD_INPUT_POLICIES)}, not '{self.on_bad_input}'")
+        check_bad_input_policy(self.on_bad_input)
 
 
 @dataclass
@@ -258,8 +257,7 @@ class GlueArguments:
     def __post_init__(self) -> None:
         from .glue import GLUE_TASKS
 
-        if self.on_bad_input not in BAD_INPUT_POLICIES:
-            raise HfPretrainError(f"--on_bad_input must be one of {', '.join(BAD_INPUT_POLICIES)}, not '{self.on_bad_input}'")
+        check_bad_input_policy(self.on_bad_input)
 
         if not self.model_name_or_path:
             raise HfPretrainError("--model_name_or_path is required: the checkpoint to fine-tune")
@@ -336,8 +334,7 @@ class PrepareArguments:
             raise HfPretrainError("--train_file is required: the raw corpus to prepare")
         if not self.output_dir:
             raise HfPretrainError("--output_dir is required: where the prepared dataset goes")
-        if self.on_bad_input not in BAD_INPUT_POLICIES:
-            raise HfPretrainError(f"--on_bad_input must be one of {', '.join(BAD_INPUT_POLICIES)}, not '{self.on_bad_input}'")
+        check_bad_input_policy(self.on_bad_input)
         if not 0 < self.minhash_threshold <= 1:
             raise HfPretrainError("--minhash_threshold must be in (0, 1]")
         if not (0 <= self.validation_split_percentage < 100 and 0 <= self.test_split_percentage < 100):

@@ -23,6 +23,12 @@ def located(path: str, line: int | None = None) -> str:
     return f"{path}:{line}" if line is not None else str(path)
 
 
+def check_bad_input_policy(policy: str) -> None:
+    """The ``--on_bad_input`` flag's check, shared by every argument dataclass that has it."""
+    if policy not in BAD_INPUT_POLICIES:
+        raise HfPretrainError(f"--on_bad_input must be one of {', '.join(BAD_INPUT_POLICIES)}, not '{policy}'")
+
+
 @dataclass
 class BadInput:
     """What the readers do with a malformed line or row: stop with an error that names it (``policy="error"``,
@@ -33,8 +39,7 @@ class BadInput:
     first_at: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.policy not in BAD_INPUT_POLICIES:
-            raise HfPretrainError(f"--on_bad_input must be one of {', '.join(BAD_INPUT_POLICIES)}, not '{self.policy}'")
+        check_bad_input_policy(self.policy)
 
     def __call__(self, where: str, problem: str, detail: str = "", advice: str = "") -> None:
         """Report ``problem`` at ``where`` (``path:line``); returns only when the policy is to skip."""

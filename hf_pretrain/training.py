@@ -179,11 +179,12 @@ class PretrainingTrainer(Trainer):
 
     def _nonfinite(self, loss: torch.Tensor, sequence_ids: torch.Tensor | None) -> torch.Tensor:
         step = self.state.global_step + 1
-        batch = "" if sequence_ids is None else f", batch of sequence ids {sequence_ids.tolist()[:16]}"
+        ids = "" if sequence_ids is None else f"sequence ids {sequence_ids.tolist()[:16]}"
         value = loss.item()
-        where = f"non-finite loss ({value}) at step {step}{batch} (on some process)" if math.isfinite(value) else (
-            f"non-finite loss ({value}) at step {step}{batch}"
-        )
+        if math.isfinite(value):  # this process's loss is fine: another one's is not
+            where = f"non-finite loss on another process at step {step}" + (f" (this one's batch: {ids})" if ids else "")
+        else:
+            where = f"non-finite loss ({value}) at step {step}" + (f", batch of {ids}" if ids else "")
         if self.on_nonfinite_loss == "skip":
             logger.warning("%s: skipping this optimizer step (--on_nonfinite_loss skip)", where)
             self._drop_update = True
