@@ -11,7 +11,6 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-import numpy as np
 from datasketch import MinHash, MinHashLSH
 
 _NON_WORD = re.compile(r"\W+")
@@ -87,6 +86,5 @@ def find_duplicates(
 
 
 def largest_clusters(duplicates: Duplicates, k: int = 5) -> list[tuple[int, list[int]]]:
-    order = np.argsort([-len(v) for v in duplicates.clusters.values()], kind="stable")[:k]
-    items = list(duplicates.clusters.items())
-    return [items[i] for i in order]
+    """The ``k`` clusters with the most removed documents: (kept document, removed ones)."""
+    return sorted(duplicates.clusters.items(), key=lambda item: -len(item[1]))[:k]

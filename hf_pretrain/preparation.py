@@ -146,13 +146,16 @@ def prepare_corpus(args: PrepareArguments, filters: QualityFilters) -> dict:
     cleaned = _clean(raw, args, filters)
     stages = [{"stage": "read", **_stats(raw)}, {"stage": "normalize", **_stats(cleaned)}]
 
-    reasons = Counter(cleaned["dropped"])
+    dropped = cleaned["dropped"]
+    reasons = Counter(dropped)
+    example_rows: dict[str, list[int]] = {}
+    for row, reason in enumerate(dropped):  # one pass: the first few documents each filter removed
+        if reason and len(example_rows.setdefault(reason, [])) < EXAMPLES:
+            example_rows[reason].append(row)
+    removed_examples = {
+        reason: [_excerpt(text) for text in cleaned.select(rows)["text"]] for reason, rows in example_rows.items()
+    }
     kept = cleaned.filter(lambda r: [d == "" for d in r], input_columns="dropped", batched=True, num_proc=args.num_proc)
-    removed_examples: dict[str, list[str]] = {}
-    for reason in reasons:
-        if reason:
-            rows = cleaned.filter(lambda r, why=reason: [d == why for d in r], input_columns="dropped", batched=True)
-            removed_examples[reason] = [_excerpt(t) for t in rows.select(range(min(EXAMPLES, len(rows))))["text"]]
     stages.append({"stage": "filter", **_stats(kept), "removed": {r: n for r, n in reasons.items() if r}})
 
     texts = (text for batch in kept.iter(batch_size=1000) for text in batch["text"])

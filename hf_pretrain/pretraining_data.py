@@ -70,6 +70,7 @@ def build_pretraining_dataset(
     seed: int = 0,
     num_proc: int | None = None,
     source: str = "the corpus",
+    pretokenized: bool = False,
     packed_train: Dataset | None = None,
 ) -> DatasetDict:
     """Training (and validation) sequences for BERT pretraining.
@@ -79,8 +80,8 @@ def build_pretraining_dataset(
     copies of each training row; training rows carry their index as ``sequence_id``. Validation rows are always masked once, from a fixed seed, so that every
     evaluation of a run (and of runs with the same data) scores the same masks.
 
-    Splits that are already tokenized (a prepared dataset's ``tokenized/``) are not tokenized again, and
-    ``packed_train`` (its packed sequences) stands for the packed training split when given.
+    ``pretokenized`` splits (a prepared dataset's ``tokenized/``) are not tokenized again, and ``packed_train``
+    (its packed sequences) stands for the packed training split when given.
     """
     masking = dict(
         mlm_probability=mlm_probability, mask_replace_prob=mask_replace_prob, random_replace_prob=random_replace_prob,
@@ -88,7 +89,7 @@ def build_pretraining_dataset(
     )
     out = DatasetDict()
     for split, docs in documents.items():
-        tokenized = docs if _is_tokenized(docs) else tokenize_documents(docs, tokenizer, num_proc)
+        tokenized = docs if pretokenized else tokenize_documents(docs, tokenizer, num_proc)
         if split == "train" and packed_train is not None and not with_nsp:
             sequences = packed_train
         elif with_nsp:
@@ -120,13 +121,6 @@ def build_pretraining_dataset(
             sequences = sequences.add_column("sequence_id", np.arange(len(sequences), dtype=np.int64))
         out[split] = sequences
     return out
-
-
-def _is_tokenized(documents: Dataset) -> bool:
-    feature = documents.features.get("sentences")
-    return feature is not None and getattr(getattr(getattr(feature, "feature", None), "feature", None), "dtype", "") in (
-        "int32", "int64"
-    )
 
 
 @dataclass
@@ -184,7 +178,7 @@ def prepare_pretraining_data(
         max_span_length=objective.max_span_length, isolate_documents=objective.isolate_documents,
         duplication_factor=objective.duplication_factor, short_seq_probability=data_args.short_seq_probability,
         seed=training_args.seed, num_proc=data_args.preprocessing_num_workers, source=corpus,
-        packed_train=packed_train,
+        pretokenized=bool(data_args.prepared_dataset), packed_train=packed_train,
     )
     return PretrainingData(documents, sequences, tokenizer, corpus, tokenizer_description)
 
