@@ -43,6 +43,7 @@ bench:
 	$(PY) benchmarks/bench_training.py
 	$(PY) benchmarks/bench_resume.py
 	$(PY) benchmarks/bench_prepare.py
+	$(PY) benchmarks/bench_prepare_memory.py
 
 # Fault injection: SIGKILL and resume, crashes while saving, non-finite losses, hostile input, security; one line
 # per case (these tests are part of `make test` too).

@@ -316,6 +316,11 @@ class PrepareArguments:
     )
     vocab_size: int = field(default=30522, metadata={"help": "Size of the WordPiece vocabulary to train."})
     do_lower_case: bool = field(default=True, metadata={"help": "Uncased tokenizer (BERT-uncased)."})
+    max_tokenizer_documents: int = field(
+        default=500_000,
+        metadata={"help": "Train the tokenizer on at most this many train documents, evenly spaced over the split "
+                  "(its memory grows with the text it sees)."},
+    )
     max_seq_length: int = field(default=128, metadata={"help": "Tokens per packed training sequence."})
     validation_split_percentage: float = field(default=1.0, metadata={"help": "Documents held out for validation."})
     test_split_percentage: float = field(default=1.0, metadata={"help": "Documents held out for testing."})
@@ -341,3 +346,5 @@ class PrepareArguments:
             raise HfPretrainError("--validation_split_percentage and --test_split_percentage must be in [0, 100)")
         if self.max_seq_length < 8:
             raise HfPretrainError("--max_seq_length must be at least 8")
+        if self.max_tokenizer_documents < 1:
+            raise HfPretrainError("--max_tokenizer_documents must be at least 1")

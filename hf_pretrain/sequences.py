@@ -67,10 +67,13 @@ def _encode_sentences(per_document: list[list[str]], tokenizer: PreTrainedTokeni
     return pa.ListArray.from_arrays(pa.array(document_offsets, pa.int32()), sentences)
 
 
-def tokenize_documents(documents: Dataset, tokenizer: PreTrainedTokenizerBase, num_proc: int | None = None) -> Dataset:
+def tokenize_documents(
+    documents: Dataset, tokenizer: PreTrainedTokenizerBase, num_proc: int | None = None, batch_size: int = 1000
+) -> Dataset:
     """Replace each document's ``text`` by ``sentences``: its sentences as lists of token ids (no special tokens).
 
-    Documents that already carry their ``sentences`` as text (a prepared dataset) are not split again."""
+    Documents that already carry their ``sentences`` as text (a prepared dataset) are not split again. Memory
+    grows with ``batch_size`` (documents per batch): the tokenizer's encodings of a batch are held at once."""
     presplit = "sentences" in documents.column_names
 
     def tokenize(batch: pa.Table) -> pa.Table:
@@ -81,7 +84,8 @@ def tokenize_documents(documents: Dataset, tokenizer: PreTrainedTokenizerBase, n
         return pa.table({"sentences": _encode_sentences(per_document, tokenizer)})
 
     return documents.with_format("arrow").map(
-        tokenize, batched=True, num_proc=num_proc, remove_columns=documents.column_names,
+        tokenize, batched=True, batch_size=batch_size, writer_batch_size=batch_size, num_proc=num_proc,
+        remove_columns=documents.column_names,
         desc="Tokenizing" if presplit else "Splitting and tokenizing",
     ).with_format(None)
 

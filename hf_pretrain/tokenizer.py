@@ -32,6 +32,7 @@ def train_wordpiece_tokenizer(
     do_lower_case: bool = True,
     min_frequency: int = 2,
     model_max_length: int = 512,
+    show_progress: bool = False,
 ) -> BertTokenizer:
     """A BERT WordPiece tokenizer trained on ``texts``, with BERT's normalizer, pre-tokenizer and special tokens.
 
@@ -49,7 +50,7 @@ def train_wordpiece_tokenizer(
         min_frequency=min_frequency,
         special_tokens=SPECIAL_TOKENS,
         continuing_subword_prefix="##",
-        show_progress=False,
+        show_progress=show_progress,
     )
     backend.train_from_iterator(_batches(texts), trainer=trainer)
     # Rebuilding through BertTokenizer gives the standard post-processor ([CLS] A [SEP] B [SEP]) and a

@@ -38,3 +38,13 @@ def test_prepare_benchmark_prints_throughput_and_memory():
     result = run_recipe("benchmarks/bench_prepare.py", "--megabytes", "0.5")
     assert result.returncode == 0, result.stdout[-3000:]
     assert sorted(f["unit"] for f in _figures(result.stdout).values()) == ["MB", "MB/s"], result.stdout[-2000:]
+
+
+def test_prepare_memory_benchmark_prints_its_figures():
+    result = run_recipe("benchmarks/bench_prepare_memory.py", "--documents", "1000", "--files", "1")
+    assert result.returncode == 0, result.stdout[-3000:]
+    figures = _figures(result.stdout)
+    assert sorted(figures) == ["deduplication peak memory, 1,000 documents", "deduplication peak memory, 4,000 documents"]
+    assert all(f["unit"] == "MB" for f in figures.values())
+    scaling = "streaming prepare peak memory, 4x the corpus: "
+    assert any(line.startswith(scaling) for line in result.stdout.splitlines()) or "skipped" in result.stdout

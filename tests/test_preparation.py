@@ -5,6 +5,7 @@ recipes reading its output."""
 from __future__ import annotations
 
 import json
+import os
 import random
 import subprocess
 import sys
@@ -17,7 +18,9 @@ from datasets import Dataset
 
 from hf_pretrain.cleaning import FILTERS, QualityFilters, normalize
 from hf_pretrain.collators import document_positions
-from hf_pretrain.dedup import find_duplicates, jaccard
+from hf_pretrain.dedup import EXACT, NEAR, Cluster, find_duplicates, jaccard, remove_duplicates
+from hf_pretrain.disk_groups import DiskGroups
+from hf_pretrain.preparation import split_by_document
 from hf_pretrain.sentences import split_sentences
 from hf_pretrain.sequences import pack_sequences
 
@@ -91,7 +94,7 @@ def _variant(base: list[str], fraction: float, rng: random.Random) -> str:
     return " ".join(words)
 
 
-def test_exact_and_near_duplicates():
+def test_exact_and_near_duplicates(tmp_path):
     rng = random.Random(0)
     base = [f"word{rng.randrange(3000)}" for _ in range(600)]
     original = " ".join(base)
@@ -99,12 +102,82 @@ def test_exact_and_near_duplicates():
     far = _variant(base, 0.08, rng)
     assert jaccard(original, near) > 0.9 and jaccard(original, far) < 0.7  # around the 0.8 threshold
     texts = [original, original.upper() + " !", near, far, english()]
-    found = find_duplicates(texts, threshold=0.8)
-    assert found.exact == {1}  # equal up to case and punctuation
-    assert found.near == {2}  # above the threshold: removed
-    assert 3 not in found.near  # below it: kept
-    assert found.clusters == {0: [1, 2]}
-    assert find_duplicates(texts, exact=False, near=False).exact == set()
+    found = find_duplicates(Dataset.from_dict({"text": texts}), str(tmp_path / "a"), threshold=0.8)
+    assert found.removed.tolist() == [1, 2] and found.kinds.tolist() == [EXACT, NEAR]  # 1: equal up to case
+    assert found.matches.tolist() == [0, 0]  # and punctuation; 2: above the threshold; 3: below it, kept
+    assert (found.exact, found.near, found.clusters) == (1, 1, 1)
+    assert found.largest == [Cluster(kept=0, size=2, example=1)]
+    assert remove_duplicates(Dataset.from_dict({"text": texts}), found)["text"] == [original, far, english()]
+    assert len(find_duplicates(Dataset.from_dict({"text": texts}), str(tmp_path / "b"), exact=False, near=False).removed) == 0
+
+
+def test_duplicate_search_through_many_small_buckets_agrees_with_one_in_memory(tmp_path):
+    """Bounded memory changes nothing: 2-record buckets (hundreds of files) give the result of a single bucket.
+    The corpus has chains (a copy of a near-duplicate), exact copies and clusters of several sizes."""
+    rng = random.Random(1)
+    bases = [[f"w{rng.randrange(5000)}" for _ in range(200)] for _ in range(40)]
+    texts, fractions = [" ".join(b) for b in bases], [None] * 40
+    for _ in range(160):
+        fractions.append(rng.choice([0.0, 0.01, 0.3]))  # a copy, J about 0.9, J about 0.2
+        texts.append(_variant(rng.choice(bases), fractions[-1], rng))
+    texts.append(texts[-2])  # a copy of a removed document: removed, counted in the cluster of the kept one
+    fractions.append(0.0)
+    documents = Dataset.from_dict({"text": texts})
+    small = find_duplicates(documents, str(tmp_path / "small"), max_in_memory=2)
+    large = find_duplicates(documents, str(tmp_path / "large"))
+    for name in ("removed", "kinds", "matches"):
+        assert getattr(small, name).tolist() == getattr(large, name).tolist()
+    assert (small.clusters, small.largest) == (large.clusters, large.largest)
+    assert len(os.listdir(tmp_path / "small" / "bands")) > 100
+    removed = dict(zip(small.removed.tolist(), small.kinds.tolist()))
+    assert all(removed.get(row) == EXACT for row, f in enumerate(fractions) if f == 0.0)
+    similar = [row for row, f in enumerate(fractions) if f == 0.01]
+    # 9 bands of 13 rows (threshold 0.8) make a pair at J = 0.9 a candidate with probability 0.93
+    assert sum(removed.get(row) == NEAR for row in similar) >= 0.8 * len(similar)
+    assert not any(row in removed for row, f in enumerate(fractions) if f in (None, 0.3))
+    for row, match in zip(small.removed.tolist(), small.matches.tolist()):
+        assert match < row and jaccard(texts[row], texts[match]) > 0.8
+    kept = set(range(len(texts))) - set(removed)
+    assert sum(c.size for c in small.largest) <= len(removed) and small.clusters <= 40
+    assert all(c.kept in kept for c in small.largest)
+
+
+def test_disk_groups_summarize_and_pair_like_a_groupby_in_memory(tmp_path):
+    rng = np.random.default_rng(0)
+    keys = rng.integers(0, 500, 5000, dtype=np.uint64) * np.uint64(2**55)  # 500 keys, spread over the top bits
+    keys[rng.random(5000) < 0.3] = 7 * 2**55  # and one that repeats far more than a bucket holds
+    values = rng.permutation(5000)
+    for max_in_memory in (10**6, 64):
+        groups = DiskGroups(str(tmp_path / str(max_in_memory)), key_bits=64, expected=500, max_in_memory=max_in_memory)
+        for start in range(0, 5000, 700):
+            groups.add(keys[start : start + 700], values[start : start + 700])
+        buckets = list(groups.buckets())
+        summary = [np.concatenate(parts) for parts in zip(*(b.summary() for b in buckets))]
+        expected_keys, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+        firsts = np.full(len(expected_keys), 10**9)
+        np.minimum.at(firsts, inverse, values)
+        assert [s.tolist() for s in summary] == [expected_keys.tolist(), firsts.tolist(), counts.tolist()]
+        pairs = sorted(zip(*(np.concatenate(p).tolist() for p in zip(*(pair for b in buckets for pair in b.pairs())))))
+        assert pairs == sorted((firsts[i], v) for i, v in zip(inverse.tolist(), values.tolist()) if v != firsts[i])
+    assert len(buckets) > 4  # really spread over files, read back 64 records at a time
+
+
+def test_split_sizes_are_exact_and_every_document_equally_likely_in_each(tmp_path):
+    documents = Dataset.from_dict({"text": [str(i) for i in range(100)]})
+    in_validation = np.zeros(100)
+    for seed in range(300):
+        splits = split_by_document(documents, str(tmp_path), validation_split_percentage=10,
+                                   test_split_percentage=5, seed=seed, chunk=16)  # chunks of 16: 7 of them
+        assert {name: len(split) for name, split in splits.items()} == {"train": 85, "validation": 10, "test": 5}
+        rows = {name: set(map(int, split["text"])) for name, split in splits.items()}
+        assert set.union(*rows.values()) == set(range(100)) and sum(map(len, rows.values())) == 100
+        in_validation[list(rows["validation"])] += 1
+    frequency = in_validation / 300  # 0.1 for every document, also across chunk boundaries (sd 0.017)
+    assert abs(frequency.mean() - 0.1) < 1e-9 and np.abs(frequency - 0.1).max() < 0.075
+    assert abs(frequency[:16].mean() - frequency[-4:].mean()) < 0.05
+    again = split_by_document(documents, str(tmp_path), validation_split_percentage=10, test_split_percentage=5,
+                              seed=299, chunk=16)
+    assert set(again["validation"]["text"]) == set(splits["validation"]["text"])
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -173,7 +246,13 @@ def test_prepare_writes_the_dataset_and_its_report(prepared):
     assert stages["deduplicate"]["exact_duplicates"] == 2 and stages["deduplicate"]["documents"] == 60
     assert report["removed_examples"]["too short"] == ["Too short to keep."]
     assert len(report["duplicate_clusters"]) == 2
-    assert report["splits"] == {"train": 48, "validation": 6, "test": 6}
+    assert report["splits"] == {"train": 48, "validation": 6, "test": 6} and report["tokenizer_documents"] == 48
+    for name in ("read", "normalize", "filter", "deduplicate"):  # documents, characters and tokens everywhere
+        assert stages[name]["documents"] > 0 and stages[name]["characters"] > stages[name]["tokens"] > 0
+    assert stages["filter"]["tokens"] < stages["normalize"]["tokens"]  # the short document
+    assert stages["deduplicate"]["tokens"] < stages["filter"]["tokens"]
+    # The sentences of the kept documents, tokenized, are exactly their text's tokens.
+    assert sum(stages["tokenize"]["tokens"].values()) == stages["deduplicate"]["tokens"]
     assert "Largest duplicate clusters" in (out / "report.md").read_text()
 
 
@@ -226,6 +305,19 @@ def test_streaming_gives_the_same_sequences(prepared, tmp_path):
     a = load_from_disk(str(out / "sequences"))["input_ids"]
     b = load_from_disk(str(streamed / "sequences"))["input_ids"]
     assert a == b
+
+
+def test_the_tokenizer_trains_on_a_bounded_sample(prepared, tmp_path):
+    corpus, out, _ = prepared
+    result = _prepare("--train_file", str(corpus), "--output_dir", str(tmp_path / "few"), "--vocab_size", "300",
+                      "--max_seq_length", "64", "--validation_split_percentage", "10", "--test_split_percentage", "10",
+                      "--max_tokenizer_documents", "2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads((tmp_path / "few" / "report.json").read_text())["tokenizer_documents"] == 2
+    from hf_pretrain import load_tokenizer
+
+    few, every = (len(load_tokenizer(str(path / "tokenizer"))) for path in (tmp_path / "few", out))
+    assert few < every  # two documents hold fewer words
 
 
 def test_prepare_reports_bad_input_in_one_line_or_skips_it(tmp_path):
