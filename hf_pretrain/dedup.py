@@ -138,7 +138,8 @@ def find_duplicates(
                          max_in_memory=max_in_memory)
     start = 0
     with tqdm(total=n, desc="Bucketing hashes", unit=" documents") as progress:
-        for batch in hashes.select_columns(list(features.keys() - {"minhash"})).with_format("numpy").iter(10_000):
+        keys = hashes.select_columns([name for name in hashes.column_names if name != "minhash"])
+        for batch in keys.with_format("numpy").iter(10_000):
             rows = np.arange(start, start + len(next(iter(batch.values()))), dtype=np.int64)
             start += len(rows)
             progress.update(len(rows))

@@ -126,7 +126,8 @@ def split_by_document(
     for start in range(0, n, chunk):
         counts = rng.multivariate_hypergeometric(remaining, min(chunk, n - start))
         remaining -= counts
-        assignment[start : start + counts.sum()] = rng.permutation(np.repeat(np.arange(3, dtype=np.int8), counts))
+        labels = np.repeat(np.arange(3, dtype=np.int8), counts)
+        assignment[start : start + len(labels)] = rng.permutation(labels)
     assignment.flush()
     return DatasetDict({
         name: documents.filter(_in_split, with_indices=True, input_columns=[], batched=True,
