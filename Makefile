@@ -41,7 +41,6 @@ clean:
 bench:
 	$(PY) benchmarks/bench_collators.py
 	$(PY) benchmarks/bench_training.py
-	$(PY) benchmarks/bench_resume.py
 	$(PY) benchmarks/bench_prepare.py
 	$(PY) benchmarks/bench_prepare_memory.py
 

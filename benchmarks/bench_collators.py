@@ -18,7 +18,7 @@ import time
 import numpy as np
 from transformers import DataCollatorForLanguageModeling
 
-from hf_pretrain import DataCollatorForMaskedLM, stdlib_docstrings, train_wordpiece_tokenizer
+from hf_pretrain import DataCollatorForMaskedLM, MaskingConfig, stdlib_docstrings, train_wordpiece_tokenizer
 
 
 def sequences_per_second(collator, batches) -> float:
@@ -76,7 +76,7 @@ def main() -> None:
     )
     compare(
         f"collator whole-word MLM (batch {args.batch_size}, <=128 tokens)",
-        DataCollatorForMaskedLM(tokenizer, masking_unit="whole_word", seed=0),
+        DataCollatorForMaskedLM(tokenizer, MaskingConfig(unit="whole_word"), seed=0),
         DataCollatorForLanguageModeling(tokenizer, whole_word_mask=True, seed=0),
         batched(plain), batched(with_offsets), max(1, args.rounds // 2),
     )

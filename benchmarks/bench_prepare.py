@@ -35,8 +35,8 @@ def prepare_inputs(workdir: Path, megabytes: float) -> str:
     from datasets import Dataset
 
     from hf_pretrain import load_documents, stdlib_docstrings, train_wordpiece_tokenizer
-    from hf_pretrain.cleaning import normalize
-    from hf_pretrain.sentences import split_sentences
+    from hf_pretrain.prepare.cleaning import normalize
+    from hf_pretrain.data.sentences import split_sentences
 
     source = "Wikipedia" if WIKIPEDIA.is_dir() else "the embedded corpus"
     texts, size = [], 0
@@ -57,7 +57,7 @@ def run_side(side: str, workdir: Path) -> dict:
     from datasets import disable_caching, load_from_disk
 
     from hf_pretrain import load_tokenizer
-    from hf_pretrain.sequences import pack_sequences, tokenize_documents
+    from hf_pretrain.data.sequences import pack_sequences, tokenize_documents
 
     disable_caching()  # both sides compute, neither reads the other's cache
     tokenizer = load_tokenizer(str(workdir / "tokenizer"))

@@ -52,7 +52,7 @@ def dedup_side(side: str, corpus: Path, n: int, workdir: Path, max_in_memory: in
     from datasets import load_from_disk
     from datasketch import MinHash, MinHashLSH
 
-    from hf_pretrain.dedup import find_duplicates, shingles
+    from hf_pretrain.prepare.dedup import find_duplicates, shingles
 
     documents = load_from_disk(str(corpus)).select(range(n))
     peak = AnonymousPeak()
@@ -72,9 +72,9 @@ def dedup_side(side: str, corpus: Path, n: int, workdir: Path, max_in_memory: in
 
 
 def prepare_side(files: list[str], workdir: Path) -> dict:
-    from hf_pretrain.arguments import PrepareArguments
-    from hf_pretrain.cleaning import QualityFilters
-    from hf_pretrain.preparation import prepare_corpus
+    from hf_pretrain.prepare.arguments import PrepareArguments
+    from hf_pretrain.prepare.cleaning import QualityFilters
+    from hf_pretrain.prepare.pipeline import prepare_corpus
 
     args = PrepareArguments(train_file=files, output_dir=str(workdir / "prepared"), streaming=True,
                             max_tokenizer_documents=200)

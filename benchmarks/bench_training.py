@@ -4,7 +4,7 @@ Both sides train a preset's architecture (default bert_small: 4 layers, hidden 5
 once from the embedded corpus, in the same order. The embedded corpus fills only a ~10k-token WordPiece vocabulary,
 so the models get the preset's embedding table (30,522 rows for bert_small) as a Wikipedia-trained one would:
 
-- ours: ``DataCollatorForMaskedLM`` + BERT with sparse MLM prediction (hf_pretrain.modeling);
+- ours: ``DataCollatorForMaskedLM`` + BERT with sparse MLM prediction (hf_pretrain.models.heads);
 - hf:   ``DataCollatorForLanguageModeling`` (padding per batch) + the stock ``BertForPreTraining``.
 
 Each side runs in its own process (so that its peak resident memory is its own), alternating, and reports
@@ -47,8 +47,8 @@ def prepare(workdir: Path, preset: dict, max_seq_length: int) -> None:
     tokenizer.save_pretrained(workdir / "tokenizer")
     from datasets import DatasetDict
 
-    pairs = build_pretraining_dataset(DatasetDict(train=documents), tokenizer, max_seq_length=max_seq_length,
-                                      with_nsp=True)["train"]
+    pairs = build_pretraining_dataset(DatasetDict(train=documents), tokenizer, "mlm_nsp",
+                                      max_seq_length=max_seq_length)["train"]
     pairs.shuffle(seed=0).save_to_disk(str(workdir / "pairs"))
 
 
@@ -66,7 +66,7 @@ def run_side(side: str, workdir: Path, args: argparse.Namespace) -> dict:
     from transformers import BertConfig, BertForPreTraining, DataCollatorForLanguageModeling
 
     from hf_pretrain import DataCollatorForMaskedLM, load_tokenizer
-    from hf_pretrain.modeling import TrainingBertForPreTraining
+    from hf_pretrain.models.heads import TrainingBertForPreTraining
 
     preset = load_preset(args.preset)
     tokenizer = load_tokenizer(str(workdir / "tokenizer"))

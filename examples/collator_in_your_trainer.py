@@ -8,7 +8,7 @@ import argparse
 from datasets import Dataset
 from transformers import BertConfig, BertForMaskedLM, Trainer, TrainingArguments
 
-from hf_pretrain import DataCollatorForMaskedLM, stdlib_docstrings, train_wordpiece_tokenizer
+from hf_pretrain import DataCollatorForMaskedLM, MaskingConfig, stdlib_docstrings, train_wordpiece_tokenizer
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--output_dir", required=True)
@@ -28,7 +28,7 @@ trainer = Trainer(
                            learning_rate=1e-3, logging_steps=5, report_to="none", use_cpu=True),
     train_dataset=train,
     # 15 % of tokens selected, 80/10/10 mask/random/keep, new masks every epoch, reproducible from the seed.
-    data_collator=DataCollatorForMaskedLM(tokenizer, mlm_probability=0.15, seed=0),
+    data_collator=DataCollatorForMaskedLM(tokenizer, MaskingConfig(mlm_probability=0.15), seed=0),
 )
 result = trainer.train()
 trainer.save_model()

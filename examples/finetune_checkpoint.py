@@ -9,7 +9,7 @@ import argparse
 from transformers import AutoTokenizer, TrainingArguments
 
 from hf_pretrain import GLUE_TASKS, load_glue
-from hf_pretrain.finetuning import finetune_one_seed, tokenize_glue
+from hf_pretrain.glue.finetune import finetune_one_seed, tokenize_glue
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--checkpoint", required=True)

@@ -1,29 +1,46 @@
-"""hf_pretrain: pretrain BERT-family models from raw text with the Hugging Face Trainer, then fine-tune them."""
+"""hf_pretrain: pretrain encoders from raw text with the Hugging Face Trainer, then fine-tune them.
 
-from .arguments import DataArguments, GlueArguments, ModelArguments, PretrainingArguments
-from .collators import DataCollatorForMaskedLM, pad_batch
+The package's layers, each a subpackage, lowest first: ``data`` (reading, sentences, tokenizer, sequences, pairs),
+``prepare`` (cleaning, deduplication, the preparation pipeline), ``models`` (training-time heads, loading checks),
+``objectives`` (masking, collators, step metrics, one module per objective), ``hub`` (model cards, pushing),
+``training`` (the Trainer glue and its callbacks) and ``glue`` (GLUE tasks and fine-tuning). A layer imports only
+from the layers below it; ``tests/test_architecture.py`` checks it with import-linter (``.importlinter``).
+"""
+
 from .config import parse_config
-from .corpus import load_corpus, load_documents, read_documents, stdlib_docstrings
+from .data.arguments import DataArguments
+from .data.corpus import load_corpus, load_documents, read_documents, stdlib_docstrings
+from .data.pairs import build_nsp_pairs
+from .data.sentences import split_sentences
+from .data.sequences import pack_sequences, tokenize_documents
+from .data.tokenizer import load_tokenizer, train_wordpiece_tokenizer
 from .errors import HfPretrainError
-from .glue import GLUE_TASKS, glue_metrics, load_glue, read_glue_tsv
-from .masking import mask_dataset, mask_tokens, word_start_table
-from .modeling import TrainingBertForMaskedLM, TrainingBertForPreTraining
-from .sentence_pairs import build_nsp_pairs
-from .sentences import split_sentences
-from .pretraining_data import build_pretraining_dataset
-from .sequences import pack_sequences, tokenize_documents
-from .tokenizer import load_tokenizer, train_wordpiece_tokenizer
+from .glue.arguments import GlueArguments
+from .glue.tasks import GLUE_TASKS, glue_metrics, load_glue, read_glue_tsv
+from .models.arguments import ModelArguments
+from .models.heads import TrainingBertForMaskedLM, TrainingBertForPreTraining
+from .objectives import Objective, objective_class, objective_names, register_objective
+from .objectives.arguments import PretrainingArguments
+from .objectives.collators import DataCollatorForMaskedLM, pad_batch
+from .objectives.electra import ElectraForReplacedTokenDetection
+from .objectives.masking import MaskingConfig, mask_dataset, mask_tokens, word_start_table
+from .training.data import build_pretraining_dataset
+from .training.trainer import PretrainingTrainer
 
 __version__ = "0.1.0"
 
 __all__ = [
     "DataArguments",
     "DataCollatorForMaskedLM",
+    "ElectraForReplacedTokenDetection",
     "GLUE_TASKS",
     "GlueArguments",
     "HfPretrainError",
+    "MaskingConfig",
     "ModelArguments",
+    "Objective",
     "PretrainingArguments",
+    "PretrainingTrainer",
     "TrainingBertForMaskedLM",
     "TrainingBertForPreTraining",
     "build_nsp_pairs",
@@ -35,11 +52,14 @@ __all__ = [
     "load_tokenizer",
     "mask_dataset",
     "mask_tokens",
+    "objective_class",
+    "objective_names",
     "pack_sequences",
     "pad_batch",
     "parse_config",
     "read_documents",
     "read_glue_tsv",
+    "register_objective",
     "split_sentences",
     "stdlib_docstrings",
     "tokenize_documents",

@@ -5,7 +5,11 @@ from __future__ import annotations
 import logging
 import sys
 
+from .config import parse_config
 from .errors import HfPretrainError, cli_entry
+from .prepare.arguments import PrepareArguments
+from .prepare.cleaning import QualityFilters
+from .prepare.pipeline import prepare_corpus
 
 COMMANDS = ("prepare",)
 
@@ -14,11 +18,6 @@ COMMANDS = ("prepare",)
 def main() -> None:
     if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:
         raise HfPretrainError(f"usage: hf-pretrain {{{','.join(COMMANDS)}}} [flags]; hf-pretrain prepare --help lists them")
-    from .arguments import PrepareArguments
-    from .cleaning import QualityFilters
-    from .config import parse_config
-    from .preparation import prepare_corpus
-
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     args, filters = parse_config((PrepareArguments, QualityFilters), sys.argv[2:])
     report = prepare_corpus(args, filters)

@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import logging
 import os
 import sys
 from typing import Any, Sequence
 
+import torch
 import yaml
 from transformers import HfArgumentParser, TrainingArguments
 
 from .errors import HfPretrainError
+
+logger = logging.getLogger(__name__)
 
 
 def _load_preset(path: str) -> dict[str, Any]:
@@ -56,36 +60,38 @@ def _split_config_flag(argv: list[str]) -> tuple[str | None, list[str]]:
     return config, rest
 
 
-def _place_without_gpu(values: dict[str, Any]) -> None:
-    """Without a GPU: refuse fp16, and run on the CPU explicitly.
+def _place_without_accelerator(values: dict[str, Any]) -> None:
+    """Without any accelerator (no CUDA, MPS, XPU...): refuse fp16, and run on the CPU explicitly.
 
     ``use_cpu`` is what lets TrainingArguments accept bf16 on the CPU and join a multi-process CPU group
-    (torchrun + gloo) as a distributed run rather than as independent single processes.
+    (torchrun + gloo) as a distributed run rather than as independent single processes. It is set only where
+    the CPU is the sole device, so Apple MPS and other accelerators are used as transformers would use them.
     """
-    import torch
-
-    if torch.cuda.is_available() or "use_cpu" not in values:
+    if "use_cpu" not in values or values["use_cpu"] or torch.accelerator.is_available():
         return
     if values.get("fp16"):
         raise HfPretrainError(
-            "--fp16 needs a CUDA GPU and none is available; use --bf16 for mixed precision on the CPU, "
-            "or drop the flag"
+            "--fp16 needs a GPU and none is available; use --bf16 for mixed precision on the CPU, or drop the flag"
         )
+    logger.info("no accelerator found: training on the CPU (use_cpu=True)")
     values["use_cpu"] = True
 
 
 def parse_config(
-    dataclass_types: Sequence[type], argv: Sequence[str] | None = None
+    dataclass_types: Sequence[type], argv: Sequence[str] | None = None, defaults: dict[str, Any] | None = None
 ) -> tuple[Any, ...]:
     """Build one instance of each dataclass from ``--config PRESET.yaml`` and the command-line flags.
 
     ``argv`` defaults to ``sys.argv[1:]``. Flags use the dataclass field names, so every
-    ``TrainingArguments`` flag works as it does in the Hugging Face example scripts.
+    ``TrainingArguments`` flag works as it does in the Hugging Face example scripts. ``defaults`` (a recipe's
+    own) come before the preset's, which come before the flags.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     config_path, argv = _split_config_flag(argv)
     parser = HfArgumentParser(dataclass_types)
     known = sorted({action.dest for action in parser._actions if action.dest != "help"})
+    if defaults:
+        parser.set_defaults(**defaults)
 
     if config_path is not None:
         preset = _load_preset(config_path)
@@ -100,7 +106,7 @@ def parse_config(
         hint = _suggest(flag.lstrip("-"), known)
         raise HfPretrainError(f"unknown argument {flag}{hint}")
     values = vars(namespace)
-    _place_without_gpu(values)
+    _place_without_accelerator(values)
 
     outputs = []
     for dtype in dataclass_types:

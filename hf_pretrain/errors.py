@@ -58,13 +58,13 @@ class BadInput:
         return f"skipped {sum(self.counts.values())} bad lines or rows: " + ", ".join(parts)
 
 
-def cli_entry(main: Callable[[], None]) -> Callable[[], None]:
+def cli_entry(main: Callable[..., None]) -> Callable[..., None]:
     """Wrap a recipe's ``main`` so that input errors end the process with one line and exit status 2."""
 
     @functools.wraps(main)
-    def wrapper() -> None:
+    def wrapper(*args, **kwargs) -> None:
         try:
-            main()
+            main(*args, **kwargs)
         except HfPretrainError as err:
             print(f"error: {err}", file=sys.stderr, flush=True)
             sys.exit(2)

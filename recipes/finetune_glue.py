@@ -13,15 +13,15 @@ import os
 
 from transformers import TrainingArguments
 
-from hf_pretrain.arguments import GlueArguments
+from hf_pretrain.glue.arguments import GlueArguments
 from hf_pretrain.config import parse_config
 from hf_pretrain.errors import BadInput, cli_entry
-from hf_pretrain.finetuning import finetune_one_seed, tokenize_glue, write_glue_results
-from hf_pretrain.glue import GLUE_TASKS, load_glue
-from hf_pretrain.hub import prepare_push, push_folder
-from hf_pretrain.model_card import write_model_card
-from hf_pretrain.tokenizer import load_tokenizer
-from hf_pretrain.training import configure_logging, finish, training_args_for_trainer
+from hf_pretrain.glue.finetune import finetune_one_seed, tokenize_glue, write_glue_results
+from hf_pretrain.glue.tasks import GLUE_TASKS, load_glue
+from hf_pretrain.hub.push import prepare_push, push_folder
+from hf_pretrain.hub.model_card import write_model_card
+from hf_pretrain.data.tokenizer import load_tokenizer
+from hf_pretrain.training.run import configure_logging, finish, training_args_for_trainer
 
 logger = logging.getLogger("finetune_glue")
 

@@ -1,8 +1,9 @@
-"""Pretrain BERT from raw text with the stock Trainer: masked LM, optionally with next-sentence prediction.
+"""Pretrain an encoder from raw text with the stock Trainer, with any registered objective: masked LM (``mlm``),
+masked LM + next-sentence prediction (``mlm_nsp``, the default) or ELECTRA (``electra``).
 
     accelerate launch recipes/pretrain_bert.py --config recipes/configs/debug.yaml [--flag value ...]
 
-Every TrainingArguments flag works; see hf_pretrain.arguments for the others.
+Every TrainingArguments flag works; see the argument classes in hf_pretrain for the others.
 """
 
 from __future__ import annotations
@@ -12,75 +13,67 @@ import os
 
 from transformers import TrainingArguments, set_seed
 
-from hf_pretrain.arguments import DataArguments, ModelArguments, PretrainingArguments
 from hf_pretrain.config import parse_config
-from hf_pretrain.errors import cli_entry
-from hf_pretrain.hub import prepare_push, push_folder
-from hf_pretrain.metrics import compute_pretraining_metrics, preprocess_logits_for_metrics
-from hf_pretrain.model_card import masking_rows, write_pretraining_card
-from hf_pretrain.modeling import build_pretraining_model
-from hf_pretrain.pretraining_data import masked_lm_collator, prepare_pretraining_data
-from hf_pretrain.training import (
-    PretrainingTrainer,
-    TimeBudgetCallback,
+from hf_pretrain.data.arguments import DataArguments
+from hf_pretrain.errors import HfPretrainError, cli_entry
+from hf_pretrain.hub.model_card import write_pretraining_card
+from hf_pretrain.hub.push import prepare_push, push_folder
+from hf_pretrain.models.arguments import ModelArguments
+from hf_pretrain.objectives import objective_class, objective_names
+from hf_pretrain.objectives.arguments import PretrainingArguments
+from hf_pretrain.training.arguments import RunArguments
+from hf_pretrain.training.data import prepare_pretraining_data
+from hf_pretrain.training.run import (
     configure_logging,
     finish,
+    pretraining_trainer,
     resume_checkpoint,
     train_and_evaluate,
-    training_args_for_trainer,
 )
 
-logger = logging.getLogger("pretrain_bert")
+logger = logging.getLogger("pretrain")
 
 
-@cli_entry
-def main() -> None:
-    model_args, data_args, objective, training_args = parse_config(
-        (ModelArguments, DataArguments, PretrainingArguments, TrainingArguments)
+def main(required_objective: str | None = None) -> None:
+    extra_classes = [c for c in {objective_class(n).arguments_class for n in objective_names()} if c is not None]
+    model_args, data_args, pretraining_args, run_args, *extras, training_args = parse_config(
+        (ModelArguments, DataArguments, PretrainingArguments, RunArguments, *extra_classes, TrainingArguments),
+        defaults={"objective": required_objective} if required_objective else None,
     )
     configure_logging(training_args)
+    if required_objective and pretraining_args.objective != required_objective:
+        raise HfPretrainError(
+            f"this recipe trains --objective {required_objective}; for --objective {pretraining_args.objective} "
+            "use recipes/pretrain_bert.py"
+        )
+    cls = objective_class(pretraining_args.objective)
+    extra = next((e for e in extras if type(e) is cls.arguments_class), None)
+    objective = cls(pretraining_args, training_args.seed, extra)
 
     repo_id = prepare_push(training_args)  # before any work, so an unreachable Hub fails the run at once
     checkpoint = resume_checkpoint(training_args)
     set_seed(training_args.seed)  # before the model is built: its initialization comes from the seed too
 
-    data = prepare_pretraining_data(model_args, data_args, objective, training_args, checkpoint)
-    tokenizer, sequences = data.tokenizer, data.sequences
-    model = build_pretraining_model(
-        model_args, tokenizer, objective.with_nsp, data_args.max_seq_length,
-        sparse_prediction=objective.sparse_prediction, isolate_documents=objective.isolate_documents,
-    )
-    has_eval = "validation" in sequences
-    trainer = PretrainingTrainer(
-        model=model,
-        args=training_args_for_trainer(training_args, count_tokens=True),
-        train_dataset=sequences["train"],
-        eval_dataset=sequences["validation"] if has_eval else None,
-        data_collator=masked_lm_collator(tokenizer, objective, training_args.seed),
-        processing_class=tokenizer,
-        compute_metrics=compute_pretraining_metrics if has_eval else None,
-        preprocess_logits_for_metrics=preprocess_logits_for_metrics if has_eval else None,
-        callbacks=[TimeBudgetCallback(objective.max_train_minutes)] if objective.max_train_minutes else None,
-        on_nonfinite_loss=objective.on_nonfinite_loss,
-        sequence_log=os.path.join(training_args.output_dir, "sequence_ids") if objective.log_sequence_ids else None,
-    )
+    data = prepare_pretraining_data(objective, model_args, data_args, training_args, checkpoint)
+    model = objective.build_model(model_args, data.tokenizer, data_args.max_seq_length)
+    trainer = pretraining_trainer(objective, model, data, training_args, run_args)
     metrics = train_and_evaluate(trainer, checkpoint)
-    trainer.save_model()
+    objective.save(trainer, training_args.output_dir)
 
     if trainer.is_world_process_zero():
         write_pretraining_card(
-            training_args.output_dir, model=model, trainer=trainer,
-            objective="masked LM + next-sentence prediction" if objective.with_nsp else "masked LM",
-            objective_rows=masking_rows(objective), data_args=data_args, corpus=data.corpus_description,
-            tokenizer=data.tokenizer_description,
-            n_documents=len(data.documents["train"]), n_sequences=len(sequences["train"]), metrics=metrics,
-            tags=["fill-mask", "pretraining"], pipeline_tag="fill-mask",
+            training_args.output_dir, config=model.config, parameters=objective.saved_parameters(model),
+            trainer=trainer, objective=objective.title, objective_rows=objective.card_rows(), data_args=data_args,
+            corpus=data.corpus_description, tokenizer=data.tokenizer_description,
+            n_documents=len(data.documents["train"]), n_sequences=len(data.sequences["train"]), metrics=metrics,
+            tags=list(objective.card_tags), pipeline_tag=objective.pipeline_tag,
         )
         if repo_id:
-            push_folder(training_args.output_dir, repo_id, training_args.hub_token, "Pretrained with hf_pretrain")
+            push_folder(training_args.output_dir, repo_id, training_args.hub_token, f"Pretrained with hf_pretrain "
+                        f"({objective.title})")
     logger.info("model, tokenizer and model card saved to %s", os.path.abspath(training_args.output_dir))
     finish(trainer)
 
 
 if __name__ == "__main__":
-    main()
+    cli_entry(main)()

@@ -1,4 +1,11 @@
-"""Shared fixtures: a small synthetic corpus, a tokenizer trained on it, and a runner for the recipes."""
+"""Shared fixtures (a small synthetic corpus, a tokenizer trained on it, a runner for the recipes) and the test tiers.
+
+Tiers, as STYLE.md lays them out, each a pytest marker (``pytest -m unit`` runs one):
+1. ``unit``: the pure functions, statistically and exactly (masking rates, sparse prediction, pairs, the layering);
+2. ``component``: readers, cleaning, deduplication, GLUE formats and hostile input, on crafted files;
+3. ``end_to_end``: the recipes run as a user runs them (pretrain, resume after SIGKILL, fine-tune, benchmarks).
+``make test`` runs all three and the summary says how long each took.
+"""
 
 from __future__ import annotations
 
@@ -44,8 +51,8 @@ def corpus_file(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tokenizer(corpus_file):
-    from hf_pretrain.corpus import load_documents
-    from hf_pretrain.tokenizer import train_wordpiece_tokenizer
+    from hf_pretrain.data.corpus import load_documents
+    from hf_pretrain.data.tokenizer import train_wordpiece_tokenizer
 
     return train_wordpiece_tokenizer(load_documents([str(corpus_file)])["text"], vocab_size=300)
 
@@ -57,6 +64,38 @@ def run_recipe(*args: str, env: dict | None = None, launcher: list[str] | None =
     return subprocess.run(
         command, cwd=ROOT, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout
     )
+
+
+TIERS = {
+    "unit": ("test_architecture", "test_config", "test_masking", "test_modeling", "test_rng", "test_sentence_pairs",
+             "test_word_masking"),
+    "component": ("test_corpus", "test_glue", "test_hostile_input", "test_preparation", "test_security"),
+    "end_to_end": ("test_benchmarks", "test_electra", "test_end_to_end", "test_examples", "test_faults"),
+}
+_TIER_OF = {module: tier for tier, modules in TIERS.items() for module in modules}
+_seconds: dict[str, float] = {}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        module = Path(str(item.fspath)).stem
+        if module not in _TIER_OF:
+            raise pytest.UsageError(f"{module}.py belongs to no tier: add it to TIERS in tests/conftest.py")
+        item.add_marker(_TIER_OF[module])
+
+
+def pytest_runtest_logreport(report):
+    tier = _TIER_OF.get(Path(report.fspath).stem)
+    if tier:
+        _seconds[tier] = _seconds.get(tier, 0.0) + report.duration
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _seconds:
+        terminalreporter.section("time per tier")
+        for tier in TIERS:
+            if tier in _seconds:
+                terminalreporter.write_line(f"{tier:>10}: {_seconds[tier]:7.1f} s")
 
 
 requires_shared_data = pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="../shared/data is not present")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from transformers import TrainingArguments
 
-from hf_pretrain.arguments import DataArguments, ModelArguments, PretrainingArguments
+from hf_pretrain import DataArguments, ModelArguments, PretrainingArguments
 from hf_pretrain.config import parse_config
 from hf_pretrain.errors import HfPretrainError
 
@@ -43,10 +43,26 @@ def test_preset_that_is_not_a_mapping(tmp_path):
 
 
 def test_fp16_refused_without_gpu_and_bf16_runs_on_cpu():
-    with pytest.raises(HfPretrainError, match="--fp16 needs a CUDA GPU"):
+    with pytest.raises(HfPretrainError, match="--fp16 needs a GPU"):
         parse_config(TYPES, ["--config", DEBUG, "--fp16"])
     *_, training = parse_config(TYPES, ["--config", DEBUG, "--bf16"])
     assert training.bf16 and training.use_cpu
+
+
+def test_an_accelerator_other_than_cuda_is_not_disabled(monkeypatch):
+    """Apple MPS, XPU...: only a machine with no accelerator at all is told to train on the CPU."""
+    import torch
+
+    from hf_pretrain.config import _place_without_accelerator
+
+    monkeypatch.setattr(torch.accelerator, "is_available", lambda: True)
+    values = {"use_cpu": False, "fp16": True}
+    _place_without_accelerator(values)
+    assert values == {"use_cpu": False, "fp16": True}
+    monkeypatch.setattr(torch.accelerator, "is_available", lambda: False)
+    values = {"use_cpu": False, "bf16": True}
+    _place_without_accelerator(values)
+    assert values["use_cpu"] is True
 
 
 @pytest.mark.parametrize(

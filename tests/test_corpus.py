@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 import zstandard
 
-from hf_pretrain.corpus import load_corpus, load_documents, stdlib_docstrings
+from hf_pretrain.data.corpus import load_corpus, load_documents, stdlib_docstrings
 from hf_pretrain.errors import HfPretrainError
 
 from .conftest import SHARED_DATA, requires_shared_data
@@ -133,7 +133,7 @@ def test_real_wikiextractor_dump():
 def test_tokenizer_vocabulary_is_numbered_canonically(corpus_file):
     import random
 
-    from hf_pretrain.tokenizer import SPECIAL_TOKENS, canonical_vocab, train_wordpiece_tokenizer
+    from hf_pretrain.data.tokenizer import SPECIAL_TOKENS, canonical_vocab, train_wordpiece_tokenizer
 
     tokens = ["##b", "cat", "[CLS]", "##a", "[PAD]", "a", "[MASK]", "[SEP]", "[UNK]"]
     shuffled = tokens[:]

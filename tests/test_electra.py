@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from hf_pretrain.electra import build_electra, corrupt, gumbel_sample
-from hf_pretrain.masking import IGNORE_INDEX
+from hf_pretrain.objectives.electra import build_electra, corrupt, gumbel_sample
+from hf_pretrain.constants import IGNORE_INDEX
 
 from .conftest import ROOT, run_recipe
 
@@ -64,15 +64,30 @@ def test_gumbel_sampling_follows_the_softmax_and_the_seed():
     assert torch.equal(again, gumbel_sample(logits[:1000], torch.Generator().manual_seed(0)))
 
 
-def test_generator_and_discriminator_share_embeddings():
+def test_generator_and_discriminator_share_embeddings(tmp_path):
+    from safetensors.torch import load_file
+
+    from hf_pretrain.objectives.electra import SHARED_EMBEDDINGS
+
     model = _model()
-    assert model.generator.electra.embeddings is model.discriminator.electra.embeddings
-    shared = model.discriminator.electra.embeddings.word_embeddings.weight
+    generator, discriminator = model.generator.electra.embeddings, model.electra.embeddings
+    for name in SHARED_EMBEDDINGS:  # the same parameter objects: tied, as _tied_weights_keys declares
+        assert generator.get_parameter(name) is discriminator.get_parameter(name)
+    shared = model.electra.embeddings.word_embeddings.weight
     assert model.generator.generator_lm_head.weight is shared
-    assert model.generator.config.hidden_size == 16 and model.discriminator.config.hidden_size == 64
-    # Shared tensors are stored once, under the discriminator.
-    assert not any(k.startswith("generator.electra.embeddings.") for k in model.state_dict())
+    assert model.generator.config.hidden_size == 16 and model.config.hidden_size == 64
+    # Shared tensors are stored once, under the discriminator, in a checkpoint of the whole training model.
+    model.save_pretrained(tmp_path)
+    stored = load_file(str(tmp_path / "model.safetensors"))
+    assert not any(k.startswith("generator.electra.embeddings.") for k in stored)
+    assert "generator.generator_lm_head.weight" not in stored and "electra.embeddings.word_embeddings.weight" in stored
     assert model.num_parameters() == sum(p.numel() for p in model.parameters())
+    # A real PreTrainedModel: it reloads from its own checkpoint, ties included.
+    from hf_pretrain.objectives.electra import ElectraForReplacedTokenDetection
+
+    again = ElectraForReplacedTokenDetection.from_pretrained(tmp_path)
+    assert again.generator.generator_lm_head.weight is again.electra.embeddings.word_embeddings.weight
+    assert torch.equal(again.generator.electra.embeddings.LayerNorm.bias, model.electra.embeddings.LayerNorm.bias)
 
 
 def test_loss_decreases_on_a_fixed_batch():
@@ -109,7 +124,7 @@ def test_recipe_logs_and_saves_standard_checkpoints(electra_checkpoint):
     history = json.loads((electra_checkpoint / "trainer_state.json").read_text())["log_history"]
     train = [h for h in history if "loss" in h]
     expected = {"generator_loss", "generator_accuracy", "discriminator_loss", "discriminator_accuracy",
-                "replaced_precision", "replaced_recall", "replaced_fraction", "tokens_per_second"}
+                "replaced_precision", "replaced_recall", "replaced_fraction", "train_tokens_per_second"}
     assert len(train) == 2 and all(expected <= h.keys() for h in train)
     assert 0.05 < train[-1]["replaced_fraction"] < 0.2  # ~15 % masked, minus the correct samples
     assert any("eval_discriminator_accuracy" in h for h in history)
@@ -180,4 +195,4 @@ def test_two_process_bf16_run_with_accumulation_whole_words_and_isolated_documen
 def test_nsp_objective_is_refused(tmp_path):
     result = run_recipe("recipes/pretrain_electra.py", "--config", ELECTRA_DEBUG, "--objective", "mlm_nsp",
                         "--output_dir", str(tmp_path))
-    assert result.returncode == 2 and "error: ELECTRA trains on packed sequences without NSP" in result.stdout
+    assert result.returncode == 2 and "error: this recipe trains --objective electra; for --objective mlm_nsp use recipes/pretrain_bert.py" in result.stdout

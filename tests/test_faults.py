@@ -78,13 +78,15 @@ def test_sigkill_mid_run_then_resume_matches_an_uninterrupted_run(recipe, tmp_pa
 
     _kill_at_step(_command(recipe, killed), killed, step=13)
     assert not (killed / "model.safetensors").exists()  # it really died before the end
-    checkpoints = sorted(int(p.name.split("-")[1]) for p in killed.glob("checkpoint-*"))
+    from hf_pretrain.training import checkpoints as checkpointing
+
+    # The newest complete checkpoint (one being written when the kill came has no manifest and is set aside).
+    checkpoints = [int(Path(p).name.split("-")[1]) for p in checkpointing.checkpoints(str(killed))]
     assert checkpoints and checkpoints[-1] < STEPS
     resumed = subprocess.run(_command(recipe, killed), cwd=ROOT, env=_env(), stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True)
     assert resumed.returncode == 0, resumed.stdout[-3000:]
     assert f"resuming from {killed / f'checkpoint-{checkpoints[-1]}'}" in resumed.stdout
-    assert "no replay" in resumed.stdout
 
     # The same batches, step for step: no sequence repeated or skipped...
     expected = _batches(reference)
@@ -107,33 +109,37 @@ def _trainer(tmp_path, tokenizer, **overrides):
     from datasets import DatasetDict
     from transformers import BertConfig, TrainingArguments
 
-    from hf_pretrain.corpus import load_documents
-    from hf_pretrain.modeling import TrainingBertForMaskedLM
-    from hf_pretrain.pretraining_data import build_pretraining_dataset
-    from hf_pretrain.collators import DataCollatorForMaskedLM
-    from hf_pretrain.training import PretrainingTrainer
+    from hf_pretrain.data.corpus import load_documents
+    from hf_pretrain.models.heads import TrainingBertForMaskedLM
+    from hf_pretrain.training.data import build_pretraining_dataset
+    from hf_pretrain.objectives.collators import DataCollatorForMaskedLM
+    from hf_pretrain.objectives.metrics import MaskedLMMetrics
+    from hf_pretrain.training.checkpoints import CheckpointManifestCallback
+    from hf_pretrain.training.trainer import PretrainingTrainer
 
     from .conftest import synthetic_documents
 
     path = tmp_path / "corpus.txt"
     path.write_text("\n\n".join(" ".join(doc) for doc in synthetic_documents(30)))
     sequences = build_pretraining_dataset(DatasetDict(train=load_documents([str(path)])), tokenizer,
-                                          max_seq_length=32, with_nsp=False)
+                                          "mlm", max_seq_length=32)
     torch.manual_seed(0)
     model = TrainingBertForMaskedLM(BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=1,
                                                num_attention_heads=2, intermediate_size=64))
     settings = dict(output_dir=str(tmp_path / "out"), max_steps=6, save_steps=2, per_device_train_batch_size=8,
-                    learning_rate=1e-3, report_to="none", use_cpu=True, logging_steps=1, dataloader_pin_memory=False)
+                    learning_rate=1e-3, report_to="none", use_cpu=True, logging_steps=1, dataloader_pin_memory=False,
+                    remove_unused_columns=False)
     args = TrainingArguments(**{**settings, **overrides})
     return PretrainingTrainer(model=model, args=args, train_dataset=sequences["train"],
-                              data_collator=DataCollatorForMaskedLM(tokenizer), processing_class=tokenizer)
+                              data_collator=DataCollatorForMaskedLM(tokenizer), processing_class=tokenizer,
+                              step_metrics=MaskedLMMetrics(), callbacks=[CheckpointManifestCallback()])
 
 
-def test_a_crash_while_saving_leaves_only_complete_checkpoints(tmp_path, tokenizer, monkeypatch):
+def test_a_crash_while_saving_leaves_no_checkpoint_to_trust_but_the_complete_ones(tmp_path, tokenizer, monkeypatch):
     from transformers import AutoModelForMaskedLM, Trainer
 
-    from hf_pretrain import checkpointing
-    from hf_pretrain.training import resume_checkpoint
+    from hf_pretrain.training import checkpoints as checkpointing
+    from hf_pretrain.training.run import resume_checkpoint
 
     trainer = _trainer(tmp_path, tokenizer)
     save_rng_state = Trainer._save_rng_state
@@ -147,11 +153,13 @@ def test_a_crash_while_saving_leaves_only_complete_checkpoints(tmp_path, tokeniz
     with pytest.raises(KeyboardInterrupt):
         trainer.train()
     out = tmp_path / "out"
+    # The partial checkpoint has its weights but no manifest: it is not one of the checkpoints to trust.
+    assert (out / "checkpoint-4" / "model.safetensors").is_file()
     assert [Path(c).name for c in checkpointing.checkpoints(str(out))] == ["checkpoint-2"]
-    assert (out / ".staging" / "checkpoint-4" / "model.safetensors").is_file()  # the partial one, out of sight
-    # The next run discards the partial checkpoint and resumes from the last complete one, which loads.
+    # The next run sets the partial checkpoint aside and resumes from the last complete one, which loads.
     last = resume_checkpoint(trainer.args)
-    assert Path(last).name == "checkpoint-2" and not (out / ".staging").exists()
+    assert Path(last).name == "checkpoint-2"
+    assert not (out / "checkpoint-4").exists() and (out / "checkpoint-4.bad" / "model.safetensors").is_file()
     assert AutoModelForMaskedLM.from_pretrained(last) is not None
     monkeypatch.undo()
     resumed = _trainer(tmp_path, tokenizer)
@@ -168,6 +176,25 @@ def test_keep_last_n_checkpoints(tmp_path, tokenizer):
     ]
     state = json.loads((out / "checkpoint-6" / "trainer_state.json").read_text())
     assert state["global_step"] == 6
+    from hf_pretrain.training import checkpoints as checkpointing
+
+    assert [Path(c).name for c in checkpointing.checkpoints(str(out))] == ["checkpoint-5", "checkpoint-6"]
+
+
+def test_a_corrupted_checkpoint_is_named_and_the_newest_good_one_resumed(tmp_path, tokenizer, caplog):
+    from hf_pretrain.training import checkpoints as checkpointing
+    from hf_pretrain.training.run import resume_checkpoint
+
+    trainer = _trainer(tmp_path, tokenizer, save_steps=2)
+    trainer.train()
+    weights = tmp_path / "out" / "checkpoint-6" / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[len(data) // 2 : len(data) // 2 + 64] = bytes(64)  # same size, different bytes
+    weights.write_bytes(bytes(data))
+    assert checkpointing.verify(str(weights.parent)) == "model.safetensors does not match its checksum"
+    with caplog.at_level("WARNING"):
+        assert Path(resume_checkpoint(trainer.args)).name == "checkpoint-4"
+    assert "checkpoint-6 is not a usable checkpoint (model.safetensors does not match its checksum)" in caplog.text
 
 
 # --- non-finite losses (a learning rate of 1e30 makes the loss NaN at step 3 under the debug preset's seed) ---

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from hf_pretrain.errors import HfPretrainError
-from hf_pretrain.glue import GLUE_TASKS, glue_metrics, load_glue
+from hf_pretrain.glue.tasks import GLUE_TASKS, glue_metrics, load_glue
 
 from .conftest import SHARED_DATA, requires_shared_data
 

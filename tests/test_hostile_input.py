@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 from datasets import DatasetDict
 
-from hf_pretrain.corpus import MAX_LINE_BYTES, load_documents
+from hf_pretrain.data.corpus import load_documents
+from hf_pretrain.data.lines import MAX_LINE_BYTES
 from hf_pretrain.errors import BadInput, HfPretrainError
-from hf_pretrain.glue import GLUE_TASKS, read_glue_tsv
-from hf_pretrain.pretraining_data import build_pretraining_dataset
+from hf_pretrain.glue.tasks import GLUE_TASKS, read_glue_tsv
+from hf_pretrain.training.data import build_pretraining_dataset
 
 from .conftest import ROOT, run_recipe
 
@@ -92,7 +93,7 @@ def test_a_100_mb_line_is_refused_in_bounded_memory(tmp_path):
             f.write(b"x" * 2**20)
     probe = (
         "import resource, sys\n"
-        "from hf_pretrain.corpus import load_documents\n"
+        "from hf_pretrain.data.corpus import load_documents\n"
         "from hf_pretrain.errors import BadInput, HfPretrainError\n"
         "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
         "for policy in ('error', 'skip'):\n"
@@ -116,9 +117,9 @@ def test_documents_of_one_token(tokenizer):
     documents = DatasetDict(train=Dataset.from_dict({"text": ["the"] * 20}))
     # Packed, twenty one-token documents are too little text for one sequence: a clear error.
     with pytest.raises(HfPretrainError, match="too little text for one sequence"):
-        build_pretraining_dataset(documents, tokenizer, max_seq_length=64, with_nsp=False)
+        build_pretraining_dataset(documents, tokenizer, "mlm", max_seq_length=64)
     # As NSP pairs each still makes a well-formed pair.
-    pairs = build_pretraining_dataset(documents, tokenizer, max_seq_length=64, with_nsp=True)["train"]
+    pairs = build_pretraining_dataset(documents, tokenizer, "mlm_nsp", max_seq_length=64)["train"]
     assert len(pairs) > 0
     for row in pairs:
         ids = row["input_ids"]

@@ -6,9 +6,10 @@ import pytest
 import torch
 from datasets import Dataset
 
-from hf_pretrain.collators import DataCollatorForMaskedLM
-from hf_pretrain.masking import (
-    IGNORE_INDEX,
+from hf_pretrain.constants import IGNORE_INDEX
+from hf_pretrain.objectives.collators import DataCollatorForMaskedLM
+from hf_pretrain.objectives.masking import (
+    MaskingConfig,
     mask_dataset,
     mask_tokens,
     replacement_token_ids,
@@ -33,7 +34,7 @@ def _mask(tokenizer, ids, seed=0, **kwargs):
         mask_token_id=tokenizer.mask_token_id,
         replacement_ids=replacement_token_ids(tokenizer),
         generator=torch.Generator().manual_seed(seed),
-        **kwargs,
+        config=MaskingConfig(**kwargs),
     )
 
 
@@ -140,8 +141,8 @@ def test_static_masks_fixed_across_epochs_and_reproducible(tokenizer):
     assert mask_dataset(rows, tokenizer, duplication_factor=3, seed=1)["labels"] != masked["labels"]
 
 
-def test_collator_rejects_bad_probabilities(tokenizer):
+def test_masking_config_rejects_bad_probabilities(tokenizer):
     with pytest.raises(ValueError, match="mlm_probability"):
-        DataCollatorForMaskedLM(tokenizer, mlm_probability=0)
+        DataCollatorForMaskedLM(tokenizer, MaskingConfig(mlm_probability=0))
     with pytest.raises(ValueError, match="sum to at most 1"):
-        DataCollatorForMaskedLM(tokenizer, mask_replace_prob=0.9, random_replace_prob=0.2)
+        DataCollatorForMaskedLM(tokenizer, MaskingConfig(mask_replace_prob=0.9, random_replace_prob=0.2))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -10,12 +11,12 @@ import torch
 from datasets import Dataset
 from transformers import BertConfig, BertForMaskedLM, BertForPreTraining
 
-from hf_pretrain.collators import DataCollatorForMaskedLM, document_positions
-from hf_pretrain.electra import build_electra
-from hf_pretrain.masking import IGNORE_INDEX
-from hf_pretrain.metrics import compute_pretraining_metrics, preprocess_logits_for_metrics
-from hf_pretrain.modeling import TrainingBertForMaskedLM, TrainingBertForPreTraining
-from hf_pretrain.sequences import pack_sequences
+from hf_pretrain.objectives.collators import DataCollatorForMaskedLM, document_positions
+from hf_pretrain.objectives.electra import build_electra
+from hf_pretrain.constants import IGNORE_INDEX
+from hf_pretrain.objectives.metrics import MaskedLMMetrics
+from hf_pretrain.models.heads import TrainingBertForMaskedLM, TrainingBertForPreTraining
+from hf_pretrain.data.sequences import pack_sequences
 
 CONFIG = dict(vocab_size=500, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
               max_position_embeddings=64, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
@@ -60,16 +61,16 @@ def test_sparse_logits_give_the_same_evaluation_metrics():
     sparse.load_state_dict(reference.state_dict())
     ids, labels, attention = _batch()
     metrics = []
+    counter = MaskedLMMetrics()
     for model in (reference, sparse):
         with torch.no_grad():
-            logits = model(input_ids=ids, attention_mask=attention, labels=labels).logits
-        reduced = preprocess_logits_for_metrics(logits, labels)
-        from transformers import EvalPrediction
-
-        metrics.append(compute_pretraining_metrics(
-            EvalPrediction(predictions=tuple(r.numpy() for r in reduced), label_ids=labels.numpy())
-        ))
+            outputs = model(input_ids=ids, attention_mask=attention, labels=labels)
+        counts = counter.count(outputs, {"labels": labels})
+        metrics.append(counter.summarize(dict(zip(counter.names, counts.tolist()))))
     assert metrics[0] == pytest.approx(metrics[1], rel=1e-5)
+    # The counted MLM loss is the model's own loss (a mean over the selected tokens), and perplexity its exp.
+    assert metrics[1]["mlm_loss"] == pytest.approx(outputs.loss.item(), rel=1e-5)
+    assert metrics[1]["perplexity"] == pytest.approx(math.exp(outputs.loss.item()), rel=1e-5)
 
 
 def test_saved_checkpoint_names_the_stock_class(tmp_path):
@@ -117,10 +118,12 @@ def test_isolation_with_padding_and_in_electra(tokenizer):
     cls, sep = tokenizer.cls_token_id, tokenizer.sep_token_id
     docs = [[cls, 40, 41, 42, sep], [cls, 50, 51, sep]]
     collator = DataCollatorForMaskedLM(tokenizer, isolate_documents=True)
-    batch = collator([{"input_ids": docs[0] + docs[1]}, {"input_ids": docs[1]}])
+    # Rows that already carry labels are only padded: nothing is masked or replaced, so clean inputs compare.
+    rows = [docs[0] + docs[1], docs[1]]
+    batch = collator([{"input_ids": row, "labels": [IGNORE_INDEX] * len(row)} for row in rows])
     assert batch["document_ids"][0].tolist() == [1] * 5 + [2] * 4
     assert batch["position_ids"][1, :4].tolist() == [0, 1, 2, 3]
-    batch["labels"] = torch.full_like(batch["input_ids"], IGNORE_INDEX)  # nothing replaced: compare clean inputs
+    assert batch["input_ids"][1, :4].tolist() == docs[1]
     with torch.no_grad():
         logits = model(**batch).discriminator_logits
     assert torch.allclose(logits[0, 5:9], logits[1, :4], atol=1e-5)

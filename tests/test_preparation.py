@@ -16,13 +16,13 @@ import pytest
 import torch
 from datasets import Dataset
 
-from hf_pretrain.cleaning import FILTERS, QualityFilters, normalize
-from hf_pretrain.collators import document_positions
-from hf_pretrain.dedup import EXACT, NEAR, Cluster, find_duplicates, jaccard, remove_duplicates
-from hf_pretrain.disk_groups import DiskGroups
-from hf_pretrain.preparation import split_by_document
-from hf_pretrain.sentences import split_sentences
-from hf_pretrain.sequences import pack_sequences
+from hf_pretrain.prepare.cleaning import FILTERS, QualityFilters, normalize
+from hf_pretrain.objectives.collators import document_positions
+from hf_pretrain.prepare.dedup import EXACT, NEAR, Cluster, find_duplicates, jaccard, remove_duplicates
+from hf_pretrain.prepare.disk_groups import DiskGroups
+from hf_pretrain.prepare.pipeline import split_by_document
+from hf_pretrain.data.sentences import split_sentences
+from hf_pretrain.data.sequences import pack_sequences
 
 from .conftest import ROOT, run_recipe
 
@@ -191,22 +191,23 @@ def test_segmentation_hard_cases(text, expected):
     assert split_sentences(text) == expected
 
 
-def test_packing_never_exceeds_the_length_and_records_document_starts():
+def test_packing_never_exceeds_the_length_and_positions_restart_at_each_document():
     rng = np.random.default_rng(0)
     docs = [[rng.integers(5, 100, size=rng.integers(1, 30)).tolist() for _ in range(rng.integers(1, 6))]
             for _ in range(200)]
     tokenized = Dataset.from_dict({"sentences": docs})
     for chunk in (7, 10_000):  # packing in small chunks carries over exactly
         packed = pack_sequences(tokenized, cls_id=2, sep_id=3, max_seq_length=48, isolate_documents=True,
-                                record_starts=True, chunk=chunk)
+                                chunk=chunk)
         rows = np.array(packed["input_ids"])
         assert rows.shape[1] == 48
         stream = np.concatenate([[2, *sum(doc, []), 3] for doc in docs])
         assert rows.ravel().tolist() == stream[: rows.size].tolist()  # nothing lost, reordered or padded
-        for row, starts in zip(rows, packed["document_starts"]):
-            assert starts == sorted({0, *np.flatnonzero(row == 2).tolist()})
+        for row in rows:  # a document, or a document's continuation, starts at 0 and at every [CLS]
+            starts = sorted({0, *np.flatnonzero(row == 2).tolist()})
             document_ids, positions = document_positions(torch.as_tensor(row)[None], 2)
             assert (positions[0, starts] == 0).all()
+            assert sorted(np.flatnonzero(positions[0].numpy() == 0).tolist()) == starts
 
 
 def _corpus(tmp_path: Path, n: int = 60) -> Path:

@@ -9,9 +9,10 @@ from datasets import Dataset
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 from transformers import PreTrainedTokenizerFast
 
-from hf_pretrain.collators import DataCollatorForMaskedLM
-from hf_pretrain.masking import (
-    IGNORE_INDEX,
+from hf_pretrain.constants import IGNORE_INDEX
+from hf_pretrain.objectives.collators import DataCollatorForMaskedLM
+from hf_pretrain.objectives.masking import (
+    MaskingConfig,
     mask_dataset,
     mask_tokens,
     replacement_token_ids,
@@ -74,8 +75,8 @@ def _encoded(tok, length=128):
 def _mask(tok, ids, unit, seed=0, **kwargs):
     return mask_tokens(
         ids, special_ids=special_token_ids(tok), mask_token_id=tok.mask_token_id,
-        replacement_ids=replacement_token_ids(tok), unit=unit, word_starts=word_start_table(tok)[ids],
-        generator=torch.Generator().manual_seed(seed), **kwargs,
+        replacement_ids=replacement_token_ids(tok), config=MaskingConfig(unit=unit, **kwargs),
+        word_starts=word_start_table(tok)[ids], generator=torch.Generator().manual_seed(seed),
     )
 
 
@@ -120,7 +121,7 @@ def test_whole_words_from_word_ids_match_the_vocabulary_convention(tokenizer):
     enc = tokenizer(_texts()[:64], truncation=True, max_length=64)
     features = [{"input_ids": enc["input_ids"][i], "word_ids": enc.word_ids(i)} for i in range(64)]
     plain = [{"input_ids": f["input_ids"]} for f in features]
-    collator = DataCollatorForMaskedLM(tokenizer, masking_unit="whole_word")
+    collator = DataCollatorForMaskedLM(tokenizer, MaskingConfig(unit="whole_word"))
     with_ids = collator(features, torch.Generator().manual_seed(5))
     from_table = collator(plain, torch.Generator().manual_seed(5))
     assert "word_ids" not in with_ids
@@ -186,7 +187,7 @@ def test_span_masking_is_reproducible_and_meets_the_budget_on_average(tokenizer)
 def test_static_whole_word_masking(tokenizer):
     ids, word_ids = _encoded(tokenizer, length=64)
     rows = Dataset.from_dict({"input_ids": [r[r != tokenizer.pad_token_id].tolist() for r in ids[:100]]})
-    masked = mask_dataset(rows, tokenizer, unit="whole_word", duplication_factor=2, seed=0)
+    masked = mask_dataset(rows, tokenizer, MaskingConfig(unit="whole_word"), duplication_factor=2, seed=0)
     assert len(masked) == 200
     for i in range(0, 200, 2):
         labels = torch.tensor(masked[i]["labels"])
@@ -203,7 +204,7 @@ def test_vocabulary_without_a_convention_needs_word_ids():
                                   cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]")
     with pytest.raises(ValueError, match="word_ids"):
         word_start_table(tok)
-    collator = DataCollatorForMaskedLM(tok, masking_unit="whole_word")
+    collator = DataCollatorForMaskedLM(tok, MaskingConfig(unit="whole_word"))
     with pytest.raises(ValueError, match="word_ids"):
         collator([{"input_ids": [2, 5, 5, 3]}])
     batch = collator([{"input_ids": [2, 5, 5, 3], "word_ids": [None, 0, 1, None]}])

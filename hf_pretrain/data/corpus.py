@@ -1,0 +1,283 @@
+"""Read raw corpora into a ``datasets.Dataset`` of documents, one row per document with a ``text`` column.
+
+Formats, recognised by suffix once a compression suffix is stripped (and WikiExtractor by its first line):
+
+- plain text: one paragraph per line, a blank line between documents;
+- JSON Lines (``.jsonl``, ``.json``) and Parquet (``.parquet``) with a text column;
+- WikiExtractor output: ``<doc id=.. url=.. title=..>``, the title line, one paragraph per line, ``</doc>``;
+- any of them compressed as ``.gz``, ``.bz2``, ``.xz`` or ``.zst``; paths may be globs or directories.
+
+A document's text keeps its paragraphs separated by newlines, which the sentence splitter uses.
+"""
+
+from __future__ import annotations
+
+import ast
+import glob
+import io
+import io
+import json
+import os
+import sysconfig
+from collections.abc import Iterator, Sequence
+
+import datasets
+import pyarrow.parquet as pq
+from datasets import Dataset, DatasetDict
+
+from ..errors import BadInput, HfPretrainError, located
+from ..rng import Stream, legacy_seed
+from .lines import COMPRESSIONS, decoded_lines, open_binary
+
+JSON_SUFFIXES = {".jsonl", ".json", ".ndjson"}
+PARQUET_SUFFIXES = {".parquet"}
+
+
+def _format_of(path: str) -> str:
+    base = path[: -len(os.path.splitext(path)[1])] if os.path.splitext(path)[1].lower() in COMPRESSIONS else path
+    suffix = os.path.splitext(base)[1].lower()
+    if suffix in JSON_SUFFIXES:
+        return "jsonl"
+    if suffix in PARQUET_SUFFIXES:
+        return "parquet"
+    return "text"
+
+
+def expand_paths(patterns: Sequence[str]) -> list[str]:
+    """Expand globs and directories (recursively, hidden files skipped) into a sorted, de-duplicated file list."""
+    files: list[str] = []
+    for pattern in patterns:
+        if os.path.isdir(pattern):
+            found = [
+                os.path.join(root, name)
+                for root, dirs, names in os.walk(pattern)
+                for name in names
+                if not name.startswith(".")
+            ]
+            if not found:
+                raise HfPretrainError(f"{pattern}: directory holds no files")
+            files.extend(sorted(found))
+        elif glob.has_magic(pattern):
+            found = sorted(p for p in glob.glob(pattern, recursive=True) if os.path.isfile(p))
+            if not found:
+                raise HfPretrainError(f"{pattern}: no file matches this pattern")
+            files.extend(found)
+        elif os.path.isfile(pattern):
+            files.append(pattern)
+        else:
+            raise HfPretrainError(f"{pattern}: no such file or directory")
+    return list(dict.fromkeys(files))
+
+
+def _plain_documents(path: str, bad: BadInput) -> Iterator[str]:
+    paragraphs: list[str] = []
+    for _, line in decoded_lines(path, bad):
+        line = line.strip()
+        if line:
+            paragraphs.append(line)
+        elif paragraphs:
+            yield "\n".join(paragraphs)
+            paragraphs = []
+    if paragraphs:
+        yield "\n".join(paragraphs)
+
+
+def _wikiextractor_documents(path: str, bad: BadInput) -> Iterator[str]:
+    paragraphs: list[str] | None = None
+    title_pending = False
+    opened_at = 0
+    for number, line in decoded_lines(path, bad):
+        if line.startswith("<doc "):
+            if paragraphs is not None:
+                raise HfPretrainError(f"{located(path, number)}: <doc> opened before the one at line {opened_at} closed")
+            paragraphs, title_pending, opened_at = [], True, number
+        elif line.startswith("</doc>"):
+            if paragraphs is None:
+                raise HfPretrainError(f"{located(path, number)}: </doc> without an opening <doc>")
+            if paragraphs:
+                yield "\n".join(paragraphs)
+            paragraphs = None
+        elif paragraphs is not None:
+            line = line.strip()
+            if not line:
+                continue
+            if title_pending:  # WikiExtractor repeats the title as the first line; it is not article text.
+                title_pending = False
+                continue
+            paragraphs.append(line)
+        elif line.strip():
+            raise HfPretrainError(f"{located(path, number)}: text outside a <doc> ... </doc> block")
+    if paragraphs is not None:
+        raise HfPretrainError(f"{path}: the <doc> opened at line {opened_at} is never closed")
+
+
+def _jsonl_documents(path: str, text_column: str, bad: BadInput) -> Iterator[str]:
+    for number, line in decoded_lines(path, bad):
+        if not line.strip():
+            continue
+        where = located(path, number)
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as err:
+            bad(where, "not valid JSON", f"({err.msg})")
+            continue
+        if not isinstance(record, dict) or text_column not in record:
+            bad(where, f"no '{text_column}' field", advice="set --text_column_name to the text field")
+            continue
+        text = record[text_column]
+        if not isinstance(text, str):
+            bad(where, f"'{text_column}' is not a string")
+        elif text.strip():
+            yield text
+
+
+def _parquet_documents(path: str, text_column: str) -> Iterator[str]:
+    try:
+        with open_binary(path) as raw:
+            handle = raw if path.endswith(".parquet") else io.BytesIO(raw.read())
+            parquet = pq.ParquetFile(handle)
+            names = parquet.schema_arrow.names
+            if text_column not in names:
+                raise HfPretrainError(
+                    f"{path}: no '{text_column}' column (columns: {', '.join(names)}); set --text_column_name"
+                )
+            for batch in parquet.iter_batches(columns=[text_column]):
+                for text in batch.column(0).to_pylist():
+                    if text and text.strip():
+                        yield text
+    except HfPretrainError:
+        raise
+    except Exception as err:  # pyarrow raises many types for a damaged file
+        raise HfPretrainError(f"{path}: not a readable Parquet file ({err})") from None
+
+
+def _is_wikiextractor(path: str, bad: BadInput) -> bool:
+    # The format check counts nothing: the reading pass that follows meets (and counts) the same lines.
+    for _, line in decoded_lines(path, BadInput("skip") if bad.policy == "skip" else bad):
+        if line.strip():
+            return line.startswith("<doc ")
+    return False
+
+
+def read_documents(path: str, text_column: str = "text", bad: BadInput | None = None) -> Iterator[str]:
+    """Yield the documents of one corpus file, whatever its format and compression. Malformed lines stop the
+    reading with an error that names them, or are skipped and counted, as ``bad`` says."""
+    bad = bad or BadInput()
+    fmt = _format_of(path)
+    if fmt == "jsonl":
+        yield from _jsonl_documents(path, text_column, bad)
+    elif fmt == "parquet":
+        yield from _parquet_documents(path, text_column)
+    elif _is_wikiextractor(path, bad):
+        yield from _wikiextractor_documents(path, bad)
+    else:
+        yield from _plain_documents(path, bad)
+
+
+def load_documents(
+    patterns: Sequence[str], text_column: str = "text", max_documents: int | None = None, bad: BadInput | None = None
+) -> Dataset:
+    """All documents of the files that ``patterns`` name, in file order, as a Dataset with a ``text`` column."""
+    files = expand_paths(patterns)
+    texts: list[str] = []
+    for path in files:
+        if os.path.getsize(path) == 0:
+            raise HfPretrainError(f"{path}: the file is empty")
+        before = len(texts)
+        for text in read_documents(path, text_column, bad):
+            texts.append(text)
+            if max_documents is not None and len(texts) >= max_documents:
+                return Dataset.from_dict({"text": texts})
+        if len(texts) == before:
+            raise HfPretrainError(f"{path}: no document with any text in it")
+    return Dataset.from_dict({"text": texts})
+
+
+def load_hub_documents(name: str, config: str | None, text_column: str = "text", split: str = "train") -> Dataset:
+    """A Hub dataset's split as documents; fails with a clear message when the Hub cannot be reached."""
+    try:
+        dataset = datasets.load_dataset(name, config, split=split)
+    except Exception as err:  # the Hub client raises many types: connection, auth, missing repo
+        raise HfPretrainError(
+            f"--dataset_name {name}: could not load it from the Hub ({type(err).__name__}: {err}); "
+            "check the name and your connection, or pass local files with --train_file"
+        ) from None
+    if text_column not in dataset.column_names:
+        raise HfPretrainError(
+            f"--dataset_name {name}: no '{text_column}' column (columns: {', '.join(dataset.column_names)}); "
+            "set --text_column_name"
+        )
+    dataset = dataset.select_columns([text_column]).filter(lambda row: bool(row[text_column].strip()))
+    return dataset.rename_column(text_column, "text") if text_column != "text" else dataset
+
+
+def stdlib_docstrings() -> Dataset:
+    """The embedded default corpus: docstrings of the Python standard library, one document per module.
+
+    Every Python installation carries it, so the main job runs offline anywhere. Sources are parsed with ``ast``,
+    never imported, so no module code runs.
+    """
+    root = sysconfig.get_paths()["stdlib"]
+    texts: list[str] = []
+    for path in sorted(glob.glob(os.path.join(root, "**", "*.py"), recursive=True)):
+        if any(part in path for part in ("site-packages", "test", "idlelib", "lib2to3")):
+            continue
+        try:
+            with open(path, encoding="utf-8") as f:
+                tree = ast.parse(f.read())
+        except (SyntaxError, UnicodeDecodeError, ValueError):
+            continue
+        docs = [ast.get_docstring(node) for node in ast.walk(tree) if isinstance(
+            node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
+        )]
+        # Paragraphs of a docstring are separated by blank lines; within one, lines are re-flowed.
+        paragraphs = [
+            " ".join(block.split())
+            for doc in docs if doc
+            for block in doc.split("\n\n")
+            if len(block.split()) >= 4
+        ]
+        if paragraphs:
+            texts.append("\n".join(paragraphs))
+    return Dataset.from_dict({"text": texts})
+
+
+def load_corpus(
+    train_file: Sequence[str] | None,
+    validation_file: Sequence[str] | None = None,
+    dataset_name: str | None = None,
+    dataset_config_name: str | None = None,
+    text_column: str = "text",
+    validation_split_percentage: float = 5.0,
+    seed: int = 0,
+    max_train_documents: int | None = None,
+    bad: BadInput | None = None,
+) -> DatasetDict:
+    """Train (and validation, if any) documents from files, a Hub dataset, or the embedded default corpus.
+
+    Without a validation source, ``validation_split_percentage`` of the documents (at least one) are held out:
+    whole documents, chosen by a permutation drawn from ``seed``, so the split is the same on every run.
+    """
+    if dataset_name:
+        train = load_hub_documents(dataset_name, dataset_config_name, text_column)
+    elif train_file:
+        train = load_documents(train_file, text_column, max_train_documents, bad)
+    else:
+        train = stdlib_docstrings()
+    if max_train_documents is not None and len(train) > max_train_documents:
+        train = train.select(range(max_train_documents))
+
+    if validation_file:
+        return DatasetDict(train=train, validation=load_documents(validation_file, text_column, bad=bad))
+    if validation_split_percentage <= 0:
+        return DatasetDict(train=train)
+    n_validation = max(1, round(len(train) * validation_split_percentage / 100))
+    if len(train) - n_validation < 1:
+        raise HfPretrainError(
+            f"the corpus has {len(train)} document(s), too few to hold out a validation split; "
+            "add documents, pass --validation_file, or set --validation_split_percentage 0"
+        )
+    split = train.train_test_split(
+        test_size=n_validation, seed=legacy_seed(Stream.VALIDATION_SPLIT, seed), shuffle=True
+    )
+    return DatasetDict(train=split["train"], validation=split["test"])

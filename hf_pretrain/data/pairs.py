@@ -1,0 +1,115 @@
+"""Sentence-pair construction for next-sentence prediction, following BERT's ``create_pretraining_data.py``."""
+
+from __future__ import annotations
+
+import numpy as np
+from datasets import Dataset
+
+from ..errors import HfPretrainError
+from ..rng import Stream, numpy_generator
+from .sequences import flatten_sentences
+
+NSP_RANDOM_PROBABILITY = 0.5  # BERT: B is a random segment half of the time, the true continuation otherwise
+IS_NEXT, NOT_NEXT = 0, 1  # BertForPreTraining's next_sentence_label convention
+
+
+def truncated_lengths(len_a: int, len_b: int, max_tokens: int) -> tuple[int, int]:
+    """How many tokens A and B lose when BERT repeatedly trims the longer one (B on ties) to fit ``max_tokens``."""
+    excess = len_a + len_b - max_tokens
+    if excess <= 0:
+        return 0, 0
+    gap = abs(len_a - len_b)
+    if excess <= gap:
+        return (excess, 0) if len_a > len_b else (0, excess)
+    rest = excess - gap
+    # Once equal, B is trimmed first, then they alternate.
+    if len_a > len_b:
+        return gap + rest // 2, (rest + 1) // 2
+    return rest // 2, gap + (rest + 1) // 2
+
+
+def _trim(tokens: np.ndarray, remove: int, rng: np.random.Generator) -> np.ndarray:
+    """Remove ``remove`` tokens, each from the front or the back with equal probability (BERT adds this noise)."""
+    if remove == 0:
+        return tokens
+    front = int(rng.binomial(remove, 0.5))
+    return tokens[front : len(tokens) - (remove - front)]
+
+
+def build_nsp_pairs(
+    tokenized: Dataset,
+    *,
+    cls_id: int,
+    sep_id: int,
+    max_seq_length: int,
+    short_seq_probability: float = 0.1,
+    seed: int = 0,
+    source: str = "the corpus",
+) -> Dataset:
+    """``[CLS] A [SEP] B [SEP]`` pairs from documents given as tokenized sentences (a ``sentences`` column).
+
+    Sentences of a document are gathered until they reach the target length (``max_seq_length``, or with
+    ``short_seq_probability`` a shorter random one); A is a random prefix of them, and B is the rest (label 0,
+    IsNext) or, half of the time, a run of sentences from another document (label 1, NotNext), in which case the
+    unused sentences go back to the document. The pair is trimmed to fit. All draws come from ``seed``.
+    Unlike BERT's script, a single-sentence chunk never forces NotNext, so the labels stay balanced.
+    """
+    tokens, sentence_offsets, document_offsets = flatten_sentences(tokenized)
+    n_sentences = np.diff(document_offsets)
+    candidates = np.flatnonzero(n_sentences > 0)
+    if len(candidates) < 2:
+        raise HfPretrainError(
+            f"{source}: next-sentence prediction needs at least two documents with text, found {len(candidates)}; "
+            "add documents or use --objective mlm"
+        )
+    rng = numpy_generator(Stream.NSP_PAIRS, seed)
+    max_tokens = max_seq_length - 3  # [CLS], [SEP], [SEP]
+
+    def span(first: int, last: int) -> np.ndarray:
+        return tokens[sentence_offsets[first] : sentence_offsets[last]]
+
+    input_ids, token_type_ids, labels = [], [], []
+    for doc in candidates:
+        first, count = int(document_offsets[doc]), int(n_sentences[doc])
+        target = max_tokens
+        if rng.random() < short_seq_probability:
+            target = int(rng.integers(2, max_tokens + 1))
+        chunk_start, length, i = 0, 0, 0
+        while i < count:
+            length += sentence_offsets[first + i + 1] - sentence_offsets[first + i]
+            chunk_len = i + 1 - chunk_start
+            # A chunk needs two sentences for a true continuation; a lone long sentence takes the next one too.
+            if i == count - 1 or (length >= target and chunk_len >= 2):
+                is_random = rng.random() < NSP_RANDOM_PROBABILITY
+                if chunk_len == 1 and not is_random:
+                    # The document's last sentence has no continuation. BERT would force NotNext here, which
+                    # skews the labels; drawing first and dropping the chunk keeps them at 50 %.
+                    break
+                a_end = chunk_start + (int(rng.integers(1, chunk_len)) if chunk_len >= 2 else 1)
+                tokens_a = span(first + chunk_start, first + a_end)
+                if is_random:
+                    label = NOT_NEXT
+                    other = doc
+                    while other == doc:
+                        other = int(candidates[rng.integers(len(candidates))])
+                    o_first, o_count = int(document_offsets[other]), int(n_sentences[other])
+                    start = int(rng.integers(o_count))
+                    end, target_b = start, max(1, target - len(tokens_a))
+                    while end < o_count and sentence_offsets[o_first + end] - sentence_offsets[o_first + start] < target_b:
+                        end += 1
+                    tokens_b = span(o_first + start, o_first + end)
+                    i = a_end - 1  # the sentences not used for A go back into the document
+                else:
+                    label = IS_NEXT
+                    tokens_b = span(first + a_end, first + i + 1)
+                cut_a, cut_b = truncated_lengths(len(tokens_a), len(tokens_b), max_tokens)
+                tokens_a, tokens_b = _trim(tokens_a, cut_a, rng), _trim(tokens_b, cut_b, rng)
+                if len(tokens_a) and len(tokens_b):
+                    input_ids.append(np.concatenate([[cls_id], tokens_a, [sep_id], tokens_b, [sep_id]]).astype(np.int32))
+                    token_type_ids.append(np.repeat(np.array([0, 1], np.int8), [len(tokens_a) + 2, len(tokens_b) + 1]))
+                    labels.append(label)
+                chunk_start, length = i + 1, 0
+            i += 1
+    return Dataset.from_dict(
+        {"input_ids": input_ids, "token_type_ids": token_type_ids, "next_sentence_label": labels}
+    )

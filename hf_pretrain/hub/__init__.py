@@ -1,0 +1,1 @@
+"""Model cards and pushing folders to the Hugging Face Hub."""

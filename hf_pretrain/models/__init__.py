@@ -1,0 +1,1 @@
+"""Training-time model classes (sparse prediction, document isolation) and model loading checks."""

@@ -1,0 +1,97 @@
+"""The objective interface: everything the recipes and the Trainer glue need to know about a pretraining objective.
+
+An objective says how training rows are built from tokenized documents, which collator batches them, which
+training-time model learns from them and what stock class it is saved as, which metrics it counts at each step,
+and what the model card says about it. The recipes pick one by name (:mod:`.registry`); the Trainer glue sees only
+this interface.
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import Any, ClassVar
+
+import torch
+from datasets import Dataset
+from transformers import PreTrainedModel, PreTrainedTokenizerBase, Trainer
+
+from ..models.arguments import ModelArguments
+from .arguments import PretrainingArguments
+
+
+class StepMetrics(abc.ABC):
+    """What an objective counts at each step, and how counts become logged metrics.
+
+    ``count`` returns a 1-D tensor of sums for one batch (on the batch's device, no synchronisation); the trainer
+    adds them up between logging steps, sums them over processes, and ``summarize`` turns the totals into metrics.
+    The same counts serve training logs and evaluation: nothing is computed twice and no logits are gathered.
+    """
+
+    names: ClassVar[tuple[str, ...]] = ()
+
+    @abc.abstractmethod
+    def count(self, outputs: Any, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Sums for one batch, in the order of ``names``."""
+
+    @abc.abstractmethod
+    def summarize(self, totals: dict[str, float]) -> dict[str, float]:
+        """Metrics from the totals (keyed by ``names``) of one logging interval or one evaluation."""
+
+
+class Objective(abc.ABC):
+    """A pretraining objective. Subclasses set ``name`` and register with :func:`.registry.register_objective`.
+
+    ``arguments_class`` names an extra argument dataclass the objective takes (parsed beside the others; its
+    instance reaches ``__init__`` as ``extra``).
+    """
+
+    name: ClassVar[str]
+    title: ClassVar[str]  # in words, for model cards: "masked LM + next-sentence prediction"
+    pipeline_tag: ClassVar[str] = "fill-mask"
+    card_tags: ClassVar[tuple[str, ...]] = ("fill-mask", "pretraining")
+    arguments_class: ClassVar[type | None] = None
+
+    def __init__(self, args: PretrainingArguments, seed: int, extra: Any = None) -> None:
+        self.args = args
+        self.masking = args.masking_config
+        self.seed = seed
+        self.extra = extra
+
+    # --- data ---------------------------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def build_rows(
+        self, tokenized: Dataset, tokenizer: PreTrainedTokenizerBase, *, split: str, max_seq_length: int,
+        source: str, num_proc: int | None = None, short_seq_probability: float = 0.1,
+    ) -> Dataset:
+        """Training (``split == "train"``) or evaluation rows from tokenized documents (:func:`tokenize_documents`)."""
+
+    @abc.abstractmethod
+    def collator(self, tokenizer: PreTrainedTokenizerBase):
+        """The data collator that turns a list of rows into a model batch."""
+
+    # --- model --------------------------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def build_model(
+        self, model_args: ModelArguments, tokenizer: PreTrainedTokenizerBase, max_seq_length: int
+    ) -> PreTrainedModel:
+        """The training-time model, fresh or from ``model_args.model_name_or_path``."""
+
+    @abc.abstractmethod
+    def step_metrics(self) -> StepMetrics:
+        """What the trainer counts at each training and evaluation step."""
+
+    def save(self, trainer: Trainer, output_dir: str) -> None:
+        """Save the trained model as the stock class (every process calls this: the Trainer gathers shards)."""
+        trainer.save_model(output_dir)
+
+    def saved_parameters(self, model: PreTrainedModel) -> int:
+        """How many parameters the saved folder's model has (the model card's count)."""
+        return model.num_parameters()
+
+    # --- description ----------------------------------------------------------------------------------------------
+
+    def card_rows(self) -> dict[str, Any]:
+        """The Objective section of the model card, beyond the objective's title."""
+        return {}

@@ -1,0 +1,154 @@
+"""Data collators for the stock ``transformers.Trainer``: pad a list of features and, for MLM, mask them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from transformers import PreTrainedTokenizerBase
+
+from ..constants import IGNORE_INDEX
+from ..rng import Stream, torch_generator
+from .masking import (
+    MaskingConfig,
+    mask_tokens,
+    replacement_token_ids,
+    special_token_ids,
+    word_start_table,
+    word_starts_from_ids,
+)
+
+
+def pad_batch(
+    features: Sequence[dict[str, Any]], pad_token_id: int, pad_to_multiple_of: int | None = None
+) -> dict[str, torch.Tensor]:
+    """Right-pad token-level fields to the longest feature and stack scalar ones.
+
+    ``input_ids`` pad with ``pad_token_id``, ``labels`` with -100, ``word_ids`` with -1, other token-level fields
+    with 0; the ``attention_mask`` is built from the lengths.
+    """
+    lengths = np.array([len(f["input_ids"]) for f in features])
+    width = int(lengths.max())
+    if pad_to_multiple_of:
+        width = -(-width // pad_to_multiple_of) * pad_to_multiple_of
+    batch: dict[str, torch.Tensor] = {}
+    for key in features[0]:
+        values = [f[key] for f in features]
+        if np.ndim(values[0]) == 0:
+            batch[key] = torch.tensor(values)
+            continue
+        fill = {"input_ids": pad_token_id, "labels": IGNORE_INDEX, "word_ids": -1}.get(key, 0)
+        array = np.full((len(features), width), fill, dtype=np.int64)
+        for i, value in enumerate(values):
+            if key == "word_ids":  # a fast tokenizer's word_ids() gives None for special tokens
+                value = np.where(np.equal(np.asarray(value, dtype=object), None), fill, value)
+            array[i, : lengths[i]] = value
+        batch[key] = torch.from_numpy(array)
+    batch["attention_mask"] = torch.from_numpy((np.arange(width)[None, :] < lengths[:, None]).astype(np.int64))
+    return batch
+
+
+def document_positions(input_ids: torch.Tensor, cls_token_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(document_ids, position_ids)`` of rows that pack several documents, each starting with ``[CLS]`` (as
+    :func:`hf_pretrain.sequences.pack_sequences` lays them out with ``isolate_documents``): the document index
+    within the row, and positions that restart at 0 with each document."""
+    starts = input_ids == cls_token_id
+    document_ids = torch.cumsum(starts, dim=1)
+    positions = torch.arange(input_ids.shape[1]).expand_as(input_ids)
+    first = torch.cummax(torch.where(starts, positions, 0), dim=1).values
+    return document_ids, positions - first
+
+
+def _process_rank() -> int:
+    return torch.distributed.get_rank() if torch.distributed.is_available() and torch.distributed.is_initialized() else 0
+
+
+@dataclass
+class DataCollatorForMaskedLM:
+    """Pads features and masks them dynamically for masked-LM pretraining: new masks every time a batch is drawn.
+
+    ``masking.unit`` selects single tokens, whole words or SpanBERT spans; words come from the tokenizer's sub-word
+    convention (``##``, ``Ġ``, ``▁``) or, where features carry them, from ``word_ids`` (as a fast tokenizer's
+    ``word_ids()`` gives them, ``None`` for special tokens). With ``isolate_documents`` the batch also gets the
+    ``document_ids`` and restarting ``position_ids`` of packed documents, so the model attends within each.
+
+    Features that already carry ``labels`` (statically masked at data preparation, or a validation set masked once
+    so that evaluations compare) are only padded. Other fields such as ``token_type_ids`` and
+    ``next_sentence_label`` (NSP pairs) pass through, so the same collator feeds ``BertForPreTraining``.
+
+    Randomness: ``__call__(features, generator)`` is a pure function of its inputs. Without a generator, features
+    that carry a ``sequence_id`` (as the recipes' training sets do) are masked from a generator keyed by ``seed`` and
+    the batch's sequence ids (stream ``DYNAMIC_MASKS``), so a batch gets the same masks whenever it is drawn, after
+    a resume too; a new epoch draws new batches, hence new masks. Other features use the collator's own stream
+    (``COLLATOR``), keyed by the process rank and the DataLoader worker id, running on across epochs.
+    ``sequence_id`` stays in the batch.
+    """
+
+    tokenizer: PreTrainedTokenizerBase
+    masking: MaskingConfig = MaskingConfig()
+    pad_to_multiple_of: int | None = None
+    isolate_documents: bool = False
+    seed: int = 0
+    _generator: torch.Generator | None = field(default=None, init=False, repr=False)
+    _stream: tuple[int, int] | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.tokenizer.mask_token_id is None or self.tokenizer.pad_token_id is None:
+            raise ValueError("the tokenizer needs a mask token and a pad token for masked-LM training")
+        self._word_starts = None
+        if self.masking.unit != "token":
+            try:
+                self._word_starts = word_start_table(self.tokenizer)
+            except ValueError:  # then every batch must bring word_ids
+                pass
+        self._special_ids = special_token_ids(self.tokenizer)
+        self._replacement_ids = replacement_token_ids(self.tokenizer)
+
+    def default_generator(self) -> torch.Generator:
+        """This process's and this DataLoader worker's masking stream."""
+        worker = torch.utils.data.get_worker_info()
+        stream = (_process_rank(), worker.id + 1 if worker is not None else 0)
+        if self._generator is None or self._stream != stream:
+            self._generator = torch_generator(Stream.COLLATOR, self.seed, *stream)
+            self._stream = stream
+        return self._generator
+
+    def batch_generator(self, batch: dict[str, torch.Tensor]) -> torch.Generator:
+        """The generator for a batch given no explicit one: keyed by its sequence ids, or the running stream."""
+        if "sequence_id" in batch:
+            return torch_generator(Stream.DYNAMIC_MASKS, self.seed, *batch["sequence_id"].tolist())
+        return self.default_generator()
+
+    def __call__(self, features: Sequence[dict[str, Any]], generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        batch = pad_batch(features, self.tokenizer.pad_token_id, self.pad_to_multiple_of)
+        word_ids = batch.pop("word_ids", None)
+        if self.isolate_documents:
+            batch["document_ids"], batch["position_ids"] = document_positions(
+                batch["input_ids"], self.tokenizer.cls_token_id
+            )
+        if "labels" in batch:
+            return batch
+        word_starts = None
+        if self.masking.unit != "token":
+            if word_ids is not None:
+                word_starts = word_starts_from_ids(word_ids)
+            elif self._word_starts is not None:
+                word_starts = self._word_starts[batch["input_ids"]]
+            else:
+                raise ValueError(
+                    f"{self.masking.unit} masking: this tokenizer's vocabulary shows no word boundaries; "
+                    "add 'word_ids' to the features"
+                )
+        batch["input_ids"], batch["labels"] = mask_tokens(
+            batch["input_ids"],
+            special_ids=self._special_ids,
+            mask_token_id=self.tokenizer.mask_token_id,
+            replacement_ids=self._replacement_ids,
+            config=self.masking,
+            word_starts=word_starts,
+            generator=generator if generator is not None else self.batch_generator(batch),
+        )
+        return batch

@@ -1,0 +1,50 @@
+"""Masked-LM step metrics: MLM loss, accuracy and perplexity, NSP accuracy, counted from the outputs the model
+already computed, in training logs and in evaluation alike (no logits are gathered)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch.nn.functional import cross_entropy
+
+from ..constants import IGNORE_INDEX
+from .base import StepMetrics
+
+
+class MaskedLMMetrics(StepMetrics):
+    """``mlm_loss`` (mean over the selected tokens), ``mlm_accuracy``, ``perplexity`` (of the MLM loss alone) and,
+    for models with an NSP head, ``nsp_accuracy``."""
+
+    names = ("mlm_nll", "mlm_correct", "mlm_selected", "nsp_correct", "nsp_total")
+
+    def count(self, outputs, inputs) -> torch.Tensor:
+        logits = outputs["prediction_logits"] if "prediction_logits" in outputs else outputs["logits"]
+        labels = inputs["labels"]
+        selected = labels != IGNORE_INDEX
+        if logits.dim() == 3:  # full logits; sparse prediction gives the selected positions alone
+            logits = logits[selected]
+        targets = labels[selected]
+        # (n_selected, vocab)
+        counts = [
+            cross_entropy(logits.float(), targets, reduction="sum"),
+            (logits.argmax(-1) == targets).sum(),
+            selected.sum(),
+        ]
+        if "next_sentence_label" in inputs and "seq_relationship_logits" in outputs:
+            nsp = inputs["next_sentence_label"]
+            counts += [(outputs["seq_relationship_logits"].argmax(-1) == nsp).sum(), torch.tensor(nsp.numel())]
+        else:
+            counts += [torch.tensor(0), torch.tensor(0)]
+        return torch.stack([c.to(labels.device, torch.float64) for c in counts])
+
+    def summarize(self, totals: dict[str, float]) -> dict[str, float]:
+        metrics = {}
+        if totals["mlm_selected"]:
+            mlm_loss = totals["mlm_nll"] / totals["mlm_selected"]
+            metrics["mlm_loss"] = mlm_loss
+            metrics["mlm_accuracy"] = totals["mlm_correct"] / totals["mlm_selected"]
+            metrics["perplexity"] = math.exp(min(mlm_loss, 50.0))
+        if totals["nsp_total"]:
+            metrics["nsp_accuracy"] = totals["nsp_correct"] / totals["nsp_total"]
+        return metrics

@@ -1,0 +1,31 @@
+"""Objectives by name: ``--objective NAME`` picks the class registered under it. A new objective is a new module
+that registers itself here, and nothing else changes."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .base import Objective
+
+_OBJECTIVES: dict[str, type[Objective]] = {}
+
+
+def register_objective(cls: type[Objective]) -> type[Objective]:
+    """Class decorator: make ``cls`` available as ``--objective cls.name``."""
+    if cls.name in _OBJECTIVES:
+        raise ValueError(f"an objective named {cls.name!r} is already registered ({_OBJECTIVES[cls.name].__name__})")
+    _OBJECTIVES[cls.name] = cls
+    return cls
+
+
+def objective_names() -> list[str]:
+    """The registered names, in registration order."""
+    return list(_OBJECTIVES)
+
+
+def objective_class(name: str) -> type[Objective]:
+    """The objective registered as ``name``."""
+    if name not in _OBJECTIVES:
+        raise KeyError(f"no objective named {name!r}; the objectives are: {', '.join(_OBJECTIVES)}")
+    return _OBJECTIVES[name]

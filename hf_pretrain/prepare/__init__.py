@@ -1,0 +1,1 @@
+"""Corpus preparation: cleaning, quality filters, deduplication and the pipeline of `hf-pretrain prepare`."""

@@ -1,0 +1,68 @@
+"""``PrepareArguments``: the flags of ``hf-pretrain prepare`` (the quality filters' are in :mod:`.cleaning`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..errors import HfPretrainError, check_bad_input_policy
+
+
+@dataclass
+class PrepareArguments:
+    """``hf-pretrain prepare``: where the raw corpus is, where the prepared dataset goes, and how it is made.
+    The quality filters' flags are those of :class:`hf_pretrain.cleaning.QualityFilters`."""
+
+    train_file: list[str] = field(
+        default=None, metadata={"help": "Raw corpus files, globs or directories (the formats of pretrain_bert.py)."}
+    )
+    output_dir: str = field(default=None, metadata={"help": "Where the prepared dataset is written."})
+    text_column_name: str = field(default="text", metadata={"help": "The text field of JSON Lines and Parquet."})
+    on_bad_input: str = field(
+        default="error", metadata={"help": "A malformed input line: 'error' (stop, naming it) or 'skip' (count it)."}
+    )
+    normalize: bool = field(
+        default=True, metadata={"help": "Repair Unicode (ftfy), strip HTML and wiki markup, normalize whitespace."}
+    )
+    dedup_exact: bool = field(default=True, metadata={"help": "Drop documents equal to an earlier one."})
+    dedup_near: bool = field(default=True, metadata={"help": "Drop near-duplicates of an earlier document (MinHash)."})
+    minhash_threshold: float = field(
+        default=0.8, metadata={"help": "Jaccard similarity of word 5-gram sets at which documents are near-duplicates."}
+    )
+    minhash_num_perm: int = field(default=128, metadata={"help": "MinHash permutations (accuracy vs. speed)."})
+    tokenizer_name: str | None = field(
+        default=None, metadata={"help": "Use this tokenizer instead of training a WordPiece one on the train split."}
+    )
+    vocab_size: int = field(default=30522, metadata={"help": "Size of the WordPiece vocabulary to train."})
+    do_lower_case: bool = field(default=True, metadata={"help": "Uncased tokenizer (BERT-uncased)."})
+    max_tokenizer_documents: int = field(
+        default=500_000,
+        metadata={"help": "Train the tokenizer on at most this many train documents, evenly spaced over the split "
+                  "(its memory grows with the text it sees)."},
+    )
+    max_seq_length: int = field(default=128, metadata={"help": "Tokens per packed training sequence."})
+    validation_split_percentage: float = field(default=1.0, metadata={"help": "Documents held out for validation."})
+    test_split_percentage: float = field(default=1.0, metadata={"help": "Documents held out for testing."})
+    seed: int = field(default=0, metadata={"help": "Seed of the split and of the MinHash permutations."})
+    num_proc: int | None = field(default=None, metadata={"help": "Processes for cleaning and tokenization."})
+    streaming: bool = field(
+        default=False,
+        metadata={"help": "Read and pack through files on disk, for corpora larger than memory (slower)."},
+    )
+    overwrite_cache: bool = field(
+        default=False, metadata={"help": "Prepare again even if --output_dir holds this very preparation."}
+    )
+
+    def __post_init__(self) -> None:
+        if not self.train_file:
+            raise HfPretrainError("--train_file is required: the raw corpus to prepare")
+        if not self.output_dir:
+            raise HfPretrainError("--output_dir is required: where the prepared dataset goes")
+        check_bad_input_policy(self.on_bad_input)
+        if not 0 < self.minhash_threshold <= 1:
+            raise HfPretrainError("--minhash_threshold must be in (0, 1]")
+        if not (0 <= self.validation_split_percentage < 100 and 0 <= self.test_split_percentage < 100):
+            raise HfPretrainError("--validation_split_percentage and --test_split_percentage must be in [0, 100)")
+        if self.max_seq_length < 8:
+            raise HfPretrainError("--max_seq_length must be at least 8")
+        if self.max_tokenizer_documents < 1:
+            raise HfPretrainError("--max_tokenizer_documents must be at least 1")

@@ -1,0 +1,346 @@
+"""The preparation stage: raw corpus -> cleaned, filtered, deduplicated, sentence-split documents -> a tokenizer ->
+tokenized documents and packed sequences, split by document into train / validation / test, saved once and reused.
+
+``hf-pretrain prepare`` runs it; the pretraining recipes read its output with ``--prepared_dataset DIR``.
+Layout of ``DIR``: ``documents/`` and ``tokenized/`` (DatasetDicts with the three splits), ``sequences/`` (packed
+training rows, documents isolated, each starting with its ``[CLS]``), ``tokenizer/``, ``report.json`` and ``report.md``,
+and ``fingerprint.json``, written last: a folder without it is incomplete and is prepared again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import shutil
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow.compute as pc
+from datasets import Dataset, DatasetDict, concatenate_datasets, load_from_disk
+from tqdm.auto import tqdm
+from transformers import PreTrainedTokenizerBase
+
+from .arguments import PrepareArguments
+from .cleaning import QualityFilters, normalize
+from ..data.corpus import expand_paths, read_documents
+from .dedup import find_duplicates, remove_duplicates
+from ..errors import BadInput, HfPretrainError
+from ..rng import Stream, legacy_seed, numpy_generator
+from ..data.sentences import split_sentences
+from ..data.sequences import pack_sequences, tokenize_documents
+from ..data.tokenizer import load_tokenizer, train_wordpiece_tokenizer
+
+logger = logging.getLogger(__name__)
+FINGERPRINT = "fingerprint.json"
+FORMAT_VERSION = 3  # part of the fingerprint: bump it when the output's layout or content changes
+EXAMPLES = 3  # removed texts shown per reason in the report
+EXCERPT = 200
+WORK = ".cache"  # intermediate files of a run, removed when it finishes
+# Documents processed and written at a time. Memory grows with it (a Wikipedia article is about 15 KB of text and
+# its encodings several times that) and it bounds what is held at once, whatever the corpus size.
+BATCH = 100
+
+
+def fingerprint(args: PrepareArguments, filters: QualityFilters, files: list[str]) -> str:
+    """A hash of the inputs' bytes, in order, and of every setting that changes the output (not of where the
+    files or the output are, nor of how many processes do the work)."""
+    digest = hashlib.sha256(f"hf_pretrain preparation {FORMAT_VERSION}".encode())
+    ignored = ("train_file", "output_dir", "num_proc", "overwrite_cache")
+    settings = {k: v for k, v in dataclasses.asdict(args).items() if k not in ignored}
+    digest.update(json.dumps([settings, dataclasses.asdict(filters)], sort_keys=True, default=str).encode())
+    for path in files:
+        digest.update(os.path.getsize(path).to_bytes(8, "little"))
+        with open(path, "rb") as f:
+            while block := f.read(2**22):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def is_prepared(output_dir: str, key: str) -> bool:
+    path = os.path.join(output_dir, FINGERPRINT)
+    if not os.path.isfile(path):
+        return False
+    with open(path, encoding="utf-8") as f:
+        return json.load(f).get("fingerprint") == key
+
+
+def _read(files: list[str], args: PrepareArguments, bad: BadInput) -> Dataset:
+    def documents():
+        for path in files:
+            if os.path.getsize(path) == 0:
+                raise HfPretrainError(f"{path}: the file is empty")
+            for text in read_documents(path, args.text_column_name, bad):
+                yield {"text": text}
+
+    if args.streaming:  # written to disk as it is read: memory stays bounded
+        return Dataset.from_generator(documents, cache_dir=os.path.join(args.output_dir, WORK), writer_batch_size=BATCH)
+    texts = [d["text"] for d in tqdm(documents(), desc="Reading", unit=" documents")]
+    return Dataset.from_dict({"text": texts})
+
+
+def _clean(documents: Dataset, args: PrepareArguments, filters: QualityFilters) -> Dataset:
+    """Normalize, split into sentences and judge every document; ``dropped`` says by which rule ('' = kept)."""
+
+    def clean(batch: dict[str, list]) -> dict[str, list]:
+        out: dict[str, list] = {"text": [], "sentences": [], "dropped": []}
+        for raw in batch["text"]:
+            text = normalize(raw) if args.normalize else raw
+            sentences = split_sentences(text) if text else []
+            out["text"].append(text)
+            out["sentences"].append(sentences)
+            out["dropped"].append(filters.reason_to_drop(text, len(sentences)) or "")
+        return out
+
+    return documents.map(clean, batched=True, batch_size=BATCH, writer_batch_size=BATCH, num_proc=args.num_proc,
+                         desc="Cleaning and filtering")
+
+
+def split_by_document(
+    documents: Dataset,
+    directory: str,
+    *,
+    validation_split_percentage: float,
+    test_split_percentage: float,
+    seed: int,
+    chunk: int = 1 << 20,
+) -> DatasetDict:
+    """Train / validation / test by whole documents: a seeded, uniformly random partition with exact sizes.
+
+    It is drawn ``chunk`` documents at a time (how many of each split fall in the chunk, hypergeometric, then their
+    order) into a file in ``directory``, so memory does not grow with the corpus."""
+    n = len(documents)
+    n_val = round(n * validation_split_percentage / 100)
+    n_test = round(n * test_split_percentage / 100)
+    if n - n_val - n_test < 1:
+        raise HfPretrainError(
+            f"{n} document(s) left after cleaning: too few for the validation and test splits; add text or lower "
+            "--validation_split_percentage / --test_split_percentage"
+        )
+    path = os.path.join(directory, "splits.bin")
+    assignment = np.memmap(path, np.int8, mode="w+", shape=n)
+    rng = numpy_generator(Stream.PREPARED_SPLIT, seed)
+    remaining = np.array([n - n_val - n_test, n_val, n_test])
+    for start in range(0, n, chunk):
+        counts = rng.multivariate_hypergeometric(remaining, min(chunk, n - start))
+        remaining -= counts
+        labels = np.repeat(np.arange(3, dtype=np.int8), counts)
+        assignment[start : start + len(labels)] = rng.permutation(labels)
+    assignment.flush()
+    return DatasetDict({
+        name: documents.filter(_in_split, with_indices=True, input_columns=[], batched=True,
+                               fn_kwargs={"assignment_file": path, "split": split}, desc=f"Selecting {name}")
+        for split, name in enumerate(("train", "validation", "test"))
+    })
+
+
+def _in_split(indices: list[int], assignment_file: str, split: int) -> np.ndarray:
+    return np.memmap(assignment_file, np.int8, mode="r")[indices] == split
+
+
+def _count_tokens(texts: list[str], tokenizer: PreTrainedTokenizerBase) -> dict[str, list[int]]:
+    encodings = tokenizer.backend_tokenizer.encode_batch_fast(texts, add_special_tokens=False)
+    return {"tokens": [len(encoding.ids) for encoding in encodings]}
+
+
+def _token_counts(documents: Dataset, tokenizer: PreTrainedTokenizerBase, num_proc: int | None, stage: str) -> Dataset:
+    """Each document's number of tokens (without special tokens), in a ``tokens`` column."""
+    return documents.map(
+        _count_tokens, input_columns="text", batched=True, batch_size=BATCH, remove_columns=documents.column_names,
+        fn_kwargs={"tokenizer": tokenizer}, num_proc=num_proc, desc=f"Counting tokens after {stage}",
+    )
+
+
+def _stats(stage: str, documents: Dataset, token_counts: Dataset) -> dict:
+    return {
+        "stage": stage,
+        "documents": len(documents),
+        "characters": _column_sum(documents.select_columns("text"), pc.utf8_length),
+        "tokens": _column_sum(token_counts.select_columns("tokens"), lambda column: column),
+    }
+
+
+def _column_sum(dataset: Dataset, measure) -> int:
+    """The sum of ``measure`` over the dataset's one column, a batch at a time."""
+    return sum(
+        pc.sum(measure(batch.column(0))).as_py() or 0 for batch in dataset.with_format("arrow").iter(batch_size=10_000)
+    )
+
+
+def _passed_filters(dropped: list[str]) -> list[bool]:
+    return [reason == "" for reason in dropped]
+
+
+def _excerpt(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= EXCERPT else text[:EXCERPT] + "..."
+
+
+def _removed_by_filters(cleaned: Dataset) -> tuple[Counter, dict[str, list[str]]]:
+    """How many documents each filter removed, and the first few of them."""
+    reasons: Counter = Counter()
+    examples: dict[str, list[str]] = {}
+    start = 0
+    for batch in cleaned.select_columns("dropped").iter(batch_size=10_000):
+        for row, reason in enumerate(batch["dropped"], start):
+            if reason:
+                reasons[reason] += 1
+                if len(examples.setdefault(reason, [])) < EXAMPLES:
+                    examples[reason].append(_excerpt(cleaned[row]["text"]))
+        start += len(batch["dropped"])
+    return reasons, examples
+
+
+def _tokenizer(train: Dataset, args: PrepareArguments) -> tuple[PreTrainedTokenizerBase, int | None]:
+    """The given tokenizer, or one trained on a bounded sample of the train split, evenly spaced over it (the
+    trainer's word counts grow with the text it sees); and how many documents it was trained on."""
+    if args.tokenizer_name:
+        return load_tokenizer(args.tokenizer_name), None
+    sample = train.select(range(0, len(train), -(-len(train) // args.max_tokenizer_documents)))
+    texts = (text for batch in sample.iter(batch_size=1000) for text in batch["text"])
+    return train_wordpiece_tokenizer(
+        texts, args.vocab_size, args.do_lower_case, model_max_length=args.max_seq_length, show_progress=True
+    ), len(sample)
+
+
+def prepare_corpus(args: PrepareArguments, filters: QualityFilters) -> dict:
+    """Run the whole stage into ``args.output_dir`` and return the report; reuse a finished run of the same inputs
+    and settings unless ``args.overwrite_cache``."""
+    files = expand_paths(args.train_file)
+    key = fingerprint(args, filters, files)
+    if not args.overwrite_cache and is_prepared(args.output_dir, key):
+        logger.info("%s holds this preparation already (fingerprint %s): reusing it", args.output_dir, key[:12])
+        with open(os.path.join(args.output_dir, "report.json"), encoding="utf-8") as f:
+            return json.load(f)
+    # The fingerprint goes first, so that a run killed from here on leaves a folder known to be incomplete.
+    for name in (FINGERPRINT, "documents", "tokenized", "sequences", "tokenizer", WORK):
+        path = os.path.join(args.output_dir, name)
+        if os.path.isdir(path):
+            shutil.rmtree(path)
+        elif os.path.exists(path):
+            os.remove(path)
+    work = os.path.join(args.output_dir, WORK)
+    os.makedirs(work)
+
+    bad = BadInput(args.on_bad_input)
+    raw = _read(files, args, bad)
+    if len(raw) == 0:
+        raise HfPretrainError(f"{', '.join(args.train_file)}: no document with any text in it")
+    cleaned = _clean(raw, args, filters)
+    reasons, removed_examples = _removed_by_filters(cleaned)
+    kept = cleaned.filter(_passed_filters, input_columns="dropped", batched=True)
+    duplicates = find_duplicates(
+        kept, os.path.join(work, "dedup"), exact=args.dedup_exact, near=args.dedup_near,
+        threshold=args.minhash_threshold, num_perm=args.minhash_num_perm,
+        seed=legacy_seed(Stream.MINHASH, args.seed), num_proc=args.num_proc,
+    )
+    unique = remove_duplicates(kept, duplicates).remove_columns("dropped")
+
+    documents = split_by_document(
+        unique, work, validation_split_percentage=args.validation_split_percentage,
+        test_split_percentage=args.test_split_percentage, seed=args.seed,
+    )
+    tokenizer, tokenizer_documents = _tokenizer(documents["train"], args)
+    tokenizer.save_pretrained(os.path.join(args.output_dir, "tokenizer"))
+    tokenized = DatasetDict(
+        {name: tokenize_documents(split.select_columns(["sentences"]), tokenizer, args.num_proc, BATCH)
+         for name, split in documents.items()}
+    )
+    sequences = pack_sequences(
+        tokenized["train"], tokenizer.cls_token_id, tokenizer.sep_token_id, args.max_seq_length,
+        isolate_documents=True, chunk=BATCH, streaming=args.streaming,
+    )
+
+    # Tokens are counted once on the raw and once on the cleaned text; the later stages' counts are the rows of
+    # the cleaned counts that they keep, selected as the documents were.
+    counts = concatenate_datasets(
+        [cleaned.select_columns("dropped"), _token_counts(cleaned, tokenizer, args.num_proc, "normalize")], axis=1
+    )
+    kept_counts = counts.filter(_passed_filters, input_columns="dropped", batched=True)
+    stages = [
+        _stats("read", raw, _token_counts(raw, tokenizer, args.num_proc, "read")),
+        _stats("normalize", cleaned, counts),
+        {**_stats("filter", kept, kept_counts), "removed": dict(reasons)},
+        {**_stats("deduplicate", unique, remove_duplicates(kept_counts, duplicates)),
+         "exact_duplicates": duplicates.exact, "near_duplicates": duplicates.near, "clusters": duplicates.clusters},
+        {"stage": "tokenize", "documents": {n: len(s) for n, s in tokenized.items()},
+         "tokens": {name: _column_sum(split, lambda c: pc.list_value_length(pc.list_flatten(c)))
+                    for name, split in tokenized.items()}},
+        {"stage": "pack", "sequences": len(sequences), "tokens": len(sequences) * args.max_seq_length},
+    ]
+
+    documents.save_to_disk(os.path.join(args.output_dir, "documents"))
+    tokenized.save_to_disk(os.path.join(args.output_dir, "tokenized"))
+    sequences.save_to_disk(os.path.join(args.output_dir, "sequences"))
+    report = {
+        "inputs": files,
+        "stages": stages,
+        "removed_examples": removed_examples,
+        "duplicate_clusters": [
+            {"kept": _excerpt(kept[c.kept]["text"]), "removed": c.size, "example": _excerpt(kept[c.example]["text"])}
+            for c in duplicates.largest
+        ],
+        "bad_input_skipped": dict(bad.counts),
+        "splits": {name: len(split) for name, split in documents.items()},
+        "tokenizer_documents": tokenizer_documents,
+        "max_seq_length": args.max_seq_length,
+        "vocab_size": len(tokenizer),
+    }
+    with open(os.path.join(args.output_dir, "report.json"), "w", encoding="utf-8") as f:
+        json.dump(report, f, indent=2)
+    with open(os.path.join(args.output_dir, "report.md"), "w", encoding="utf-8") as f:
+        f.write(report_markdown(report))
+    with open(os.path.join(args.output_dir, FINGERPRINT), "w", encoding="utf-8") as f:
+        json.dump({"fingerprint": key, "settings": dataclasses.asdict(args), "filters": dataclasses.asdict(filters)},
+                  f, indent=2, default=str)
+    shutil.rmtree(work, ignore_errors=True)
+    return report
+
+
+def report_markdown(report: dict) -> str:
+    lines = ["# Preparation report", "", "| stage | documents | characters | tokens | notes |", "|---|---|---|---|---|"]
+    shown = ("stage", "documents", "characters", "tokens")
+    for stage in report["stages"]:
+        notes = {k: v for k, v in stage.items() if k not in shown}
+        cells = [stage["stage"], *(json.dumps(stage[k]) if isinstance(stage.get(k), dict) else str(stage.get(k, ""))
+                                   for k in shown[1:]), json.dumps(notes) if notes else ""]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "## Removed by the filters (examples)", ""]
+    for reason, examples in report["removed_examples"].items():
+        lines.append(f"- **{reason}**")
+        lines += [f"  - {e}" for e in examples]
+    lines += ["", "## Largest duplicate clusters", ""]
+    lines += [f"- kept: {c['kept']}\n  - {c['removed']} removed, e.g.: {c['example']}" for c in report["duplicate_clusters"]]
+    if report["bad_input_skipped"]:
+        lines += ["", f"Bad input lines skipped: {report['bad_input_skipped']}"]
+    return "\n".join(lines) + "\n"
+
+
+@dataclass
+class PreparedDataset:
+    """A finished preparation, as the recipes read it."""
+
+    documents: DatasetDict
+    tokenized: DatasetDict
+    sequences: Dataset  # the train split packed at max_seq_length, documents isolated
+    tokenizer_path: str
+    max_seq_length: int
+
+
+def load_prepared(directory: str) -> PreparedDataset:
+    if not os.path.isfile(os.path.join(directory, FINGERPRINT)):
+        raise HfPretrainError(
+            f"--prepared_dataset {directory}: not a finished preparation (no {FINGERPRINT}); run hf-pretrain prepare"
+        )
+    with open(os.path.join(directory, "report.json"), encoding="utf-8") as f:
+        max_seq_length = json.load(f)["max_seq_length"]
+    return PreparedDataset(
+        documents=load_from_disk(os.path.join(directory, "documents")),
+        tokenized=load_from_disk(os.path.join(directory, "tokenized")),
+        sequences=load_from_disk(os.path.join(directory, "sequences")),
+        tokenizer_path=os.path.join(directory, "tokenizer"),
+        max_seq_length=max_seq_length,
+    )

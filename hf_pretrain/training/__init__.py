@@ -1,0 +1,1 @@
+"""The glue between objectives and the stock Trainer: a small Trainer subclass, callbacks, checkpoints."""

@@ -1,0 +1,132 @@
+"""Callbacks of a pretraining run: the wall-clock budget, non-finite losses, and the data-order audit log.
+
+Each one reads what :class:`~hf_pretrain.training.trainer.PretrainingTrainer` records of the step's micro-batches
+(their losses, still on the device, and their sequence ids), so that the whole step is checked with one
+synchronisation, before the optimizer applies anything.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+
+import torch
+from transformers import TrainerCallback
+
+from ..errors import HfPretrainError
+from . import checkpoints
+
+logger = logging.getLogger(__name__)
+
+
+def _distributed() -> bool:
+    return torch.distributed.is_available() and torch.distributed.is_initialized()
+
+
+@dataclass
+class StepBatches:
+    """The micro-batches of the optimizer step in progress: each one's loss (a device tensor, never synchronised
+    here) and sequence ids. A new step's first micro-batch drops the previous step's."""
+
+    step: int = -1
+    losses: list[torch.Tensor] = field(default_factory=list)
+    sequence_ids: list[torch.Tensor | None] = field(default_factory=list)
+
+    def add(self, step: int, loss: torch.Tensor, sequence_ids: torch.Tensor | None) -> None:
+        if step != self.step:
+            self.step, self.losses, self.sequence_ids = step, [], []
+        self.losses.append(loss.detach())
+        self.sequence_ids.append(sequence_ids)
+
+
+class NonFiniteLossCallback(TrainerCallback):
+    """Catches a NaN or infinite loss at the optimizer step it happens, on every process at once, before the update.
+
+    ``policy="stop"`` raises an error naming the step, the batch's sequence ids and the last good checkpoint;
+    ``"skip"`` drops the step's gradients, so the optimizer leaves the weights and its moments untouched. One
+    finiteness check per optimizer step: the micro-batches' losses are stacked, reduced over processes and read
+    once. With fp16 the gradient scaler already skips steps whose gradients are not finite.
+    """
+
+    def __init__(self, batches: StepBatches, policy: str = "stop") -> None:
+        self.batches = batches
+        self.policy = policy
+
+    def on_pre_optimizer_step(self, args, state, control, model=None, **kwargs):
+        if not self.batches.losses:
+            return
+        finite = torch.isfinite(torch.stack([loss.float().reshape(()) for loss in self.batches.losses]))
+        everywhere = finite.all().to(args.device, torch.float32).reshape(1)
+        if _distributed():
+            torch.distributed.all_reduce(everywhere, op=torch.distributed.ReduceOp.MIN)
+        if everywhere.item():
+            return
+        message = self._where(finite, state.global_step + 1)
+        if self.policy == "skip":
+            logger.warning("%s: skipping this optimizer step (--on_nonfinite_loss skip)", message)
+            if model is not None and not args.fp16:  # fp16: the gradient scaler skips the step itself
+                model.zero_grad(set_to_none=True)
+            return
+        last = checkpoints.checkpoints(args.output_dir)
+        raise HfPretrainError(
+            f"{message}; training stopped before the update was applied. The last good checkpoint is "
+            f"{last[-1] if last else 'none (no checkpoint was saved yet)'}; resume from it with a lower "
+            "--learning_rate, or pass --on_nonfinite_loss skip"
+        )
+
+    def _where(self, finite: torch.Tensor, step: int) -> str:
+        bad = [i for i, ok in enumerate(finite.tolist()) if not ok]
+        if not bad:  # this process's losses are fine: another one's are not
+            ids = self.batches.sequence_ids[0]
+            return f"non-finite loss on another process at step {step}" + (
+                f" (this one's batch: sequence ids {ids.tolist()[:16]})" if ids is not None else "")
+        value = self.batches.losses[bad[0]].item()
+        ids = self.batches.sequence_ids[bad[0]]
+        return f"non-finite loss ({value}) at step {step}" + (
+            f", batch of sequence ids {ids.tolist()[:16]}" if ids is not None else "")
+
+
+class SequenceLogCallback(TrainerCallback):
+    """Appends the sequence ids of every micro-batch a process trains on to ``<folder>/rank-<r>.jsonl`` (audit)."""
+
+    def __init__(self, batches: StepBatches, folder: str) -> None:
+        self.batches = batches
+        self.folder = folder
+
+    def on_step_end(self, args, state, control, **kwargs):
+        os.makedirs(self.folder, exist_ok=True)
+        path = os.path.join(self.folder, f"rank-{args.process_index}.jsonl")
+        with open(path, "a", encoding="utf-8") as f:
+            for micro_batch, ids in enumerate(self.batches.sequence_ids):
+                if ids is not None:
+                    f.write(json.dumps({"step": state.global_step, "micro_batch": micro_batch,
+                                        "sequence_ids": ids.tolist()}) + "\n")
+
+
+class TimeBudgetCallback(TrainerCallback):
+    """Stop training, and save, once ``minutes`` of wall-clock training time have passed.
+
+    Every process must stop at the same step, so under DDP the decision is the maximum over processes.
+    """
+
+    def __init__(self, minutes: float, clock=time.monotonic) -> None:
+        self.seconds = minutes * 60
+        self.clock = clock
+        self.start: float | None = None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.start = self.clock()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        over = torch.tensor(float(self.clock() - self.start >= self.seconds))
+        if _distributed():
+            over = over.to(args.device)
+            torch.distributed.all_reduce(over, op=torch.distributed.ReduceOp.MAX)
+        if over.item():
+            logger.info("time budget of %.1f minutes reached at step %d", self.seconds / 60, state.global_step)
+            control.should_training_stop = True
+            control.should_save = True
+        return control

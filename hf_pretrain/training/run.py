@@ -1,0 +1,115 @@
+"""The steps every recipe shares around ``Trainer.train()``: logging, the arguments handed to the Trainer, the
+checkpoint to resume from, training then evaluation, and a clean end."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+
+import transformers
+from transformers import Trainer, TrainingArguments
+
+from ..errors import HfPretrainError
+from ..objectives import Objective
+from . import checkpoints
+from .arguments import RunArguments
+from .callbacks import NonFiniteLossCallback, SequenceLogCallback, TimeBudgetCallback
+from .checkpoints import CheckpointManifestCallback
+from .data import PretrainingData
+from .trainer import PretrainingTrainer
+
+logger = logging.getLogger(__name__)
+
+
+def configure_logging(args: TrainingArguments) -> None:
+    """Our INFO lines on the process that logs, warnings elsewhere; transformers at its own configured level."""
+    logging.basicConfig(
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        level=logging.INFO if args.should_log else logging.WARNING,
+    )
+    transformers.utils.logging.set_verbosity(args.get_process_log_level())
+
+
+def training_args_for_trainer(
+    args: TrainingArguments, count_tokens: bool = False, keep_columns: bool = False, **overrides
+) -> TrainingArguments:
+    """A copy of ``args`` to hand to ``Trainer``.
+
+    It never pushes by itself (the recipes push the final folder with our model card) and holds no Hub token,
+    since the Trainer pickles its arguments into every checkpoint. With ``count_tokens`` it counts non-padding
+    tokens, which the logs (``train_tokens_per_second``) and the model card report. With ``keep_columns`` every
+    dataset column reaches the collator (it keys masks by ``sequence_id``), and the change is logged.
+    """
+    counting = args.include_num_input_tokens_seen
+    if count_tokens and counting in ("no", False):
+        counting = "non_padding"
+    if keep_columns and args.remove_unused_columns:
+        logger.info("remove_unused_columns=False: the collator keys each batch's masks by its sequence_id column")
+        overrides["remove_unused_columns"] = False
+    return dataclasses.replace(
+        args, push_to_hub=False, hub_token=None, include_num_input_tokens_seen=counting, **overrides
+    )
+
+
+def resume_checkpoint(args: TrainingArguments) -> str | None:
+    """The checkpoint to resume from: ``--resume_from_checkpoint`` (verified), else the newest checkpoint of
+    ``--output_dir`` that verifies against its manifest (newer ones that do not are set aside and named)."""
+    if args.resume_from_checkpoint:
+        if not os.path.isdir(args.resume_from_checkpoint):
+            raise HfPretrainError(f"--resume_from_checkpoint {args.resume_from_checkpoint}: no such checkpoint directory")
+        problem = checkpoints.verify(args.resume_from_checkpoint)
+        if problem:
+            raise HfPretrainError(f"--resume_from_checkpoint {args.resume_from_checkpoint}: {problem}")
+        return args.resume_from_checkpoint
+    found = checkpoints.last_good_checkpoint(args.output_dir, set_aside=args.process_index == 0)
+    if found:
+        logger.info("resuming from %s, the last checkpoint in --output_dir", found)
+    return found
+
+
+def pretraining_trainer(
+    objective: Objective, model, data: PretrainingData, training_args: TrainingArguments, run_args: RunArguments
+) -> PretrainingTrainer:
+    """The Trainer of a pretraining run: the objective's collator and step metrics, the validation split if any,
+    and the run's callbacks (manifests on every checkpoint, non-finite losses, time budget, sequence log)."""
+    has_eval = "validation" in data.sequences
+    trainer = PretrainingTrainer(
+        model=model,
+        # Evaluation reports the loss and the counted step metrics: the logits themselves are never gathered.
+        args=training_args_for_trainer(training_args, count_tokens=True, keep_columns=True, prediction_loss_only=True),
+        train_dataset=data.sequences["train"],
+        eval_dataset=data.sequences["validation"] if has_eval else None,
+        data_collator=objective.collator(data.tokenizer),
+        processing_class=data.tokenizer,
+        step_metrics=objective.step_metrics(),
+    )
+    trainer.add_callback(CheckpointManifestCallback())
+    trainer.add_callback(NonFiniteLossCallback(trainer.step_batches, run_args.on_nonfinite_loss))
+    if run_args.max_train_minutes:
+        trainer.add_callback(TimeBudgetCallback(run_args.max_train_minutes))
+    if run_args.log_sequence_ids:
+        folder = os.path.join(training_args.output_dir, "sequence_ids")
+        trainer.add_callback(SequenceLogCallback(trainer.step_batches, folder))
+    return trainer
+
+
+def train_and_evaluate(trainer: Trainer, checkpoint: str | None) -> dict[str, float]:
+    """Train (resuming from ``checkpoint``), save the trainer state, then evaluate once if there is a validation
+    set; logs and saves both sets of metrics and returns the evaluation's. Saving the model is the caller's."""
+    result = trainer.train(resume_from_checkpoint=checkpoint)
+    trainer.save_state()
+    trainer.log_metrics("train", result.metrics)
+    if trainer.eval_dataset is None:
+        return {}
+    metrics = trainer.evaluate()
+    trainer.log_metrics("eval", metrics)
+    trainer.save_metrics("eval", metrics)
+    return metrics
+
+
+def finish(trainer: Trainer) -> None:
+    """End the run cleanly on every process: wait for the main one's last writes, then close the process group
+    (a group left to interpreter shutdown can abort a process after its work is done)."""
+    trainer.accelerator.wait_for_everyone()
+    trainer.accelerator.end_training()

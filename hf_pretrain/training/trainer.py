@@ -1,0 +1,59 @@
+"""``PretrainingTrainer``: the stock ``Trainer`` plus an objective's step metrics in its logs. Nothing else: the
+time budget, non-finite losses, the sequence log and checkpoint manifests are callbacks (:mod:`.callbacks`,
+:mod:`.checkpoints`), and data order, resume and saving are the Trainer's own."""
+
+from __future__ import annotations
+
+import inspect
+
+import torch
+from transformers import Trainer
+
+from ..objectives.base import StepMetrics
+from .callbacks import StepBatches
+
+
+class PretrainingTrainer(Trainer):
+    """``Trainer`` that counts ``step_metrics`` (an objective's MLM accuracy, NSP accuracy, ELECTRA's precision...)
+    from the outputs the model already computed, and logs them with the loss, in training and evaluation.
+
+    It also records each training micro-batch's loss and sequence ids in ``step_batches`` for the callbacks that
+    check them. The loss is the model's own. Batches keep their ``sequence_id`` up to here (the collator keys masks
+    by it); it reaches the model only if the model's ``forward`` takes it.
+    """
+
+    def __init__(self, *args, step_metrics: StepMetrics, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.step_metrics = step_metrics
+        self.step_batches = StepBatches()
+        self._counts = {
+            mode: torch.zeros(len(step_metrics.names), dtype=torch.float64, device=self.args.device)
+            for mode in ("train", "eval")
+        }
+        forward = inspect.signature(self.accelerator.unwrap_model(self.model).forward).parameters
+        self._model_takes_sequence_ids = "sequence_id" in forward
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        sequence_ids = inputs.get("sequence_id")
+        if sequence_ids is not None and not self._model_takes_sequence_ids:
+            inputs = {key: value for key, value in inputs.items() if key != "sequence_id"}
+        loss, outputs = super().compute_loss(model, inputs, return_outputs=True, num_items_in_batch=num_items_in_batch)
+        with torch.no_grad():
+            self._counts["train" if model.training else "eval"] += self.step_metrics.count(outputs, inputs)
+        if model.training:
+            self.step_batches.add(self.state.global_step, loss, sequence_ids)
+        return (loss, outputs) if return_outputs else loss
+
+    def _summarize(self, mode: str) -> dict[str, float]:
+        totals = self.accelerator.reduce(self._counts[mode], reduction="sum").tolist()
+        self._counts[mode].zero_()
+        metrics = self.step_metrics.summarize(dict(zip(self.step_metrics.names, totals)))
+        return {name: round(value, 4) for name, value in metrics.items()}
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        # Both branches are reached by every process at the same point, as the reduction requires.
+        if "loss" in logs:  # a training-step log
+            logs.update(self._summarize("train"))
+        elif "eval_loss" in logs:
+            logs.update({f"eval_{name}": value for name, value in self._summarize("eval").items()})
+        super().log(logs, start_time)

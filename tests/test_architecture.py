@@ -1,0 +1,52 @@
+"""The package's layering (``.importlinter``) holds: a layer imports only from the layers below it, GLUE knows
+nothing of pretraining, objectives nothing of the Trainer glue, and the recipes only the package's public modules."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .conftest import ROOT
+
+
+def test_import_contracts_are_kept():
+    lint_imports = Path(sys.executable).parent / "lint-imports"  # the environment's own, as `make install` puts it
+    assert lint_imports.is_file(), "import-linter is not installed: pip install -e '.[dev]'"
+    result = subprocess.run([str(lint_imports), "--no-cache"], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "3 kept, 0 broken" in result.stdout
+
+
+def test_nothing_imports_a_recipe():
+    for path in [*ROOT.joinpath("hf_pretrain").rglob("*.py"), *ROOT.joinpath("tests").rglob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            assert not any(name.split(".")[0] in {"recipes", "pretrain_bert", "finetune_glue"} for name in names), path
+
+
+def test_a_new_objective_is_one_registered_module():
+    """The registry is the only place a name is looked up: registering a class makes it a valid --objective."""
+    from hf_pretrain import PretrainingArguments, objective_names
+    from hf_pretrain.errors import HfPretrainError
+    from hf_pretrain.objectives import registry
+    from hf_pretrain.objectives.mlm import MaskedLanguageModeling
+
+    with pytest.raises(HfPretrainError, match="--objective must be one of mlm, mlm_nsp, electra"):
+        PretrainingArguments(objective="toy")
+
+    class Toy(MaskedLanguageModeling):
+        name = "toy"
+
+    registry.register_objective(Toy)
+    try:
+        assert "toy" in objective_names()
+        assert PretrainingArguments(objective="toy").objective == "toy"
+        with pytest.raises(ValueError, match="already registered"):
+            registry.register_objective(Toy)
+    finally:
+        registry._OBJECTIVES.pop("toy")
