@@ -18,7 +18,7 @@ from .errors import HfPretrainError
 from .glue.arguments import GlueArguments
 from .glue.tasks import GLUE_TASKS, glue_metrics, load_glue, read_glue_tsv
 from .models.arguments import ModelArguments
-from .models.heads import TrainingBertForMaskedLM, TrainingBertForPreTraining
+from .models.architectures.bert import TrainingBertForMaskedLM, TrainingBertForPreTraining
 from .objectives import Objective, objective_class, objective_names, register_objective
 from .objectives.arguments import PretrainingArguments
 from .objectives.collators import DataCollatorForMaskedLM, pad_batch

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from transformers import ElectraConfig
+
 from hf_pretrain.objectives.electra import build_electra, corrupt, gumbel_sample
 from hf_pretrain.constants import IGNORE_INDEX
 
@@ -19,8 +21,9 @@ ELECTRA_DEBUG = str(ROOT / "recipes" / "configs" / "electra_debug.yaml")
 
 def _model(seed=0):
     torch.manual_seed(0)
-    return build_electra(vocab_size=300, pad_token_id=0, hidden_size=64, num_hidden_layers=2, num_attention_heads=2,
-                         intermediate_size=128, seed=seed)
+    config = ElectraConfig(vocab_size=300, pad_token_id=0, embedding_size=64, hidden_size=64, num_hidden_layers=2,
+                           num_attention_heads=2, intermediate_size=128)
+    return build_electra(config, seed=seed)
 
 
 def _batch(rows=8, length=24, seed=0):

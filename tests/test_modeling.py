@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 import torch
 from datasets import Dataset
-from transformers import BertConfig, BertForMaskedLM, BertForPreTraining
+from transformers import BertConfig, BertForMaskedLM, BertForPreTraining, ElectraConfig
 
 from hf_pretrain.objectives.collators import DataCollatorForMaskedLM, document_positions
 from hf_pretrain.objectives.electra import build_electra
 from hf_pretrain.constants import IGNORE_INDEX
 from hf_pretrain.objectives.metrics import MaskedLMMetrics
-from hf_pretrain.models.heads import TrainingBertForMaskedLM, TrainingBertForPreTraining
+from hf_pretrain.models.architectures.bert import TrainingBertForMaskedLM, TrainingBertForPreTraining
 from hf_pretrain.data.sequences import pack_sequences
 
 CONFIG = dict(vocab_size=500, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
@@ -112,9 +112,11 @@ def test_a_document_packed_with_others_gives_its_outputs_alone(attn_implementati
 def test_isolation_with_padding_and_in_electra(tokenizer):
     """Through the collator and both ELECTRA models: a packed document scores as the same document alone, padded."""
     torch.manual_seed(0)
-    model = build_electra(vocab_size=len(tokenizer), pad_token_id=0, hidden_size=32, num_hidden_layers=2,
-                          num_attention_heads=2, intermediate_size=64, max_position_embeddings=64,
-                          hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0).eval()
+    model = build_electra(ElectraConfig(
+        vocab_size=len(tokenizer), pad_token_id=0, embedding_size=32, hidden_size=32, num_hidden_layers=2,
+        num_attention_heads=2, intermediate_size=64, max_position_embeddings=64, hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+    )).eval()
     cls, sep = tokenizer.cls_token_id, tokenizer.sep_token_id
     docs = [[cls, 40, 41, 42, sep], [cls, 50, 51, sep]]
     collator = DataCollatorForMaskedLM(tokenizer, isolate_documents=True)

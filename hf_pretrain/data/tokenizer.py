@@ -1,18 +1,49 @@
-"""Train a BERT WordPiece tokenizer on a corpus with ``tokenizers``, or load one, as a transformers fast tokenizer."""
+"""Train a tokenizer on a corpus with ``tokenizers`` (WordPiece as BERT, byte-level BPE as RoBERTa and ModernBERT,
+Unigram as SentencePiece models), or load one, as a transformers fast tokenizer."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 
-from tokenizers import Tokenizer, normalizers, pre_tokenizers
-from tokenizers.models import WordPiece
-from tokenizers.trainers import WordPieceTrainer
-from transformers import AutoTokenizer, BertTokenizer, PreTrainedTokenizerBase
+from tokenizers import AddedToken, Tokenizer, decoders, normalizers, pre_tokenizers, processors
+from tokenizers.models import BPE, Unigram, WordPiece
+from tokenizers.trainers import BpeTrainer, UnigramTrainer, WordPieceTrainer
+from transformers import AutoTokenizer, BertTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
 from ..errors import HfPretrainError
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+TOKENIZER_TYPES = ("wordpiece", "bpe", "unigram")
+
+
+@dataclass(frozen=True)
+class SpecialTokens:
+    """An architecture's special tokens, in the order they take the first ids, and how pairs are laid out."""
+
+    cls: str
+    sep: str
+    pad: str
+    mask: str
+    unk: str
+    order: tuple[str, ...]
+    # RoBERTa separates a pair with two separators (<s> A </s></s> B </s>); BERT with one ([CLS] A [SEP] B [SEP]).
+    double_separator: bool = False
+
+    def template(self, ids: dict[str, int]) -> processors.TemplateProcessing:
+        pair_middle = f"{self.sep} {self.sep}:1" if self.double_separator else self.sep
+        return processors.TemplateProcessing(
+            single=f"{self.cls} $A {self.sep}",
+            pair=f"{self.cls} $A {pair_middle} $B:1 {self.sep}:1",
+            special_tokens=[(self.cls, ids[self.cls]), (self.sep, ids[self.sep])],
+        )
+
+
+BERT_SPECIALS = SpecialTokens("[CLS]", "[SEP]", "[PAD]", "[MASK]", "[UNK]", tuple(SPECIAL_TOKENS))
+ROBERTA_SPECIALS = SpecialTokens(
+    "<s>", "</s>", "<pad>", "<mask>", "<unk>", ("<s>", "<pad>", "</s>", "<unk>", "<mask>"), double_separator=True
+)
 
 
 def _batches(texts: Iterable[str], size: int = 1000) -> Iterator[list[str]]:
@@ -57,6 +88,64 @@ def train_wordpiece_tokenizer(
     # tokenizer_config.json that plain transformers loads with AutoTokenizer.
     return BertTokenizer(
         vocab=canonical_vocab(backend.get_vocab()), do_lower_case=do_lower_case, model_max_length=model_max_length
+    )
+
+
+def train_tokenizer(
+    texts: Iterable[str],
+    tokenizer_type: str = "wordpiece",
+    special_tokens: SpecialTokens = BERT_SPECIALS,
+    vocab_size: int = 30522,
+    do_lower_case: bool = True,
+    min_frequency: int = 2,
+    model_max_length: int = 512,
+    show_progress: bool = False,
+) -> PreTrainedTokenizerBase:
+    """A tokenizer of ``tokenizer_type`` trained on ``texts``, with ``special_tokens`` at the first ids.
+
+    - ``wordpiece``: BERT's normalizer and pre-tokenizer, ``##`` continuations;
+    - ``bpe``: byte-level BPE (GPT-2, RoBERTa, ModernBERT): every byte is in the alphabet, so nothing is unknown, and
+      each word, the first of a text included, starts with ``Ġ`` (what whole-word masking reads);
+    - ``unigram``: SentencePiece's Unigram model with ``▁`` marking word starts.
+    """
+    if tokenizer_type not in TOKENIZER_TYPES:
+        raise HfPretrainError(f"--tokenizer_type must be one of {', '.join(TOKENIZER_TYPES)}, not '{tokenizer_type}'")
+    if tokenizer_type == "wordpiece" and special_tokens == BERT_SPECIALS:
+        return train_wordpiece_tokenizer(texts, vocab_size, do_lower_case, min_frequency, model_max_length,
+                                         show_progress)
+    specials = list(special_tokens.order)
+    lowercase = [normalizers.Lowercase()] if do_lower_case else []
+    if tokenizer_type == "bpe":
+        backend = Tokenizer(BPE())
+        backend.normalizer = normalizers.Sequence([normalizers.NFC(), *lowercase])
+        backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=True)
+        backend.decoder = decoders.ByteLevel()
+        trainer = BpeTrainer(vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=specials,
+                             initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=show_progress)
+    elif tokenizer_type == "unigram":
+        backend = Tokenizer(Unigram())
+        backend.normalizer = normalizers.Sequence([normalizers.NFKC(), *lowercase])
+        backend.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
+        backend.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
+        trainer = UnigramTrainer(vocab_size=vocab_size, special_tokens=specials, unk_token=special_tokens.unk,
+                                 show_progress=show_progress)
+    else:
+        backend = Tokenizer(WordPiece(unk_token=special_tokens.unk))
+        backend.normalizer = normalizers.BertNormalizer(lowercase=do_lower_case, strip_accents=None)
+        backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+        backend.decoder = decoders.WordPiece()
+        trainer = WordPieceTrainer(vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=specials,
+                                   continuing_subword_prefix="##", show_progress=show_progress)
+    backend.train_from_iterator(_batches(texts), trainer=trainer)
+    ids = {token: backend.token_to_id(token) for token in specials}
+    backend.post_processor = special_tokens.template(ids)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=backend,
+        cls_token=special_tokens.cls, sep_token=special_tokens.sep, pad_token=special_tokens.pad,
+        unk_token=special_tokens.unk, bos_token=special_tokens.cls, eos_token=special_tokens.sep,
+        # RoBERTa's <mask> takes the space before it, as the words it stands for carry theirs.
+        mask_token=AddedToken(special_tokens.mask, lstrip=tokenizer_type == "bpe", normalized=False),
+        model_max_length=model_max_length,
     )
 
 

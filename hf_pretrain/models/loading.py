@@ -1,22 +1,24 @@
-"""Building the model to pretrain (fresh from the architecture flags, or continued from a checkpoint) and the checks
-that make a bad checkpoint or tokenizer a one-line error instead of a crash inside torch."""
+"""The model to pretrain: a config from the model type, a config file, the width and depth flags and
+``--config_overrides`` (as ``run_mlm.py`` builds it), or a checkpoint to continue from; then the architecture's
+training-time class. Checks that make a bad checkpoint, config or tokenizer a one-line error, not a crash in torch."""
 
 from __future__ import annotations
 
+import logging
 import os
+from typing import Any
 
-from transformers import (
-    AutoConfig,
-    AutoModelForMaskedLM,
-    AutoModelForPreTraining,
-    BertConfig,
-    PreTrainedModel,
-    PreTrainedTokenizerBase,
-)
+from transformers import AutoConfig, AutoModelForMaskedLM, PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
 
+from ..data.tokenizer import BERT_SPECIALS, SpecialTokens
 from ..errors import HfPretrainError
+from .architectures import Architecture, architecture_for, architecture_names
 from .arguments import ModelArguments
-from .heads import TrainingBertForMaskedLM, TrainingBertForPreTraining, PretrainingForward
+
+logger = logging.getLogger(__name__)
+
+WIDTH_AND_DEPTH = ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
+                   "max_position_embeddings")
 
 
 def checkpoint_error(path: str, err: Exception, use_safetensors: bool) -> HfPretrainError:
@@ -37,6 +39,119 @@ def check_vocabulary(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
         )
 
 
+def parse_config_overrides(overrides: str | None, defaults: dict[str, Any], model_type: str) -> dict[str, Any]:
+    """``"hidden_size=256,num_hidden_layers=4"`` as typed values, each cast to its default's type; a key the
+    model type's config does not have is a one-line error."""
+    values: dict[str, Any] = {}
+    for item in filter(None, (overrides or "").split(",")):
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or key not in defaults:
+            known = ", ".join(sorted(k for k, v in defaults.items() if isinstance(v, (int, float, str, bool))))
+            raise HfPretrainError(
+                f"--config_overrides: '{key}' is not a field of the {model_type} config"
+                + ("" if sep else " (write key=value)") + f"; its fields: {known}"
+            )
+        default, raw = defaults[key], raw.strip()
+        try:
+            if isinstance(default, bool):
+                if raw.lower() not in ("true", "false"):
+                    raise ValueError(raw)
+                values[key] = raw.lower() == "true"
+            elif isinstance(default, int):
+                values[key] = int(raw)
+            elif isinstance(default, float):
+                values[key] = float(raw)
+            else:
+                values[key] = None if raw.lower() == "none" else raw
+        except ValueError:
+            raise HfPretrainError(
+                f"--config_overrides: {key}={raw} is not a {type(default).__name__}"
+            ) from None
+    return values
+
+
+def build_config(
+    args: ModelArguments, tokenizer: PreTrainedTokenizerBase, max_seq_length: int, default_model_type: str = "bert"
+) -> PretrainedConfig:
+    """A fresh model's config: ``--config_name`` or the model type's defaults, then the width, depth and dropout
+    flags that are set, then ``--config_overrides``, then what the tokenizer decides (vocabulary, special ids)."""
+    if args.config_name:
+        try:
+            base = AutoConfig.from_pretrained(args.config_name, trust_remote_code=args.trust_remote_code)
+        except (OSError, ValueError) as err:
+            raise HfPretrainError(f"--config_name {args.config_name}: cannot load it ({str(err).splitlines()[0]})") from None
+        model_type = base.model_type
+    else:
+        model_type = args.model_type or default_model_type
+        try:
+            base = AutoConfig.for_model(model_type)
+        except ValueError:
+            raise HfPretrainError(f"--model_type {model_type}: not a model type transformers knows") from None
+    defaults = base.to_dict()
+    architecture = architecture_for(model_type)
+    values: dict[str, Any] = {k: v for k, v in defaults.items() if k not in ("layer_types", "transformers_version")}
+    for flag in WIDTH_AND_DEPTH:
+        if getattr(args, flag) is not None:
+            values[flag] = getattr(args, flag)
+    if args.hidden_size and args.intermediate_size is None and "intermediate_size" in defaults:
+        # Keep the architecture's feed-forward ratio (4 for BERT, 1.5 for ModernBERT's GLU).
+        values["intermediate_size"] = round(args.hidden_size * defaults["intermediate_size"] / defaults["hidden_size"])
+    dropout_fields = architecture.dropout_fields if architecture else {
+        "hidden_dropout_prob": ("hidden_dropout_prob",), "attention_probs_dropout_prob": ("attention_probs_dropout_prob",)
+    }
+    for flag, fields in dropout_fields.items():
+        if getattr(args, flag) is not None:
+            values.update({name: getattr(args, flag) for name in fields if name in defaults})
+    values.update(parse_config_overrides(args.config_overrides, defaults, model_type))
+    values["vocab_size"] = len(tokenizer)
+    values.update(architecture.token_ids(tokenizer) if architecture else {"pad_token_id": tokenizer.pad_token_id})
+    values.pop("model_type", None)
+    config = AutoConfig.for_model(model_type, **values)
+
+    heads, width = getattr(config, "num_attention_heads", None), getattr(config, "hidden_size", None)
+    if heads and width and width % heads:
+        raise HfPretrainError(f"hidden_size {width} is not a multiple of num_attention_heads {heads}")
+    offset = architecture.position_offset(config) if architecture else 0
+    longest = getattr(config, "max_position_embeddings", None)
+    if longest is not None and max_seq_length + offset > longest:
+        raise HfPretrainError(
+            f"--max_seq_length {max_seq_length} exceeds what --max_position_embeddings {longest} allows"
+            + (f" ({model_type} positions start at {offset})" if offset else "")
+        )
+    return config
+
+
+def resolve_model_type(args: ModelArguments, default_model_type: str = "bert") -> str:
+    """The model type a run trains: the checkpoint's or config file's, else ``--model_type``, else the default."""
+    source = args.model_name_or_path or args.config_name
+    if source:
+        try:
+            return AutoConfig.from_pretrained(source, trust_remote_code=args.trust_remote_code).model_type
+        except (OSError, ValueError) as err:
+            flag = "--model_name_or_path" if args.model_name_or_path else "--config_name"
+            raise HfPretrainError(f"{flag} {source}: cannot load its config ({str(err).splitlines()[0]})") from None
+    return args.model_type or default_model_type
+
+
+def tokenizer_spec(args: ModelArguments, default_model_type: str = "bert") -> tuple[str, SpecialTokens]:
+    """The tokenizer to train for this model: ``--tokenizer_type`` or the architecture's own, with its special
+    tokens (WordPiece and BERT's for a model type hf_pretrain has no architecture for)."""
+    architecture = architecture_for(resolve_model_type(args, default_model_type))
+    kind = architecture.tokenizer_type if architecture else "wordpiece"
+    return args.tokenizer_type or kind, architecture.special_tokens if architecture else BERT_SPECIALS
+
+
+def _training_class(architecture: Architecture | None, model_type: str, with_nsp: bool):
+    if with_nsp and (architecture is None or architecture.pretraining is None):
+        raise HfPretrainError(
+            f"--objective mlm_nsp needs a next-sentence head, which {model_type} has none of: use --objective mlm"
+        )
+    if architecture is None:
+        return None
+    return architecture.pretraining if with_nsp else architecture.masked_lm
+
+
 def build_pretraining_model(
     args: ModelArguments,
     tokenizer: PreTrainedTokenizerBase,
@@ -44,45 +159,37 @@ def build_pretraining_model(
     max_seq_length: int,
     sparse_prediction: bool = True,
     isolate_documents: bool = False,
+    default_model_type: str = "bert",
 ) -> PreTrainedModel:
-    """BERT with MLM + NSP heads or the MLM head alone, as a training-time class (see the module's docstring).
-    Checkpoints of other architectures load through the Auto classes, without sparse prediction."""
-    training_class = TrainingBertForPreTraining if with_nsp else TrainingBertForMaskedLM
+    """The model to pretrain, as its architecture's training-time class (sparse prediction, document isolation; it
+    saves as the stock class): fresh from :func:`build_config`, or continued from ``--model_name_or_path``.
+    A model type with no registered architecture trains as its stock ``AutoModelForMaskedLM`` class."""
+    attention = {"attn_implementation": args.attn_implementation} if args.attn_implementation else {}
     if args.model_name_or_path:
+        path = args.model_name_or_path
         try:
-            config = AutoConfig.from_pretrained(args.model_name_or_path, trust_remote_code=args.trust_remote_code)
-            if config.model_type == "bert":
-                model = training_class.from_pretrained(args.model_name_or_path, use_safetensors=args.use_safetensors)
-            else:
-                auto = AutoModelForPreTraining if with_nsp else AutoModelForMaskedLM
-                model = auto.from_pretrained(
-                    args.model_name_or_path, use_safetensors=args.use_safetensors,
-                    trust_remote_code=args.trust_remote_code,
-                )
+            config = AutoConfig.from_pretrained(path, trust_remote_code=args.trust_remote_code)
+            overrides = parse_config_overrides(args.config_overrides, config.to_dict(), config.model_type)
+            training_class = _training_class(architecture_for(config.model_type), config.model_type, with_nsp)
+            loader = training_class or AutoModelForMaskedLM
+            model = loader.from_pretrained(path, use_safetensors=args.use_safetensors,
+                                           trust_remote_code=args.trust_remote_code, **attention, **overrides)
         except (OSError, ValueError) as err:
-            raise checkpoint_error(args.model_name_or_path, err, args.use_safetensors) from None
-        check_vocabulary(model, tokenizer, f"--model_name_or_path {args.model_name_or_path}")
+            raise checkpoint_error(path, err, args.use_safetensors) from None
+        check_vocabulary(model, tokenizer, f"--model_name_or_path {path}")
     else:
-        if max_seq_length > args.max_position_embeddings:
-            raise HfPretrainError(
-                f"--max_seq_length {max_seq_length} exceeds --max_position_embeddings {args.max_position_embeddings}"
-            )
-        model = training_class(BertConfig(
-            vocab_size=len(tokenizer),
-            hidden_size=args.hidden_size,
-            num_hidden_layers=args.num_hidden_layers,
-            num_attention_heads=args.num_attention_heads,
-            intermediate_size=args.intermediate_size,
-            hidden_dropout_prob=args.hidden_dropout_prob,
-            attention_probs_dropout_prob=args.attention_probs_dropout_prob,
-            max_position_embeddings=args.max_position_embeddings,
-            type_vocab_size=2,
-            pad_token_id=tokenizer.pad_token_id,
-        ))
-    if isinstance(model, PretrainingForward):
+        config = build_config(args, tokenizer, max_seq_length, default_model_type)
+        if args.attn_implementation:
+            config._attn_implementation = args.attn_implementation
+        training_class = _training_class(architecture_for(config.model_type), config.model_type, with_nsp)
+        model = training_class(config) if training_class else AutoModelForMaskedLM.from_config(config)
+    if training_class is not None:
         model.sparse_prediction = sparse_prediction
-    elif isolate_documents:
-        raise HfPretrainError(
-            f"--isolate_documents needs a BERT model; --model_name_or_path is a {model.config.model_type}"
-        )
+    else:
+        if isolate_documents:
+            raise HfPretrainError(
+                f"--isolate_documents needs an architecture hf_pretrain knows ({', '.join(architecture_names())}); "
+                f"{model.config.model_type} trains as its stock class"
+            )
+        logger.info("%s trains as its stock class: no sparse prediction", model.config.model_type)
     return model

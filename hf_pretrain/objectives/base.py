@@ -50,6 +50,7 @@ class Objective(abc.ABC):
     pipeline_tag: ClassVar[str] = "fill-mask"
     card_tags: ClassVar[tuple[str, ...]] = ("fill-mask", "pretraining")
     arguments_class: ClassVar[type | None] = None
+    default_model_type: ClassVar[str] = "bert"  # what it trains when neither --model_type nor a config says
 
     def __init__(self, args: PretrainingArguments, seed: int, extra: Any = None) -> None:
         self.args = args

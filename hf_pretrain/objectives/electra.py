@@ -24,6 +24,7 @@ from ..errors import HfPretrainError
 from ..models.arguments import ModelArguments
 from ..models.attention import block_diagonal_attention_mask
 from ..models.heads import predict_masked
+from ..models.loading import build_config
 from ..rng import Stream, torch_generator
 from .base import StepMetrics
 from .mlm import MaskedObjective
@@ -162,7 +163,9 @@ class ElectraForReplacedTokenDetection(ElectraForPreTraining):
     ) -> ReplacedTokenDetectionOutput:
         encoder_mask = attention_mask
         if document_ids is not None:
-            encoder_mask = block_diagonal_attention_mask(document_ids, attention_mask, self.config._attn_implementation)
+            encoder_mask = block_diagonal_attention_mask(
+                document_ids, attention_mask, self.config, self.get_input_embeddings().weight.dtype
+            )
         encoder_inputs = dict(attention_mask=encoder_mask, token_type_ids=token_type_ids, position_ids=position_ids)
 
         generator = self.generator
@@ -229,39 +232,18 @@ class ElectraForReplacedTokenDetection(ElectraForPreTraining):
 
 
 def build_electra(
+    config: ElectraConfig,
     *,
-    vocab_size: int,
-    pad_token_id: int,
-    hidden_size: int,
-    num_hidden_layers: int,
-    num_attention_heads: int,
-    intermediate_size: int,
-    embedding_size: int | None = None,
     generator_size: float = GENERATOR_SIZE,
-    max_position_embeddings: int = 512,
-    hidden_dropout_prob: float = 0.1,
-    attention_probs_dropout_prob: float = 0.1,
     discriminator_weight: float = DISCRIMINATOR_WEIGHT,
     sparse_prediction: bool = True,
     seed: int = 0,
 ) -> ElectraForReplacedTokenDetection:
-    """A fresh generator and discriminator. The generator has the discriminator's depth and ``generator_size``
-    of its width, heads and feed-forward size."""
-    model = ElectraForReplacedTokenDetection(ElectraConfig(
-        vocab_size=vocab_size,
-        embedding_size=embedding_size or hidden_size,
-        hidden_size=hidden_size,
-        num_hidden_layers=num_hidden_layers,
-        num_attention_heads=num_attention_heads,
-        intermediate_size=intermediate_size,
-        max_position_embeddings=max_position_embeddings,
-        hidden_dropout_prob=hidden_dropout_prob,
-        attention_probs_dropout_prob=attention_probs_dropout_prob,
-        pad_token_id=pad_token_id,
-        type_vocab_size=2,
-        generator_size=generator_size,
-        discriminator_weight=discriminator_weight,
-    ))
+    """A fresh discriminator of ``config`` and its generator: the discriminator's depth and ``generator_size`` of its
+    width, heads and feed-forward size."""
+    config.generator_size = generator_size
+    config.discriminator_weight = discriminator_weight
+    model = ElectraForReplacedTokenDetection(config)
     model.sampling_seed = seed
     model.sparse_prediction = sparse_prediction
     return model
@@ -313,6 +295,7 @@ class ReplacedTokenDetection(MaskedObjective):
     pipeline_tag = "token-classification"
     card_tags = ("discriminator", "pretraining")
     arguments_class = ElectraArguments
+    default_model_type = "electra"
 
     def __init__(self, args, seed, extra: ElectraArguments | None = None) -> None:
         super().__init__(args, seed, extra or ElectraArguments())
@@ -322,20 +305,15 @@ class ReplacedTokenDetection(MaskedObjective):
     ) -> ElectraForReplacedTokenDetection:
         if model_args.model_name_or_path:
             raise HfPretrainError("--objective electra trains from scratch; --model_name_or_path is not supported")
-        if max_seq_length > model_args.max_position_embeddings:
-            raise HfPretrainError(
-                f"--max_seq_length {max_seq_length} exceeds --max_position_embeddings {model_args.max_position_embeddings}"
-            )
+        if model_args.model_type not in (None, "electra"):
+            raise HfPretrainError(f"--objective electra trains ELECTRA models, not --model_type {model_args.model_type}")
+        config = build_config(model_args, tokenizer, max_seq_length, default_model_type="electra")
         electra: ElectraArguments = self.extra
+        # Unset, the shared embeddings are as wide as the discriminator (ELECTRA-small narrows them to 128).
+        config.embedding_size = electra.embedding_size or config.hidden_size
         return build_electra(
-            vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id, hidden_size=model_args.hidden_size,
-            num_hidden_layers=model_args.num_hidden_layers, num_attention_heads=model_args.num_attention_heads,
-            intermediate_size=model_args.intermediate_size, embedding_size=electra.embedding_size,
-            generator_size=electra.generator_size, max_position_embeddings=model_args.max_position_embeddings,
-            hidden_dropout_prob=model_args.hidden_dropout_prob,
-            attention_probs_dropout_prob=model_args.attention_probs_dropout_prob,
-            discriminator_weight=electra.discriminator_weight, sparse_prediction=self.args.sparse_prediction,
-            seed=self.seed,
+            config, generator_size=electra.generator_size, discriminator_weight=electra.discriminator_weight,
+            sparse_prediction=self.args.sparse_prediction, seed=self.seed,
         )
 
     def step_metrics(self) -> StepMetrics:

@@ -13,9 +13,10 @@ from transformers import PreTrainedTokenizerBase, TrainingArguments
 from ..data.arguments import DataArguments
 from ..data.corpus import load_corpus
 from ..data.sequences import tokenize_documents
-from ..data.tokenizer import load_tokenizer, train_wordpiece_tokenizer
+from ..data.tokenizer import load_tokenizer, train_tokenizer
 from ..errors import BadInput, HfPretrainError
 from ..models.arguments import ModelArguments
+from ..models.loading import tokenizer_spec
 from ..objectives import Objective, objective_class
 from ..objectives.arguments import PretrainingArguments
 from ..prepare.pipeline import load_prepared
@@ -36,23 +37,25 @@ def describe_corpus(data_args: DataArguments) -> str:
 
 def prepare_tokenizer(
     documents: DatasetDict, model_args: ModelArguments, data_args: DataArguments, training_args: TrainingArguments,
-    checkpoint: str | None,
+    checkpoint: str | None, default_model_type: str = "bert",
 ) -> tuple[PreTrainedTokenizerBase, str]:
     """The run's tokenizer and a description of it: ``--tokenizer_name``, the model's or checkpoint's, or one
     trained on the training documents by the main process and saved to ``--output_dir`` for the others."""
     source = model_args.tokenizer_name or model_args.model_name_or_path or checkpoint
+    kind, special_tokens = tokenizer_spec(model_args, default_model_type)
     with training_args.main_process_first(desc="training the tokenizer"):
         if source:
             return load_tokenizer(source, model_args.trust_remote_code), source
         if training_args.process_index == 0:
-            tokenizer = train_wordpiece_tokenizer(
-                documents["train"]["text"], model_args.vocab_size, model_args.do_lower_case,
+            tokenizer = train_tokenizer(
+                documents["train"]["text"], kind, special_tokens, model_args.vocab_size, model_args.do_lower_case,
                 model_max_length=data_args.max_seq_length,
             )
             tokenizer.save_pretrained(training_args.output_dir)
         else:  # every rank takes the main process's tokenizer (training is not bit-for-bit repeatable)
             tokenizer = load_tokenizer(training_args.output_dir)
-    return tokenizer, f"WordPiece trained on the corpus ({len(tokenizer)} tokens)"
+    names = {"wordpiece": "WordPiece", "bpe": "byte-level BPE", "unigram": "Unigram"}
+    return tokenizer, f"{names[kind]} trained on the corpus ({len(tokenizer)} tokens)"
 
 
 def build_sequences(
@@ -132,7 +135,9 @@ def prepare_pretraining_data(
         )
         if bad.counts:
             logger.warning("%s", bad.summary())
-        tokenizer, tokenizer_description = prepare_tokenizer(documents, model_args, data_args, training_args, checkpoint)
+        tokenizer, tokenizer_description = prepare_tokenizer(
+            documents, model_args, data_args, training_args, checkpoint, objective.default_model_type
+        )
         tokenized = DatasetDict({
             split: tokenize_documents(docs, tokenizer, data_args.preprocessing_num_workers)
             for split, docs in documents.items()

@@ -1,0 +1,43 @@
+"""BERT (Devlin et al., 2019): WordPiece, ``[CLS] A [SEP] B [SEP]``, learned absolute positions from 0, and the one
+architecture here with a next-sentence head."""
+
+from __future__ import annotations
+
+from torch.nn.functional import cross_entropy
+from transformers import BertForMaskedLM, BertForPreTraining
+from transformers.models.bert.modeling_bert import BertForPreTrainingOutput
+
+from ..heads import PretrainingForward, PretrainingMaskedLM, predict_masked
+from .base import Architecture, register_architecture
+
+
+class TrainingBertForMaskedLM(PretrainingMaskedLM, BertForMaskedLM):
+    """``BertForMaskedLM`` with sparse prediction and document isolation (``document_ids``); saves as the stock
+    class. With ``sparse_prediction`` the logits are ``(n_masked, vocab)``, at the positions where labels are set."""
+
+    def mlm_head(self):
+        return self.cls
+
+
+class TrainingBertForPreTraining(PretrainingForward, BertForPreTraining):
+    """``BertForPreTraining`` (MLM + NSP) with sparse prediction and document isolation; saves as the stock class."""
+
+    def forward(
+        self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, labels=None,
+        next_sentence_label=None, document_ids=None, **kwargs,
+    ) -> BertForPreTrainingOutput:
+        outputs = self.encode(input_ids, attention_mask, token_type_ids, position_ids, document_ids, **kwargs)
+        logits, loss = predict_masked(
+            self.cls.predictions, outputs.last_hidden_state, labels, self.sparse_prediction
+        )
+        relationship = self.cls.seq_relationship(outputs.pooler_output)
+        if next_sentence_label is not None and loss is not None:
+            loss = loss + cross_entropy(relationship.float(), next_sentence_label.view(-1))
+        elif next_sentence_label is None:
+            loss = None  # as the stock class: the pretraining loss needs both labels
+        return BertForPreTrainingOutput(loss=loss, prediction_logits=logits, seq_relationship_logits=relationship)
+
+
+BERT = register_architecture(Architecture(
+    model_type="bert", masked_lm=TrainingBertForMaskedLM, pretraining=TrainingBertForPreTraining,
+))
