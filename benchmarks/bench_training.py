@@ -66,7 +66,7 @@ def run_side(side: str, workdir: Path, args: argparse.Namespace) -> dict:
     from transformers import BertConfig, BertForPreTraining, DataCollatorForLanguageModeling
 
     from hf_pretrain import DataCollatorForMaskedLM, load_tokenizer
-    from hf_pretrain.models.heads import TrainingBertForPreTraining
+    from hf_pretrain import TrainingBertForPreTraining
 
     preset = load_preset(args.preset)
     tokenizer = load_tokenizer(str(workdir / "tokenizer"))

@@ -110,7 +110,7 @@ def _trainer(tmp_path, tokenizer, **overrides):
     from transformers import BertConfig, TrainingArguments
 
     from hf_pretrain.data.corpus import load_documents
-    from hf_pretrain.models.heads import TrainingBertForMaskedLM
+    from hf_pretrain import TrainingBertForMaskedLM
     from hf_pretrain.training.data import build_pretraining_dataset
     from hf_pretrain.objectives.collators import DataCollatorForMaskedLM
     from hf_pretrain.objectives.metrics import MaskedLMMetrics

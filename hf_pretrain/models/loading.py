@@ -88,9 +88,9 @@ def build_config(
             base = AutoConfig.for_model(model_type)
         except ValueError:
             raise HfPretrainError(f"--model_type {model_type}: not a model type transformers knows") from None
-    defaults = base.to_dict()
     architecture = architecture_for(model_type)
-    values: dict[str, Any] = {k: v for k, v in defaults.items() if k not in ("layer_types", "transformers_version")}
+    defaults = {**(architecture.construction_fields if architecture else {}), **base.to_dict()}
+    values: dict[str, Any] = {k: v for k, v in base.to_dict().items() if k not in ("layer_types", "transformers_version")}
     for flag in WIDTH_AND_DEPTH:
         if getattr(args, flag) is not None:
             values[flag] = getattr(args, flag)

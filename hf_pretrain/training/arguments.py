@@ -23,6 +23,20 @@ class RunArguments:
             "checkpoint stays good) or 'skip' that optimizer step."
         },
     )
+    lr_schedule_clock: str = field(
+        default="steps",
+        metadata={"help": "'steps': the learning-rate schedule runs over the steps, as in transformers; 'time': over "
+                  "the --max_train_minutes budget, reaching its floor when the budget ends (Cramming's way). "
+                  "Shapes: --lr_scheduler_type linear, cosine, constant_with_warmup or warmup_stable_decay; "
+                  "--warmup_steps as a fraction of the budget."},
+    )
+    decay_ratio: float = field(
+        default=0.1,
+        metadata={"help": "Time-keyed warmup_stable_decay: the last fraction of the budget, over which it decays."},
+    )
+    min_lr_ratio: float = field(
+        default=0.0, metadata={"help": "Time-keyed schedules: the floor, as a fraction of --learning_rate."}
+    )
     log_sequence_ids: bool = field(
         default=False,
         metadata={"help": "Append the sequence ids of every training batch to <output_dir>/sequence_ids/ (audit)."},
@@ -35,3 +49,9 @@ class RunArguments:
             )
         if self.max_train_minutes is not None and self.max_train_minutes <= 0:
             raise HfPretrainError("--max_train_minutes must be positive")
+        if self.lr_schedule_clock not in ("steps", "time"):
+            raise HfPretrainError(f"--lr_schedule_clock must be 'steps' or 'time', not '{self.lr_schedule_clock}'")
+        if self.lr_schedule_clock == "time" and not self.max_train_minutes:
+            raise HfPretrainError("--lr_schedule_clock time needs --max_train_minutes: the budget it runs over")
+        if not 0 < self.decay_ratio <= 1 or not 0 <= self.min_lr_ratio <= 1:
+            raise HfPretrainError("--decay_ratio must be in (0, 1] and --min_lr_ratio in [0, 1]")

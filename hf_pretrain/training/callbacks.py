@@ -18,6 +18,7 @@ from transformers import TrainerCallback
 
 from ..errors import HfPretrainError
 from . import checkpoints
+from .schedules import TimeKeyedMultiplier
 
 logger = logging.getLogger(__name__)
 
@@ -109,23 +110,31 @@ class SequenceLogCallback(TrainerCallback):
 class TimeBudgetCallback(TrainerCallback):
     """Stop training, and save, once ``minutes`` of wall-clock training time have passed.
 
-    Every process must stop at the same step, so under DDP the decision is the maximum over processes.
+    Every process must stop at the same step, so the time is the maximum over processes. With a time-keyed
+    learning-rate schedule (``multiplier``), the callback also hands it the time spent after every step; the time
+    then lives in the scheduler's state, so a resumed run continues the budget where the checkpoint left it.
     """
 
-    def __init__(self, minutes: float, clock=time.monotonic) -> None:
+    def __init__(self, minutes: float, multiplier: TimeKeyedMultiplier | None = None, clock=time.monotonic) -> None:
         self.seconds = minutes * 60
+        self.multiplier = multiplier
         self.clock = clock
         self.start: float | None = None
+        self.before = 0.0  # training time spent before this process started (a resumed run's)
 
     def on_train_begin(self, args, state, control, **kwargs):
         self.start = self.clock()
+        self.before = self.multiplier.spent if self.multiplier is not None else 0.0
 
     def on_step_end(self, args, state, control, **kwargs):
-        over = torch.tensor(float(self.clock() - self.start >= self.seconds))
+        spent = torch.tensor(self.before + self.clock() - self.start, dtype=torch.float64)
         if _distributed():
-            over = over.to(args.device)
-            torch.distributed.all_reduce(over, op=torch.distributed.ReduceOp.MAX)
-        if over.item():
+            spent = spent.to(args.device)
+            torch.distributed.all_reduce(spent, op=torch.distributed.ReduceOp.MAX)
+        spent = spent.item()
+        if self.multiplier is not None:
+            self.multiplier.spent = spent
+        if spent >= self.seconds:
             logger.info("time budget of %.1f minutes reached at step %d", self.seconds / 60, state.global_step)
             control.should_training_stop = True
             control.should_save = True

@@ -17,6 +17,7 @@ from .arguments import RunArguments
 from .callbacks import NonFiniteLossCallback, SequenceLogCallback, TimeBudgetCallback
 from .checkpoints import CheckpointManifestCallback
 from .data import PretrainingData
+from .schedules import TimeKeyedMultiplier, time_keyed_schedule
 from .trainer import PretrainingTrainer
 
 logger = logging.getLogger(__name__)
@@ -68,12 +69,34 @@ def resume_checkpoint(args: TrainingArguments) -> str | None:
     return found
 
 
+# transformers' schedule names and the time-keyed shape each one is.
+TIME_KEYED_SHAPES = {"linear": "linear", "cosine": "cosine", "constant": "constant",
+                     "constant_with_warmup": "constant", "warmup_stable_decay": "warmup_stable_decay"}
+
+
+def time_keyed_multiplier(training_args: TrainingArguments, run_args: RunArguments) -> TimeKeyedMultiplier:
+    """``--lr_scheduler_type``'s shape over the ``--max_train_minutes`` budget, warmup a fraction of it."""
+    name = getattr(training_args.lr_scheduler_type, "value", training_args.lr_scheduler_type)
+    if name not in TIME_KEYED_SHAPES:
+        raise HfPretrainError(
+            f"--lr_schedule_clock time runs the {', '.join(TIME_KEYED_SHAPES)} schedules, not --lr_scheduler_type {name}"
+        )
+    warmup = training_args.warmup_steps or 0
+    if warmup >= 1:
+        raise HfPretrainError(
+            f"--lr_schedule_clock time: give --warmup_steps as a fraction of the time budget (< 1), not {warmup}"
+        )
+    return TimeKeyedMultiplier(run_args.max_train_minutes * 60, TIME_KEYED_SHAPES[name], warmup,
+                               run_args.decay_ratio, run_args.min_lr_ratio)
+
+
 def pretraining_trainer(
     objective: Objective, model, data: PretrainingData, training_args: TrainingArguments, run_args: RunArguments
 ) -> PretrainingTrainer:
     """The Trainer of a pretraining run: the objective's collator and step metrics, the validation split if any,
     and the run's callbacks (manifests on every checkpoint, non-finite losses, time budget, sequence log)."""
     has_eval = "validation" in data.sequences
+    multiplier = time_keyed_multiplier(training_args, run_args) if run_args.lr_schedule_clock == "time" else None
     trainer = PretrainingTrainer(
         model=model,
         # Evaluation reports the loss and the counted step metrics: the logits themselves are never gathered.
@@ -83,11 +106,12 @@ def pretraining_trainer(
         data_collator=objective.collator(data.tokenizer),
         processing_class=data.tokenizer,
         step_metrics=objective.step_metrics(),
+        lr_schedule=(lambda optimizer: time_keyed_schedule(optimizer, multiplier)) if multiplier else None,
     )
     trainer.add_callback(CheckpointManifestCallback())
     trainer.add_callback(NonFiniteLossCallback(trainer.step_batches, run_args.on_nonfinite_loss))
     if run_args.max_train_minutes:
-        trainer.add_callback(TimeBudgetCallback(run_args.max_train_minutes))
+        trainer.add_callback(TimeBudgetCallback(run_args.max_train_minutes, multiplier))
     if run_args.log_sequence_ids:
         folder = os.path.join(training_args.output_dir, "sequence_ids")
         trainer.add_callback(SequenceLogCallback(trainer.step_batches, folder))

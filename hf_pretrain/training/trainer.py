@@ -17,14 +17,18 @@ class PretrainingTrainer(Trainer):
     """``Trainer`` that counts ``step_metrics`` (an objective's MLM accuracy, NSP accuracy, ELECTRA's precision...)
     from the outputs the model already computed, and logs them with the loss, in training and evaluation.
 
+    ``lr_schedule`` (optimizer -> scheduler) replaces the schedule ``--lr_scheduler_type`` names, through the
+    public ``create_scheduler`` hook: the time-keyed schedules of :mod:`.schedules` come this way.
+
     It also records each training micro-batch's loss and sequence ids in ``step_batches`` for the callbacks that
     check them. The loss is the model's own. Batches keep their ``sequence_id`` up to here (the collator keys masks
     by it); it reaches the model only if the model's ``forward`` takes it.
     """
 
-    def __init__(self, *args, step_metrics: StepMetrics, **kwargs) -> None:
+    def __init__(self, *args, step_metrics: StepMetrics, lr_schedule=None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.step_metrics = step_metrics
+        self.lr_schedule = lr_schedule  # optimizer -> scheduler, in place of --lr_scheduler_type's
         self.step_batches = StepBatches()
         self._counts = {
             mode: torch.zeros(len(step_metrics.names), dtype=torch.float64, device=self.args.device)
@@ -32,6 +36,13 @@ class PretrainingTrainer(Trainer):
         }
         forward = inspect.signature(self.accelerator.unwrap_model(self.model).forward).parameters
         self._model_takes_sequence_ids = "sequence_id" in forward
+
+    def create_scheduler(self, num_training_steps: int, optimizer=None):
+        if self.lr_schedule is None:
+            return super().create_scheduler(num_training_steps, optimizer)
+        if self.lr_scheduler is None:
+            self.lr_scheduler = self.lr_schedule(self.optimizer if optimizer is None else optimizer)
+        return self.lr_scheduler
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         sequence_ids = inputs.get("sequence_id")

@@ -20,6 +20,8 @@ class Architecture:
     next-sentence head. ``dropout_fields`` maps the ``--hidden_dropout_prob`` and ``--attention_probs_dropout_prob``
     flags to the config's own names. ``token_ids`` gives the config fields a tokenizer decides (padding, specials).
     ``position_offset`` is the first position id of a sequence (RoBERTa counts from ``pad_token_id + 1``).
+    ``construction_fields`` are config arguments that ``to_dict`` does not show (ModernBERT turns
+    ``global_attn_every_n_layers`` into ``layer_types``), with their defaults.
     """
 
     model_type: str
@@ -35,6 +37,8 @@ class Architecture:
         "pad_token_id": tokenizer.pad_token_id
     }
     position_offset: Callable[[PretrainedConfig], int] = lambda config: 0
+    # Config arguments taken at construction only (not in to_dict), with their defaults: --config_overrides may set them.
+    construction_fields: dict[str, object] = field(default_factory=dict)
 
 
 _ARCHITECTURES: dict[str, Architecture] = {}

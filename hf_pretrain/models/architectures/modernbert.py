@@ -33,4 +33,6 @@ MODERNBERT = register_architecture(Architecture(
         "sep_token_id": tokenizer.sep_token_id, "bos_token_id": tokenizer.cls_token_id,
         "eos_token_id": tokenizer.sep_token_id,
     },
+    # Every third layer attends globally, the others within a 128-token window (the paper's layout).
+    construction_fields={"global_attn_every_n_layers": 3},
 ))

@@ -1,0 +1,380 @@
+"""Quality per compute: the `budget` preset against the run_mlm.py way, trained side by side for the same wall-clock
+time on this machine, then MRPC from our checkpoint and from random initialization.
+
+Both sides see the same documents (a by-document validation split held out of the corpus), the same 16k WordPiece
+tokenizer trained once, and the same validation rows: packed 128-token rows masked once at 15 % from a fixed seed.
+
+- ours: `recipes/configs/budget.yaml`, built with the recipe's own pieces (objective, data step, model, trainer);
+- hf:   run_mlm.py's way: each document tokenized whole, `group_texts` into 128-token blocks,
+        `DataCollatorForLanguageModeling` (15 %), a `BertForMaskedLM` as wide and deep as ours, AdamW at lr 1e-3,
+        batch 32, linear decay over the steps it reaches in the budget (measured on a short probe), the same
+        precision as ours.
+
+Each side runs in its own process on one core (`torch.set_num_threads(1)`), both at once, and is evaluated on the
+validation rows at 5, 10, 20 and 30 minutes of training (evaluation time is not counted). Each also measures this
+machine's bf16 matrix-multiply peak on its core (large `torch.matmul`s) and reports its model-FLOPs utilization.
+Prints the table, the time-to-loss ratio (how much longer plain HF needs to reach our 30-minute loss, extrapolated
+from its curve when it does not get there: a straight line in log-time over its last evaluations), MRPC dev over
+seeds, and writes `results.json`, `results.md` and `curves.png` to --output_dir.
+
+    make bench-quality            # python benchmarks/bench_quality.py --train_file ../shared/data/wikipedia
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+BUDGET = ROOT / "recipes" / "configs" / "budget.yaml"
+SEQ = 128
+
+
+# --- data, shared by both sides --------------------------------------------------------------------------------------
+
+
+def prepare(work: Path, args: argparse.Namespace) -> None:
+    from datasets import DatasetDict
+
+    from hf_pretrain import load_corpus, train_wordpiece_tokenizer
+    from hf_pretrain.data.sequences import pack_sequences, tokenize_documents
+    from hf_pretrain.objectives.masking import MaskingConfig, mask_dataset
+    from hf_pretrain.rng import Stream
+
+    documents = load_corpus([args.train_file], validation_split_percentage=1.0, seed=0,
+                            max_train_documents=args.max_documents)
+    DatasetDict(documents).save_to_disk(str(work / "documents"))
+    tokenizer = train_wordpiece_tokenizer(documents["train"]["text"], vocab_size=args.vocab_size,
+                                          model_max_length=SEQ)
+    tokenizer.save_pretrained(str(work / "tokenizer"))
+    validation = pack_sequences(tokenize_documents(documents["validation"], tokenizer), tokenizer.cls_token_id,
+                                tokenizer.sep_token_id, SEQ)
+    masked = mask_dataset(validation, tokenizer, MaskingConfig(mlm_probability=0.15), seed=0,
+                          stream=Stream.VALIDATION_MASKS)
+    masked.save_to_disk(str(work / "validation"))
+
+
+def validation_batches(work: Path, batch_size: int = 64) -> list[dict[str, torch.Tensor]]:
+    from datasets import load_from_disk
+
+    rows = load_from_disk(str(work / "validation")).with_format("torch")
+    return [{"input_ids": rows[i : i + batch_size]["input_ids"], "labels": rows[i : i + batch_size]["labels"]}
+            for i in range(0, len(rows), batch_size)]
+
+
+@torch.no_grad()
+def evaluate(model, batches, bf16: bool) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy over the masked validation tokens (full or sparse logits alike)."""
+    was_training = model.training
+    model.eval()
+    nll = correct = count = 0.0
+    for batch in batches:
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            logits = model(input_ids=batch["input_ids"], labels=batch["labels"]).logits.float()
+        labels = batch["labels"]
+        selected = labels != -100
+        if logits.dim() == 3:
+            logits = logits[selected]
+        targets = labels[selected]
+        nll += torch.nn.functional.cross_entropy(logits, targets, reduction="sum").item()
+        correct += (logits.argmax(-1) == targets).sum().item()
+        count += len(targets)
+    model.train(was_training)
+    return nll / count, correct / count
+
+
+def matmul_peak_flops(seconds: float = 3.0, n: int = 1024) -> float:
+    """This core's bf16 matrix-multiply rate: the best of repeated large matmuls (FLOP/s)."""
+    a, b = torch.randn(n, n, dtype=torch.bfloat16), torch.randn(n, n, dtype=torch.bfloat16)
+    torch.matmul(a, b)
+    best, end = 0.0, time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        start = time.perf_counter()
+        for _ in range(4):
+            torch.matmul(a, b)
+        best = max(best, 4 * 2 * n**3 / (time.perf_counter() - start))
+    return best
+
+
+def flops_per_token(config, predicted_fraction: float) -> float:
+    """Training FLOPs per token the model executes: 3 x (2 x the layers' weights + attention over the sequence +
+    the MLM head at the positions it runs on: all of them, or the masked fraction with sparse prediction)."""
+    hidden, layers = config.hidden_size, config.num_hidden_layers
+    glu = 2 if config.model_type == "modernbert" else 1  # ModernBERT's GeGLU input projection is twice as wide
+    per_layer = 4 * hidden * hidden + (glu + 1) * hidden * config.intermediate_size
+    head = predicted_fraction * (hidden * hidden + hidden * config.vocab_size)
+    return 3 * (2 * (layers * per_layer + head) + 4 * layers * hidden * SEQ)
+
+
+# --- one side ----------------------------------------------------------------------------------------------------
+
+
+def timed_evaluation(marks: list[float], batches, bf16: bool, record: list):
+    """A callback that evaluates at each of ``marks`` (minutes of training, evaluation excluded) and stops after
+    the last one."""
+    from transformers import TrainerCallback
+
+    class TimedEvaluation(TrainerCallback):
+        def __init__(self):
+            self.spent, self.resumed_at, self.pending = 0.0, None, list(marks)
+
+        def on_step_begin(self, args, state, control, **kwargs):
+            if self.resumed_at is None:
+                self.resumed_at = time.perf_counter()
+
+        def on_step_end(self, args, state, control, model=None, **kwargs):
+            now = time.perf_counter()
+            self.spent += now - self.resumed_at
+            if self.pending and self.spent >= self.pending[0] * 60:
+                loss, accuracy = evaluate(model, batches, bf16)
+                record.append({"minutes": self.pending.pop(0), "train_seconds": self.spent, "step": state.global_step,
+                               "tokens": int(state.num_input_tokens_seen), "loss": loss, "accuracy": accuracy})
+                print(f"{record[-1]}", flush=True)
+                if not self.pending:
+                    control.should_training_stop = True
+            self.resumed_at = time.perf_counter()
+
+    return TimedEvaluation()
+
+
+def run_side(side: str, work: Path, args: argparse.Namespace) -> dict:
+    torch.set_num_threads(1)
+    peak = matmul_peak_flops()
+    batches = validation_batches(work)
+    record: list[dict] = []
+    callback = timed_evaluation(args.evals, batches, True, record)
+    out = work / side
+    if side == "ours":
+        trainer, model, predicted = build_ours(work, out, args)
+    else:
+        trainer, model, predicted = build_hf(work, out, args)
+    trainer.add_callback(callback)
+    trainer.train()
+    trainer.save_model(str(out / "model"))
+    trainer.processing_class.save_pretrained(str(out / "model"))
+    tokens = record[-1]["tokens"]
+    seconds = record[-1]["train_seconds"]
+    achieved = flops_per_token(model.config, predicted) * tokens / seconds
+    return {"side": side, "curve": record, "tokens_per_second": tokens / seconds, "matmul_peak_tflops": peak / 1e12,
+            "mfu": achieved / peak, "parameters": model.num_parameters()}
+
+
+def build_ours(work: Path, out: Path, args: argparse.Namespace):
+    from datasets import DatasetDict, load_from_disk
+    from transformers import TrainingArguments, set_seed
+
+    from hf_pretrain import DataArguments, ModelArguments, PretrainingArguments, objective_class, parse_config
+    from hf_pretrain.training.arguments import RunArguments
+    from hf_pretrain.training.data import build_sequences, PretrainingData
+    from hf_pretrain.data.sequences import tokenize_documents
+    from hf_pretrain import load_tokenizer
+    from hf_pretrain.training.run import pretraining_trainer
+
+    minutes = max(args.evals) + 1  # the callback stops at the last mark; the schedule ends at the budget
+    model_args, data_args, pretraining, run_args, training_args = parse_config(
+        (ModelArguments, DataArguments, PretrainingArguments, RunArguments, TrainingArguments),
+        ["--config", str(BUDGET), "--output_dir", str(out), "--tokenizer_name", str(work / "tokenizer"),
+         "--max_train_minutes", str(max(args.evals)), "--eval_strategy", "no", "--save_strategy", "no",
+         "--logging_steps", "50", "--max_steps", "1000000"],
+    )
+    del minutes
+    objective = objective_class(pretraining.objective)(pretraining, training_args.seed)
+    tokenizer = load_tokenizer(str(work / "tokenizer"))
+    documents = DatasetDict(train=load_from_disk(str(work / "documents"))["train"])
+    tokenized = DatasetDict(train=tokenize_documents(documents["train"], tokenizer))
+    sequences = build_sequences(objective, tokenized, tokenizer, max_seq_length=data_args.max_seq_length)
+    set_seed(training_args.seed)
+    model = objective.build_model(model_args, tokenizer, data_args.max_seq_length)
+    data = PretrainingData(documents, sequences, tokenizer, args.train_file, "shared WordPiece")
+    trainer = pretraining_trainer(objective, model, data, training_args, run_args)
+    return trainer, model, pretraining.mlm_probability
+
+
+def build_hf(work: Path, out: Path, args: argparse.Namespace):
+    from itertools import chain
+
+    from datasets import load_from_disk
+    from transformers import (BertConfig, BertForMaskedLM, DataCollatorForLanguageModeling, Trainer,
+                              TrainingArguments, set_seed)
+
+    from hf_pretrain import load_tokenizer
+
+    tokenizer = load_tokenizer(str(work / "tokenizer"))
+    documents = load_from_disk(str(work / "documents"))["train"]
+    tokenized = documents.map(lambda b: tokenizer(b["text"], return_special_tokens_mask=True), batched=True,
+                              remove_columns=["text"])
+
+    def group_texts(examples):  # run_mlm.py's
+        concatenated = {k: list(chain(*examples[k])) for k in examples}
+        total = len(concatenated["input_ids"]) // SEQ * SEQ
+        return {k: [t[i : i + SEQ] for i in range(0, total, SEQ)] for k, t in concatenated.items()}
+
+    blocks = tokenized.map(group_texts, batched=True)
+    budget = parse_budget()
+    config = BertConfig(vocab_size=len(tokenizer), hidden_size=budget["hidden_size"],
+                        num_hidden_layers=budget["num_hidden_layers"],
+                        num_attention_heads=budget["num_attention_heads"],
+                        intermediate_size=4 * budget["hidden_size"], pad_token_id=tokenizer.pad_token_id)
+    set_seed(0)
+    model = BertForMaskedLM(config)
+    collator = DataCollatorForLanguageModeling(tokenizer, mlm_probability=0.15)
+    steps = probe_steps(model, blocks, collator, max(args.evals) * 60)
+    set_seed(0)
+    model = BertForMaskedLM(config)
+    training_args = TrainingArguments(
+        output_dir=str(out), per_device_train_batch_size=32, learning_rate=1e-3, max_steps=steps,
+        lr_scheduler_type="linear", warmup_steps=0.05, weight_decay=0.01, bf16=True, use_cpu=True,
+        logging_steps=50, save_strategy="no", report_to="none", include_num_input_tokens_seen="non_padding",
+        dataloader_pin_memory=False, seed=0,
+    )
+    return Trainer(model=model, args=training_args, train_dataset=blocks, data_collator=collator,
+                   processing_class=tokenizer), model, 1.0
+
+
+def probe_steps(model, blocks, collator, seconds: float) -> int:
+    """How many batch-32 steps fit in ``seconds`` (timed over a few steps), so the schedule ends with the budget."""
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    timings = []
+    for i in range(6):
+        batch = collator([blocks[j] for j in range(32 * i, 32 * (i + 1))])
+        start = time.perf_counter()
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            loss = model(**batch).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        timings.append(time.perf_counter() - start)
+    return int(seconds / statistics.median(timings[2:]))
+
+
+def parse_budget() -> dict:
+    import yaml
+
+    return yaml.safe_load(BUDGET.read_text())
+
+
+# --- the comparison ----------------------------------------------------------------------------------------------
+
+
+def time_to_loss(curve: list[dict], target: float) -> tuple[float, bool]:
+    """Minutes at which ``curve`` reaches ``target``: interpolated, or extrapolated on a line in log-time through
+    its last two evaluations (True when extrapolated)."""
+    for before, after in zip(curve, curve[1:]):
+        if after["loss"] <= target < before["loss"]:
+            t = (before["loss"] - target) / (before["loss"] - after["loss"])
+            return math.exp(math.log(before["minutes"]) + t * (math.log(after["minutes"]) - math.log(before["minutes"]))), False
+    if curve[0]["loss"] <= target:
+        return curve[0]["minutes"], False
+    a, b = curve[-2], curve[-1]
+    slope = (b["loss"] - a["loss"]) / (math.log(b["minutes"]) - math.log(a["minutes"]))
+    if slope >= 0:
+        return math.inf, True
+    return math.exp(math.log(b["minutes"]) + (target - b["loss"]) / slope), True
+
+
+def finetune(checkpoint: Path, out: Path, args: argparse.Namespace, from_scratch: bool) -> dict:
+    command = [sys.executable, str(ROOT / "recipes" / "finetune_glue.py"), "--config",
+               str(ROOT / "recipes" / "configs" / "glue.yaml"), "--model_name_or_path", str(checkpoint),
+               "--task_name", "mrpc", "--glue_dir", args.glue_dir, "--output_dir", str(out), "--seeds",
+               *map(str, args.seeds), "--bf16"] + (["--from_scratch"] if from_scratch else [])
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                   env={**os.environ, "OMP_NUM_THREADS": "1"})
+    return json.loads((out / "glue_results.json").read_text())["summary"]
+
+
+def plot(results: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for side, label in (("ours", "hf_pretrain budget preset"), ("hf", "plain HF (run_mlm.py way)")):
+        curve = results[side]["curve"]
+        axes[0].plot([c["minutes"] for c in curve], [c["loss"] for c in curve], marker="o", label=label)
+        axes[1].plot([c["minutes"] for c in curve], [100 * c["accuracy"] for c in curve], marker="o", label=label)
+    axes[0].set(xlabel="training minutes (2-core CPU, one core each)", ylabel="validation MLM loss (15 % masks)")
+    axes[1].set(xlabel="training minutes (2-core CPU, one core each)", ylabel="validation MLM accuracy (%)")
+    for axis in axes:
+        axis.grid(alpha=0.3)
+        axis.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--train_file", default=str(ROOT.parent / "shared" / "data" / "wikipedia"))
+    parser.add_argument("--glue_dir", default=str(ROOT.parent / "shared" / "data" / "glue"))
+    parser.add_argument("--output_dir", default=str(ROOT / "outputs" / "bench_quality"))
+    parser.add_argument("--evals", type=float, nargs="+", default=[5, 10, 20, 30], help="minutes")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument("--vocab_size", type=int, default=16384)
+    parser.add_argument("--max_documents", type=int, default=None, help="a smaller corpus (quick runs)")
+    parser.add_argument("--skip_glue", action="store_true")
+    parser.add_argument("--side", choices=["ours", "hf"], help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    work = Path(args.output_dir)
+
+    if args.side:
+        result = run_side(args.side, work, args)
+        (work / f"{args.side}.json").write_text(json.dumps(result, indent=1))
+        return
+
+    work.mkdir(parents=True, exist_ok=True)
+    prepare(work, args)
+    child = [sys.executable, __file__, "--output_dir", str(work), "--train_file", args.train_file,
+             "--evals", *map(str, args.evals)]
+    sides = {side: subprocess.Popen([*child, "--side", side], stdout=open(work / f"{side}.log", "w"),
+                                    stderr=subprocess.STDOUT, env={**os.environ, "OMP_NUM_THREADS": "1"})
+             for side in ("ours", "hf")}
+    for side, process in sides.items():
+        if process.wait() != 0:
+            sys.exit(f"the {side} side failed: see {work / f'{side}.log'}")
+    results = {side: json.loads((work / f"{side}.json").read_text()) for side in sides}
+
+    ours, hf = results["ours"]["curve"], results["hf"]["curve"]
+    target = ours[-1]["loss"]
+    minutes, extrapolated = time_to_loss(hf, target)
+    ratio = minutes / ours[-1]["minutes"]
+    results["time_to_loss"] = {"target_loss": target, "hf_minutes": minutes, "extrapolated": extrapolated,
+                               "ratio": ratio}
+    lines = ["| minutes | ours loss | ours accuracy | plain HF loss | plain HF accuracy |", "|---|---|---|---|---|"]
+    lines += [f"| {a['minutes']:g} | {a['loss']:.3f} | {100 * a['accuracy']:.1f} % | {b['loss']:.3f} | "
+              f"{100 * b['accuracy']:.1f} % |" for a, b in zip(ours, hf)]
+    lines += ["", f"time to our {ours[-1]['minutes']:g}-minute loss ({target:.3f}): plain HF "
+              f"{'~' if extrapolated else ''}{minutes:.0f} minutes{' (extrapolated)' if extrapolated else ''}, "
+              f"{ratio:.1f}x ours"]
+    for side in ("ours", "hf"):
+        r = results[side]
+        lines.append(f"{side}: {r['tokens_per_second']:,.0f} tokens/s, MFU {100 * r['mfu']:.0f} % of this core's "
+                     f"bf16 matmul peak ({r['matmul_peak_tflops'] * 1000:.0f} GFLOP/s), {r['parameters']:,} parameters")
+    if not args.skip_glue:
+        runs = {"pretrained": (work / "ours" / "model", False), "random init": (work / "ours" / "model", True)}
+        glue = {}
+        for name, (checkpoint, scratch) in runs.items():
+            glue[name] = finetune(checkpoint, work / f"mrpc-{name.replace(' ', '-')}", args, scratch)
+        results["mrpc"] = glue
+        lines += ["", "| MRPC dev | accuracy | F1 |", "|---|---|---|"]
+        for name, summary in glue.items():
+            acc, f1 = summary["validation_accuracy"], summary["validation_f1"]
+            lines.append(f"| {name} ({len(args.seeds)} seeds) | {100 * acc['mean']:.1f} ± {100 * acc['std']:.1f} | "
+                         f"{100 * f1['mean']:.1f} ± {100 * f1['std']:.1f} |")
+    (work / "results.json").write_text(json.dumps(results, indent=1))
+    (work / "results.md").write_text("\n".join(lines) + "\n")
+    plot(results, work / "curves.png")
+    print("\n".join(lines))
+    print(f"time-to-loss ratio: {ratio:.2f}x (ours {ours[-1]['minutes']:g}, hf {minutes:.1f} minutes)")
+
+
+if __name__ == "__main__":
+    main()

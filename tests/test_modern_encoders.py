@@ -1,0 +1,93 @@
+"""End to end: RoBERTa and ModernBERT pretrained from scratch by the one recipe, reloaded by plain transformers in a
+process that cannot import hf_pretrain, fine-tuned on GLUE, continued (domain-adaptive pretraining), compiled."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from .conftest import DEBUG, ROOT, run_recipe
+
+PRETRAIN = "recipes/pretrain_bert.py"
+FAST = ["--config", DEBUG, "--objective", "mlm", "--max_steps", "6", "--eval_steps", "3", "--save_steps", "3",
+        "--logging_steps", "3", "--isolate_documents", "--masking_unit", "whole_word", "--mlm_probability", "0.3"]
+STOCK = {"roberta": ("RobertaForMaskedLM", "<mask>"), "modernbert": ("ModernBertForMaskedLM", "[MASK]")}
+
+
+def _ok(result):
+    assert result.returncode == 0, result.stdout[-4000:]
+    return result
+
+
+@pytest.fixture(scope="module", params=sorted(STOCK))
+def pretrained(request, tmp_path_factory) -> tuple[str, Path]:
+    out = tmp_path_factory.mktemp(request.param)
+    _ok(run_recipe(PRETRAIN, *FAST, "--model_type", request.param, "--output_dir", str(out)))
+    return request.param, out
+
+
+def test_the_checkpoint_is_the_stock_class_and_loads_without_hf_pretrain(pretrained):
+    model_type, out = pretrained
+    stock, mask = STOCK[model_type]
+    config = json.loads((out / "config.json").read_text())
+    assert config["model_type"] == model_type and config["architectures"] == [stock]
+    probe = (
+        "import sys; sys.modules['hf_pretrain'] = None\n"
+        "from transformers import AutoModelForMaskedLM, AutoTokenizer\n"
+        f"d = {str(out)!r}\n"
+        "tok = AutoTokenizer.from_pretrained(d)\n"
+        "model = AutoModelForMaskedLM.from_pretrained(d)\n"
+        f"out = model(**tok('a {mask} sentence', return_tensors='pt'))\n"
+        "print('LOADED', type(model).__name__, tuple(out.logits.shape), tok.mask_token)\n"
+    )
+    result = _ok(run_recipe("-c", probe))
+    assert f"LOADED {stock} (1, " in result.stdout and f", 2000) {mask}" in result.stdout
+    card = (out / "README.md").read_text()
+    assert "byte-level BPE trained on the corpus" in card and f"tags:\n- hf-pretrain\n- {model_type}" in card
+    history = json.loads((out / "trainer_state.json").read_text())["log_history"]
+    assert [h["eval_mlm_accuracy"] for h in history if "eval_loss" in h]
+
+
+def test_the_checkpoint_fine_tunes_on_glue(pretrained, tmp_path):
+    from .test_glue import FIXTURES, write_task
+
+    model_type, out = pretrained
+    header, rows = FIXTURES["MRPC"]
+    write_task(tmp_path / "glue", "MRPC", header, rows * 4)
+    _ok(run_recipe("recipes/finetune_glue.py", "--config", str(ROOT / "recipes" / "configs" / "glue.yaml"),
+                   "--model_name_or_path", str(out), "--task_name", "mrpc", "--glue_dir", str(tmp_path / "glue"),
+                   "--output_dir", str(tmp_path / "mrpc"), "--max_steps", "2"))
+    classifier = json.loads((tmp_path / "mrpc" / "seed_1" / "config.json").read_text())
+    assert classifier["architectures"][0].endswith("ForSequenceClassification")
+    assert classifier["model_type"] == model_type
+
+
+def test_continued_pretraining_from_a_saved_modernbert(tmp_path_factory, tmp_path):
+    source = tmp_path_factory.mktemp("source")
+    _ok(run_recipe(PRETRAIN, *FAST, "--model_type", "modernbert", "--max_steps", "2", "--output_dir", str(source)))
+    _ok(run_recipe(PRETRAIN, *FAST, "--model_name_or_path", str(source), "--config_overrides",
+                   "attention_dropout=0.1", "--output_dir", str(tmp_path)))
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["architectures"] == ["ModernBertForMaskedLM"] and config["attention_dropout"] == 0.1
+    assert (tmp_path / "tokenizer.json").read_text() == (source / "tokenizer.json").read_text()
+
+
+def test_modern_objective_flags_refused_in_one_line(tmp_path):
+    result = run_recipe(PRETRAIN, "--config", DEBUG, "--model_type", "roberta", "--output_dir", str(tmp_path))
+    assert result.returncode == 2 and result.stdout.strip().splitlines()[-1] == (
+        "error: --objective mlm_nsp needs a next-sentence head, which roberta has none of: use --objective mlm"
+    )
+    result = run_recipe(PRETRAIN, *FAST, "--model_type", "modernbert", "--config_overrides", "hidden=64",
+                        "--output_dir", str(tmp_path))
+    assert result.returncode == 2 and "error: --config_overrides: 'hidden' is not a field of the modernbert" in \
+        result.stdout and "Traceback" not in result.stdout
+
+
+def test_torch_compile_on_the_cpu(tmp_path):
+    _ok(run_recipe(PRETRAIN, *FAST, "--model_type", "modernbert", "--max_steps", "3", "--eval_strategy", "no",
+                   "--torch_compile", "--output_dir", str(tmp_path)))
+    history = json.loads((tmp_path / "trainer_state.json").read_text())["log_history"]
+    assert history[-1]["step"] == 3 and json.loads((tmp_path / "config.json").read_text())["architectures"] == [
+        "ModernBertForMaskedLM"]
