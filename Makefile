@@ -12,7 +12,7 @@ GLUE_DIR ?= ../shared/data/glue
 SEEDS ?= 1
 ARGS ?=
 
-.PHONY: install prepare pretrain finetune-glue test bench faults clean
+.PHONY: install prepare pretrain finetune-glue test bench bench-quality faults clean
 
 install:
 	python3 -m venv $(VENV)
@@ -43,6 +43,11 @@ bench:
 	$(PY) benchmarks/bench_training.py
 	$(PY) benchmarks/bench_prepare.py
 	$(PY) benchmarks/bench_prepare_memory.py
+
+# Quality per compute (about 45 minutes, both cores): the budget preset vs the run_mlm.py way, 30 minutes each side
+# by side, then MRPC over 3 seeds. Not part of `make bench` or CI.
+bench-quality:
+	$(PY) benchmarks/bench_quality.py --train_file $(CORPUS) --glue_dir $(GLUE_DIR) $(ARGS)
 
 # Fault injection: SIGKILL and resume, crashes while saving, non-finite losses, hostile input, security; one line
 # per case (these tests are part of `make test` too).

@@ -23,15 +23,39 @@ from .errors import HfPretrainError
 logger = logging.getLogger(__name__)
 
 
+class _PresetLoader(yaml.SafeLoader):
+    """``yaml.safe_load``'s loader (a preset is data, never code) that refuses a key given twice: YAML would
+    silently keep the last one."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key '{key}' (line {key_node.start_mark.line + 1})", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+class _Parser(HfArgumentParser):
+    """``HfArgumentParser`` whose errors are one-line ``HfPretrainError``s, not a page of usage."""
+
+    def error(self, message: str):
+        raise HfPretrainError(message)
+
+
 def _load_preset(path: str) -> dict[str, Any]:
     if not os.path.isfile(path):
         raise HfPretrainError(f"--config {path}: no such file")
-    with open(path, encoding="utf-8") as f:
-        try:
-            # safe_load: a preset is data, never code.
-            preset = yaml.safe_load(f) or {}
-        except yaml.YAMLError as err:
-            raise HfPretrainError(f"{path}: not valid YAML ({err})".replace("\n", " ")) from None
+    try:
+        with open(path, encoding="utf-8") as f:
+            preset = yaml.load(f, Loader=_PresetLoader) or {}
+    except UnicodeDecodeError as err:
+        raise HfPretrainError(f"{path}: not UTF-8 text (byte {err.start}); save the preset as UTF-8") from None
+    except yaml.YAMLError as err:
+        raise HfPretrainError(f"{path}: not valid YAML ({err})".replace("\n", " ")) from None
     if not isinstance(preset, dict):
         raise HfPretrainError(f"{path}: a preset must be a mapping of argument names to values")
     return preset
@@ -40,6 +64,46 @@ def _load_preset(path: str) -> dict[str, Any]:
 def _suggest(key: str, known: Sequence[str]) -> str:
     close = difflib.get_close_matches(key, known, n=1)
     return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _check_preset_type(path: str, key: str, value: Any, parser: HfArgumentParser, declared: str) -> Any:
+    """A preset value of the wrong type (a list for a number, text for a flag) would surface deep inside training:
+    name the key. Strings go through the flag's own parsing, as on the command line; one string where a list is
+    expected is a list of one. Returns the value to use."""
+    action = next(a for a in parser._actions if a.dest == key)
+    expected = action.type
+    if action.nargs in ("+", "*") and isinstance(value, str):
+        return [value]
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        ok = "dict" in declared
+    elif action.nargs in ("+", "*"):
+        ok = isinstance(value, list)
+    elif expected is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif expected is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    elif getattr(expected, "__name__", "") == "string_to_bool" or isinstance(action.const, bool):
+        ok = isinstance(value, bool)
+    else:
+        ok = not isinstance(value, list)
+    if not ok:
+        wanted = "a list" if action.nargs in ("+", "*") else getattr(expected, "__name__", "a value").replace(
+            "string_to_bool", "true or false")
+        raise HfPretrainError(f"{path}: '{key}' must be {wanted}, not {value!r}")
+    return value
+
+
+def _check_training_values(values: dict[str, Any]) -> None:
+    """TrainingArguments values that transformers accepts but that make a silent wrong run or a crash later."""
+    for flag in ("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps"):
+        if flag in values and values[flag] is not None and values[flag] < 1:
+            raise HfPretrainError(f"--{flag} must be at least 1, not {values[flag]}")
+    if "max_steps" in values and values["max_steps"] < -1 or values.get("max_steps") == 0:
+        raise HfPretrainError(
+            f"--max_steps must be positive, or -1 to train --num_train_epochs, not {values['max_steps']}"
+        )
 
 
 def _split_config_flag(argv: list[str]) -> tuple[str | None, list[str]]:
@@ -88,16 +152,20 @@ def parse_config(
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     config_path, argv = _split_config_flag(argv)
-    parser = HfArgumentParser(dataclass_types)
+    parser = _Parser(dataclass_types)
     known = sorted({action.dest for action in parser._actions if action.dest != "help"})
     if defaults:
         parser.set_defaults(**defaults)
 
     if config_path is not None:
         preset = _load_preset(config_path)
-        for key in preset:
+        # The annotations as written (HfArgumentParser narrows its fields' types to what argparse parses).
+        declared = {name: str(kind) for dtype in dataclass_types for cls in reversed(dtype.__mro__)
+                    for name, kind in vars(cls).get("__annotations__", {}).items()}
+        for key, value in preset.items():
             if key not in known:
                 raise HfPretrainError(f"{config_path}: unknown key '{key}'{_suggest(key, known)}")
+            preset[key] = _check_preset_type(config_path, key, value, parser, declared.get(key, ""))
         parser.set_defaults(**preset)
 
     namespace, unknown = parser.parse_known_args(argv)
@@ -107,6 +175,7 @@ def parse_config(
         raise HfPretrainError(f"unknown argument {flag}{hint}")
     values = vars(namespace)
     _place_without_accelerator(values)
+    _check_training_values(values)
 
     outputs = []
     for dtype in dataclass_types:

@@ -33,7 +33,7 @@ def main() -> None:
     task = GLUE_TASKS[glue_args.task_name]
 
     repo_id = prepare_push(training_args)  # before any work, so an unreachable Hub fails the run at once
-    tokenizer = load_tokenizer(glue_args.model_name_or_path, glue_args.trust_remote_code)
+    tokenizer = load_tokenizer(glue_args.model_name_or_path, glue_args.trust_remote_code, "--model_name_or_path")
     bad = BadInput(glue_args.on_bad_input)
     data = load_glue(task, glue_args.glue_dir, bad)
     if bad.counts:

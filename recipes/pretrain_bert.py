@@ -24,10 +24,12 @@ from hf_pretrain.objectives.arguments import PretrainingArguments
 from hf_pretrain.training.arguments import RunArguments
 from hf_pretrain.training.data import prepare_pretraining_data
 from hf_pretrain.training.run import (
+    check_resume,
     configure_logging,
     finish,
     pretraining_trainer,
     resume_checkpoint,
+    run_settings,
     train_and_evaluate,
 )
 
@@ -51,12 +53,14 @@ def main(required_objective: str | None = None) -> None:
     objective = cls(pretraining_args, training_args.seed, extra)
 
     repo_id = prepare_push(training_args)  # before any work, so an unreachable Hub fails the run at once
-    checkpoint = resume_checkpoint(training_args)
+    checkpoint = resume_checkpoint(training_args, run_args.overwrite_output_dir)
+    settings = run_settings(model_args, data_args, pretraining_args, extra)
+    check_resume(checkpoint, settings)  # before any data work: a checkpoint of another run is refused at once
     set_seed(training_args.seed)  # before the model is built: its initialization comes from the seed too
 
     data = prepare_pretraining_data(objective, model_args, data_args, training_args, checkpoint)
     model = objective.build_model(model_args, data.tokenizer, data_args.max_seq_length)
-    trainer = pretraining_trainer(objective, model, data, training_args, run_args)
+    trainer = pretraining_trainer(objective, model, data, training_args, run_args, settings)
     metrics = train_and_evaluate(trainer, checkpoint)
     objective.save(trainer, training_args.output_dir)
 

@@ -78,3 +78,41 @@ def test_an_accelerator_other_than_cuda_is_not_disabled(monkeypatch):
 def test_validation_names_the_flag(flags, message):
     with pytest.raises(HfPretrainError, match=message):
         parse_config(TYPES, ["--config", DEBUG, *flags])
+
+
+@pytest.mark.parametrize(
+    "preset, flags, message",
+    [
+        (b"learning_rate: 1e-3\nlearning_rate: 2e-3\n", [], "duplicate key 'learning_rate' (line 2)"),
+        (b"learning_rate: [1, 2]\n", [], "'learning_rate' must be float, not [1, 2]"),
+        (b"bf16: 3\n", [], "'bf16' must be true or false, not 3"),
+        (b"max_steps: 1.5\n", [], "'max_steps' must be int, not 1.5"),
+        (b"max_steps: \xff\n", [], "not UTF-8 text (byte 11); save the preset as UTF-8"),
+        (b"seed: 0\n", ["--learning_rate", "abc"], "argument --learning_rate/--learning-rate: invalid float value: 'abc'"),
+        (b"seed: 0\n", ["--per_device_train_batch_size", "0"], "--per_device_train_batch_size must be at least 1, not 0"),
+        (b"seed: 0\n", ["--max_steps", "-5"], "--max_steps must be positive, or -1 to train --num_train_epochs, not -5"),
+    ],
+)
+def test_bad_presets_and_values_are_one_line_errors(tmp_path, preset, flags, message):
+    path = tmp_path / "preset.yaml"
+    path.write_bytes(preset)
+    with pytest.raises(HfPretrainError) as error:
+        parse_config(TYPES, ["--config", str(path), *flags, "--output_dir", str(tmp_path)])
+    assert message in str(error.value) and "\n" not in str(error.value)
+
+
+def test_preset_lists_and_mappings_take_their_types(tmp_path):
+    path = tmp_path / "preset.yaml"
+    path.write_text("train_file: corpus.txt\nlr_scheduler_kwargs: {num_decay_steps: 3}\n")
+    _, data, _, training = parse_config(TYPES, ["--config", str(path), "--output_dir", str(tmp_path)])
+    assert data.train_file == ["corpus.txt"] and training.lr_scheduler_kwargs == {"num_decay_steps": 3}
+
+
+def test_a_checkpoint_without_tokenizer_files_is_refused(tmp_path):
+    from transformers import BertConfig
+
+    from hf_pretrain.data.tokenizer import load_tokenizer
+
+    BertConfig(vocab_size=100).save_pretrained(tmp_path)
+    with pytest.raises(HfPretrainError, match="--model_name_or_path .*: the folder holds no tokenizer"):
+        load_tokenizer(str(tmp_path), flag="--model_name_or_path")

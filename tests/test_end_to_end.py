@@ -119,6 +119,18 @@ def test_resume_continues_from_the_saved_step(checkpoint, tmp_path):
     assert state["global_step"] == 10
     steps = [h["step"] for h in state["log_history"] if "loss" in h]
     assert steps == [2, 4, 6, 8, 10]  # the first run's logs, then the resumed ones from step 6 on
+    assert json.loads((out / "checkpoint-6" / "run_settings.json").read_text())["vocab_size"] == 2000
+
+    # Another corpus or vocabulary in the same folder is another run: refused before any data work...
+    other = run_recipe(PRETRAIN, "--config", DEBUG, "--max_steps", "12", "--vocab_size", "500", "--output_dir", str(out))
+    assert other.returncode == 2 and "Traceback" not in other.stdout
+    last = other.stdout.strip().splitlines()[-1]
+    assert last.startswith(f"error: {out}/checkpoint-") and "belongs to another run (--vocab_size 2000 then, 500 now)" in last
+    # ...unless --overwrite_output_dir asks for a fresh start.
+    fresh = _ok(run_recipe(PRETRAIN, "--config", DEBUG, "--max_steps", "2", "--vocab_size", "500", "--save_steps", "2",
+                           "--eval_strategy", "no", "--overwrite_output_dir", "--output_dir", str(out)))
+    assert "resuming from" not in fresh.stdout
+    assert json.loads((out / "trainer_state.json").read_text())["global_step"] == 2
 
 
 def test_mlm_only_with_static_whole_word_masking_in_bf16(tmp_path):

@@ -213,7 +213,7 @@ def test_nonfinite_loss_stops_the_run_at_that_step(tmp_path):
     result = run_recipe("recipes/pretrain_bert.py", "--config", DEBUG, *NAN_RUN, "--output_dir", str(tmp_path))
     assert result.returncode == 2 and "Traceback" not in result.stdout
     assert "error: non-finite loss (nan) at step 3, batch of sequence ids [" in result.stdout
-    assert f"The last good checkpoint is {tmp_path / 'checkpoint-2'}" in result.stdout
+    assert f"The last good checkpoint (finite weights) is {tmp_path / 'checkpoint-2'}" in result.stdout
     assert sorted(p.name for p in tmp_path.glob("checkpoint-*")) == ["checkpoint-1", "checkpoint-2"]
     assert all(t.isfinite().all() for t in _weights(tmp_path / "checkpoint-2").values())
 
@@ -226,3 +226,19 @@ def test_nonfinite_loss_skips_the_update_by_flag(tmp_path):
     # Every update from step 3 on met a NaN and was dropped: the final weights are those of step 2.
     final, step2 = _weights(tmp_path), _weights(tmp_path / "checkpoint-2")
     assert all(torch.equal(final[k], step2[k]) for k in step2)
+
+
+def test_a_lower_learning_rate_takes_effect_on_resume(tmp_path):
+    """The advice after a blow-up (resume with a lower --learning_rate) works: the restored schedule is rescaled."""
+    common = ["--config", DEBUG, "--tokenizer_name", TOKENIZER, "--lr_scheduler_type", "constant", "--warmup_steps",
+              "0", "--save_steps", "4", "--logging_steps", "1", "--eval_strategy", "no", "--output_dir", str(tmp_path)]
+    first = run_recipe("recipes/pretrain_bert.py", *common, "--max_steps", "4", "--learning_rate", "1e-3")
+    assert first.returncode == 0, first.stdout[-3000:]
+    resumed = run_recipe("recipes/pretrain_bert.py", *common, "--max_steps", "8", "--learning_rate", "1e-4",
+                         "--resume_from_checkpoint", str(tmp_path / "checkpoint-4"))
+    assert resumed.returncode == 0, resumed.stdout[-3000:]
+    assert "resuming with --learning_rate 0.0001; the checkpoint's schedule peaked at 0.001" in resumed.stdout
+    history = json.loads((tmp_path / "trainer_state.json").read_text())["log_history"]
+    rates = {h["step"]: h["learning_rate"] for h in history if "learning_rate" in h}
+    assert [rates[s] for s in (1, 4)] == pytest.approx([1e-3, 1e-3])
+    assert [rates[s] for s in (5, 6, 7, 8)] == pytest.approx([1e-4] * 4)

@@ -3,13 +3,16 @@ and line, or, with ``--on_bad_input skip``, a counted skip; never a hang, a trac
 
 from __future__ import annotations
 
+import bz2
 import gzip
+import lzma
 import random
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import zstandard
 from datasets import DatasetDict
 
 from hf_pretrain.data.corpus import load_documents
@@ -44,6 +47,14 @@ def _truncated_gzip(path: Path) -> None:
     path.write_bytes(whole[: len(whole) // 2])
 
 
+def _truncated(compress):
+    def write(path: Path) -> None:
+        whole = compress("".join(f"document {i} of plain text\n\n" for i in range(3000)).encode())
+        path.write_bytes(whole[: len(whole) * 2 // 3])  # two thirds of the file: most documents would still read
+
+    return write
+
+
 CASES = {
     # name: (file name, writer, error expected in "error" mode, what "skip" mode gives: skipped count or an error)
     "random bytes": ("random.bin", _random_bytes, r"random\.bin:\d+: (not UTF-8 text|NUL bytes)", None),
@@ -51,6 +62,11 @@ CASES = {
     "mixed encodings": ("mixed.txt", _mixed_encodings, r"mixed\.txt:3: not UTF-8 text \(byte 6 of the line\)", 1),
     "malformed JSON lines": ("bad.jsonl", _bad_json, r"bad\.jsonl:2: not valid JSON", 2),
     "a truncated gzip file": ("cut.txt.gz", _truncated_gzip, r"cut\.txt\.gz: cannot be read", "cannot be read"),
+    **{f"a truncated {suffix} of plain text": (
+        f"cut.txt{suffix}", _truncated(compress), rf"cut\.txt\{suffix}: cannot be read .*ended before the end",
+        "cannot be read")
+       for suffix, compress in ((".gz", gzip.compress), (".bz2", bz2.compress), (".xz", lzma.compress),
+                                (".zst", lambda data: zstandard.ZstdCompressor().compress(data)))},
     "empty documents only": ("blank.txt", lambda p: p.write_text("\n \n\t\n\n"), "no document with any text",
                              "no document with any text"),
 }

@@ -12,7 +12,8 @@ from .conftest import DEBUG, ROOT, run_recipe
 
 PRETRAIN = "recipes/pretrain_bert.py"
 FAST = ["--config", DEBUG, "--objective", "mlm", "--max_steps", "6", "--eval_steps", "3", "--save_steps", "3",
-        "--logging_steps", "3", "--isolate_documents", "--masking_unit", "whole_word", "--mlm_probability", "0.3"]
+        "--logging_steps", "3", "--isolate_documents", "--masking_unit", "whole_word", "--mlm_probability", "0.3",
+        "--bf16"]
 STOCK = {"roberta": ("RobertaForMaskedLM", "<mask>"), "modernbert": ("ModernBertForMaskedLM", "[MASK]")}
 
 

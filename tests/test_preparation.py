@@ -23,6 +23,7 @@ from hf_pretrain.prepare.disk_groups import DiskGroups
 from hf_pretrain.prepare.pipeline import split_by_document
 from hf_pretrain.data.sentences import split_sentences
 from hf_pretrain.data.sequences import pack_sequences
+from hf_pretrain.data.tokenizer import train_wordpiece_tokenizer
 
 from .conftest import ROOT, run_recipe
 
@@ -350,3 +351,46 @@ def test_recipes_train_on_the_prepared_dataset(prepared, tmp_path):
                          "--max_seq_length", "64", "--max_steps", "2", "--eval_strategy", "no",
                          "--save_strategy", "no", "--output_dir", str(tmp_path / "electra"))
     assert electra.returncode == 0, electra.stdout[-3000:]
+
+
+def test_the_fingerprint_hashes_the_tokenizer_not_its_path(tmp_path, tokenizer):
+    """Another tokenizer saved at the same --tokenizer_name path is another preparation, not a stale reuse."""
+    from hf_pretrain.prepare.arguments import PrepareArguments
+    from hf_pretrain.prepare.pipeline import fingerprint
+
+    corpus = tmp_path / "raw.txt"
+    corpus.write_text(english(5, 1))
+    folder = tmp_path / "tokenizer"
+    tokenizer.save_pretrained(folder)
+    args = PrepareArguments(train_file=[str(corpus)], output_dir=str(tmp_path / "out"), tokenizer_name=str(folder))
+    first = fingerprint(args, QualityFilters(), [str(corpus)])
+    assert fingerprint(args, QualityFilters(), [str(corpus)]) == first
+    smaller = train_wordpiece_tokenizer([english(20, 2)], vocab_size=150)
+    smaller.save_pretrained(folder)
+    assert fingerprint(args, QualityFilters(), [str(corpus)]) != first
+
+
+def test_prepare_never_deletes_what_a_user_keeps_in_the_output_folder(tmp_path):
+    """Only a new or empty folder, or an earlier preparation's own, is written into; a folder inside the inputs is
+    left out of them."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "raw.txt").write_text("\n\n".join(english(10, seed) for seed in range(60)) + "\n")
+    home = tmp_path / "home"
+    (home / ".cache").mkdir(parents=True)
+    (home / ".cache" / "precious").write_text("keep me")
+    (home / "tokenizer").mkdir()
+    refused = _prepare("--train_file", str(corpus), "--output_dir", str(home), "--vocab_size", "300")
+    assert refused.returncode == 2 and (home / ".cache" / "precious").read_text() == "keep me"
+    assert f"error: --output_dir {home}: holds files that are not a preparation's (.cache, tokenizer); choose a new " \
+           "or empty folder" in refused.stderr
+    (tmp_path / "afile").write_text("x")
+    assert "is a file, not a folder" in _prepare("--train_file", str(corpus), "--output_dir", str(tmp_path / "afile")).stderr
+    # Output inside the input folder: prepared twice, the second run reads the same input and reuses the first.
+    inside = corpus / "prepared"
+    flags = ["--train_file", str(corpus), "--output_dir", str(inside), "--vocab_size", "300", "--max_seq_length", "64",
+             "--validation_split_percentage", "10", "--test_split_percentage", "10"]
+    first = _prepare(*flags)
+    assert first.returncode == 0, first.stderr[-2000:]
+    again = _prepare(*flags)
+    assert again.returncode == 0 and "reusing it" in again.stderr, again.stderr[-2000:]

@@ -24,12 +24,48 @@ MAX_LINE_BYTES = 16 * 2**20
 COMPRESSIONS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open, ".zst": None}
 
 
+class _ZstdReader(io.RawIOBase):
+    """A .zst file's decompressed bytes, frame after frame, that raises ``EOFError`` when the file ends inside a
+    frame, as the gzip, bz2 and lzma readers do for a truncated file (zstandard's own reader just stops)."""
+
+    def __init__(self, path: str) -> None:
+        self._file = open(path, "rb")
+        self._frame = zstandard.ZstdDecompressor().decompressobj()
+        self._pending = b""
+        self._started = False  # input went into the current frame
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while not self._pending:
+            chunk = self._file.read(2**16)
+            if not chunk:
+                if self._started and not self._frame.eof:
+                    raise EOFError("compressed file ended before the end-of-stream marker was reached")
+                return 0
+            while chunk:
+                if self._frame.eof:  # the next frame of a multi-frame file
+                    self._frame = zstandard.ZstdDecompressor().decompressobj()
+                self._started = True
+                self._pending += self._frame.decompress(chunk)
+                chunk = self._frame.unused_data if self._frame.eof else b""
+        n = min(len(buffer), len(self._pending))
+        buffer[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        return n
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
+
+
 def open_binary(path: str) -> IO[bytes]:
-    """The file's bytes, decompressed by its suffix (.gz, .bz2, .xz, .zst) or as they are."""
+    """The file's bytes, decompressed by its suffix (.gz, .bz2, .xz, .zst) or as they are; a truncated compressed
+    file raises ``EOFError`` when its end is reached."""
     suffix = os.path.splitext(path)[1].lower()
     if suffix == ".zst":
-        # The zstd reader has no readline; buffering gives line iteration.
-        return io.BufferedReader(zstandard.open(path, "rb"))
+        return io.BufferedReader(_ZstdReader(path))
     opener = COMPRESSIONS.get(suffix)
     return opener(path, "rb") if opener else open(path, "rb")
 

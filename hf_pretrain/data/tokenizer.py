@@ -159,15 +159,26 @@ def canonical_vocab(vocab: dict[str, int]) -> dict[str, int]:
     return {token: i for i, token in enumerate([*SPECIAL_TOKENS, *rest])}
 
 
-def load_tokenizer(name_or_path: str, trust_remote_code: bool = False) -> PreTrainedTokenizerBase:
-    """Load a fast tokenizer from a folder (or the Hub), with a clear error when it is not there."""
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json", "spiece.model",
+                   "sentencepiece.bpe.model", "tokenizer.model")
+
+
+def load_tokenizer(name_or_path: str, trust_remote_code: bool = False, flag: str = "--tokenizer_name") -> PreTrainedTokenizerBase:
+    """Load a fast tokenizer from a folder (or the Hub), with a clear error naming ``flag`` when it is not there.
+    A folder without any tokenizer file is refused: transformers would build a near-empty tokenizer from the
+    config alone, and every word would become [UNK]."""
     if not os.path.isdir(name_or_path) and os.path.sep in name_or_path:
-        raise HfPretrainError(f"--tokenizer_name {name_or_path}: no such directory")
+        raise HfPretrainError(f"{flag} {name_or_path}: no such directory")
+    if os.path.isdir(name_or_path) and not any(os.path.isfile(os.path.join(name_or_path, f)) for f in TOKENIZER_FILES):
+        raise HfPretrainError(
+            f"{flag} {name_or_path}: the folder holds no tokenizer ({', '.join(TOKENIZER_FILES[:3])}, ...); save the "
+            "tokenizer with the checkpoint or pass --tokenizer_name"
+        )
     try:
         tokenizer = AutoTokenizer.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
     except Exception as err:  # missing files, unreachable Hub, malformed JSON
-        raise HfPretrainError(f"--tokenizer_name {name_or_path}: cannot load a tokenizer ({err})") from None
+        raise HfPretrainError(f"{flag} {name_or_path}: cannot load a tokenizer ({err})") from None
     missing = [name for name in ("pad_token", "mask_token", "cls_token", "sep_token") if getattr(tokenizer, name) is None]
     if missing:
-        raise HfPretrainError(f"--tokenizer_name {name_or_path}: the tokenizer has no {', '.join(missing)}")
+        raise HfPretrainError(f"{flag} {name_or_path}: the tokenizer has no {', '.join(missing)}")
     return tokenizer

@@ -46,13 +46,18 @@ BATCH = 100
 
 
 def fingerprint(args: PrepareArguments, filters: QualityFilters, files: list[str]) -> str:
-    """A hash of the inputs' bytes, in order, and of every setting that changes the output (not of where the
-    files or the output are, nor of how many processes do the work)."""
+    """A hash of the inputs' bytes, in order, of a ``--tokenizer_name`` folder's files (not its path: another
+    tokenizer saved at the same path is another preparation), and of every setting that changes the output (not of
+    where the files or the output are, nor of how many processes do the work)."""
     digest = hashlib.sha256(f"hf_pretrain preparation {FORMAT_VERSION}".encode())
     ignored = ("train_file", "output_dir", "num_proc", "overwrite_cache")
     settings = {k: v for k, v in dataclasses.asdict(args).items() if k not in ignored}
     digest.update(json.dumps([settings, dataclasses.asdict(filters)], sort_keys=True, default=str).encode())
-    for path in files:
+    tokenizer_files = []
+    if args.tokenizer_name and os.path.isdir(args.tokenizer_name):
+        tokenizer_files = sorted(os.path.join(args.tokenizer_name, name) for name in os.listdir(args.tokenizer_name)
+                                 if os.path.isfile(os.path.join(args.tokenizer_name, name)))
+    for path in [*tokenizer_files, *files]:
         digest.update(os.path.getsize(path).to_bytes(8, "little"))
         with open(path, "rb") as f:
             while block := f.read(2**22):
@@ -206,10 +211,43 @@ def _tokenizer(train: Dataset, args: PrepareArguments) -> tuple[PreTrainedTokeni
     ), len(sample)
 
 
+MARKER = ".hf_pretrain_preparation"  # written first: this folder is a preparation's, which a rerun may replace
+
+
+def check_output_dir(output_dir: str) -> None:
+    """Write only into a new or empty folder, or one an earlier preparation marked as its own: never delete what a
+    user keeps in ``--output_dir`` (``--output_dir ~`` must not wipe ``~/.cache``)."""
+    if os.path.exists(output_dir) and not os.path.isdir(output_dir):
+        raise HfPretrainError(f"--output_dir {output_dir}: is a file, not a folder")
+    if os.path.isdir(output_dir) and os.listdir(output_dir) and not os.path.isfile(os.path.join(output_dir, MARKER)):
+        found = sorted(os.listdir(output_dir))
+        raise HfPretrainError(
+            f"--output_dir {output_dir}: holds files that are not a preparation's ({', '.join(found[:4])}"
+            f"{', ...' if len(found) > 4 else ''}); choose a new or empty folder"
+        )
+    os.makedirs(output_dir, exist_ok=True)
+    with open(os.path.join(output_dir, MARKER), "w", encoding="utf-8") as f:
+        f.write("A folder written by `hf-pretrain prepare`: a rerun may replace what it holds.\n")
+
+
+def input_files(args: PrepareArguments) -> list[str]:
+    """The corpus files, less any inside ``--output_dir`` (a preparation kept inside its own input folder would
+    otherwise read its outputs on a rerun)."""
+    output = os.path.realpath(args.output_dir) + os.sep
+    files = expand_paths(args.train_file)
+    kept = [path for path in files if not os.path.realpath(path).startswith(output)]
+    if len(kept) < len(files):
+        logger.info("leaving out %d file(s) inside --output_dir %s", len(files) - len(kept), args.output_dir)
+    if not kept:
+        raise HfPretrainError(f"--train_file {' '.join(args.train_file)}: no input file outside --output_dir")
+    return kept
+
+
 def prepare_corpus(args: PrepareArguments, filters: QualityFilters) -> dict:
     """Run the whole stage into ``args.output_dir`` and return the report; reuse a finished run of the same inputs
     and settings unless ``args.overwrite_cache``."""
-    files = expand_paths(args.train_file)
+    check_output_dir(args.output_dir)
+    files = input_files(args)
     key = fingerprint(args, filters, files)
     if not args.overwrite_cache and is_prepared(args.output_dir, key):
         logger.info("%s holds this preparation already (fingerprint %s): reusing it", args.output_dir, key[:12])

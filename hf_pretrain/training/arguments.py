@@ -37,6 +37,11 @@ class RunArguments:
     min_lr_ratio: float = field(
         default=0.0, metadata={"help": "Time-keyed schedules: the floor, as a fraction of --learning_rate."}
     )
+    overwrite_output_dir: bool = field(
+        default=False,
+        metadata={"help": "Start afresh even if --output_dir holds checkpoints (by default the run resumes from the "
+                  "last one, if its settings match), as run_mlm.py's flag of the same name."},
+    )
     log_sequence_ids: bool = field(
         default=False,
         metadata={"help": "Append the sequence ids of every training batch to <output_dir>/sequence_ids/ (audit)."},

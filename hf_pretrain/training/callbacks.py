@@ -71,11 +71,12 @@ class NonFiniteLossCallback(TrainerCallback):
             if model is not None and not args.fp16:  # fp16: the gradient scaler skips the step itself
                 model.zero_grad(set_to_none=True)
             return
-        last = checkpoints.checkpoints(args.output_dir)
+        # Good means finite weights: a blow-up can make the weights huge, then infinite, before the loss is.
+        last = checkpoints.last_finite_checkpoint(args.output_dir)
         raise HfPretrainError(
-            f"{message}; training stopped before the update was applied. The last good checkpoint is "
-            f"{last[-1] if last else 'none (no checkpoint was saved yet)'}; resume from it with a lower "
-            "--learning_rate, or pass --on_nonfinite_loss skip"
+            f"{message}; training stopped before the update was applied. The last good checkpoint (finite weights) "
+            f"is {last or 'none (no checkpoint with finite weights was saved)'}; resume from it with "
+            "--resume_from_checkpoint and a lower --learning_rate, or pass --on_nonfinite_loss skip"
         )
 
     def _where(self, finite: torch.Tensor, step: int) -> str:
@@ -105,6 +106,30 @@ class SequenceLogCallback(TrainerCallback):
                 if ids is not None:
                     f.write(json.dumps({"step": state.global_step, "micro_batch": micro_batch,
                                         "sequence_ids": ids.tolist()}) + "\n")
+
+
+class LearningRateOnResumeCallback(TrainerCallback):
+    """A resumed run's ``--learning_rate`` takes effect: the Trainer restores the checkpoint's scheduler, whose peak is
+    the old rate, so the scheduler and optimizer are rescaled to the new peak (and the change is logged). The
+    schedule's shape and position are kept."""
+
+    def on_train_begin(self, args, state, control, optimizer=None, lr_scheduler=None, **kwargs):
+        if state.global_step == 0 or lr_scheduler is None or not hasattr(lr_scheduler, "base_lrs"):
+            return
+        old = lr_scheduler.base_lrs
+        if all(abs(base - args.learning_rate) <= 1e-12 * max(base, 1e-30) for base in old):
+            return
+        logger.info("resuming with --learning_rate %g; the checkpoint's schedule peaked at %g", args.learning_rate,
+                    old[0])
+        for group, base in zip(optimizer.param_groups, old):
+            scale = args.learning_rate / base
+            group["lr"] *= scale
+            group["initial_lr"] = args.learning_rate
+        # Through the scheduler's public state: its peak and its last rate (what the Trainer logs next).
+        rescaled = lr_scheduler.state_dict()
+        rescaled["base_lrs"] = [args.learning_rate] * len(old)
+        rescaled["_last_lr"] = [group["lr"] for group in optimizer.param_groups]
+        lr_scheduler.load_state_dict(rescaled)
 
 
 class TimeBudgetCallback(TrainerCallback):

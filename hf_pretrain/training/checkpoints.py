@@ -93,6 +93,28 @@ def checkpoints(output_dir: str) -> list[str]:
     return [folder for folder in candidates(output_dir) if verify(folder) is None]
 
 
+def weights_are_finite(folder: str) -> bool:
+    """True if every tensor of the checkpoint's safetensors weights is finite (read without unpickling anything)."""
+    from safetensors import safe_open
+
+    files = [name for name in os.listdir(folder) if name.endswith(".safetensors")]
+    for name in files:
+        with safe_open(os.path.join(folder, name), framework="pt") as weights:
+            for key in weights.keys():
+                tensor = weights.get_tensor(key)
+                if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+                    return False
+    return bool(files)
+
+
+def last_finite_checkpoint(output_dir: str) -> str | None:
+    """The newest checkpoint that verifies and whose weights are all finite: one to resume from after a blow-up."""
+    for folder in reversed(checkpoints(output_dir)):
+        if weights_are_finite(folder):
+            return folder
+    return None
+
+
 def last_good_checkpoint(output_dir: str, set_aside: bool = False) -> str | None:
     """The newest checkpoint that verifies. Newer ones that do not are named in the log and, with ``set_aside``
     (the main process, before training), renamed ``checkpoint-<step>.bad`` so that nothing resumes from them."""
@@ -110,14 +132,33 @@ def last_good_checkpoint(output_dir: str, set_aside: bool = False) -> str | None
     return None
 
 
+RUN_SETTINGS = "run_settings.json"
+
+
+def read_run_settings(checkpoint: str) -> dict | None:
+    """The run settings a checkpoint was saved with (None for a checkpoint that has none)."""
+    path = os.path.join(checkpoint, RUN_SETTINGS)
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
 class CheckpointManifestCallback(TrainerCallback):
-    """Writes a checkpoint's manifest once every process has saved its part of it (RNG states are per process)."""
+    """Writes a checkpoint's manifest once every process has saved its part of it (RNG states are per process),
+    and before it, ``run_settings`` (what the run trains on and what it trains), which a resume compares."""
+
+    def __init__(self, run_settings: dict | None = None) -> None:
+        self.run_settings = run_settings
 
     def on_save(self, args, state, control, **kwargs):
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             torch.distributed.barrier()
         folder = os.path.join(args.output_dir, f"checkpoint-{state.global_step}")
         if args.should_save and os.path.isdir(folder):
+            if self.run_settings is not None:
+                with open(os.path.join(folder, RUN_SETTINGS), "w", encoding="utf-8") as f:
+                    json.dump(self.run_settings, f, indent=1, sort_keys=True, default=str)
             write_manifest(folder)
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             torch.distributed.barrier()

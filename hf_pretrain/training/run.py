@@ -4,6 +4,7 @@ checkpoint to resume from, training then evaluation, and a clean end."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
 
@@ -14,7 +15,12 @@ from ..errors import HfPretrainError
 from ..objectives import Objective
 from . import checkpoints
 from .arguments import RunArguments
-from .callbacks import NonFiniteLossCallback, SequenceLogCallback, TimeBudgetCallback
+from .callbacks import (
+    LearningRateOnResumeCallback,
+    NonFiniteLossCallback,
+    SequenceLogCallback,
+    TimeBudgetCallback,
+)
 from .checkpoints import CheckpointManifestCallback
 from .data import PretrainingData
 from .schedules import TimeKeyedMultiplier, time_keyed_schedule
@@ -53,16 +59,62 @@ def training_args_for_trainer(
     )
 
 
-def resume_checkpoint(args: TrainingArguments) -> str | None:
+def run_settings(*argument_objects) -> dict:
+    """What a run trains on and what it trains: every field of the data, model and objective arguments. A resume
+    compares them with the checkpoint's (:func:`check_resume`)."""
+    settings = {}
+    for arguments in argument_objects:
+        if arguments is not None:
+            settings.update({k: v for k, v in dataclasses.asdict(arguments).items() if k not in RESUMABLE_CHANGES})
+    return json.loads(json.dumps(settings, default=str))
+
+
+# Settings a resumed run may change: where and how fast the data is read, and how bad lines are treated.
+RESUMABLE_CHANGES = ("preprocessing_num_workers", "on_bad_input", "trust_remote_code", "use_safetensors",
+                     "attn_implementation")
+
+
+def check_resume(checkpoint: str | None, settings: dict) -> None:
+    """Refuse, in one line, to resume a checkpoint of another run: a different corpus, model or objective."""
+    if checkpoint is None:
+        return
+    saved = checkpoints.read_run_settings(checkpoint)
+    if saved is None:
+        logger.warning("%s records no run settings (an older or foreign checkpoint): resuming without checking them",
+                       checkpoint)
+        return
+    changed = sorted(k for k in set(saved) | set(settings) if saved.get(k) != settings.get(k))
+    if changed:
+        differences = "; ".join(f"--{k} {saved.get(k)!r} then, {settings.get(k)!r} now" for k in changed[:4])
+        raise HfPretrainError(
+            f"{checkpoint} belongs to another run ({differences}): resume with the same settings, or pass "
+            "--overwrite_output_dir to start afresh in this folder, or choose another --output_dir"
+        )
+
+
+def resume_checkpoint(args: TrainingArguments, overwrite_output_dir: bool = False) -> str | None:
     """The checkpoint to resume from: ``--resume_from_checkpoint`` (verified), else the newest checkpoint of
-    ``--output_dir`` that verifies against its manifest (newer ones that do not are set aside and named)."""
+    ``--output_dir`` that verifies against its manifest (newer ones that do not are set aside and named), unless
+    ``--overwrite_output_dir`` asks for a fresh start."""
     if args.resume_from_checkpoint:
         if not os.path.isdir(args.resume_from_checkpoint):
             raise HfPretrainError(f"--resume_from_checkpoint {args.resume_from_checkpoint}: no such checkpoint directory")
-        problem = checkpoints.verify(args.resume_from_checkpoint)
+        folder = args.resume_from_checkpoint
+        if not os.path.isfile(os.path.join(folder, "trainer_state.json")):
+            raise HfPretrainError(f"--resume_from_checkpoint {folder}: not a training checkpoint (no "
+                                  "trainer_state.json); to continue pretraining a saved model, pass --model_name_or_path")
+        problem = checkpoints.verify(folder)
         if problem:
-            raise HfPretrainError(f"--resume_from_checkpoint {args.resume_from_checkpoint}: {problem}")
-        return args.resume_from_checkpoint
+            raise HfPretrainError(f"--resume_from_checkpoint {folder}: {problem}")
+        missing = [name for name in ("optimizer.pt", "scheduler.pt") if not os.path.isfile(os.path.join(folder, name))]
+        if missing:
+            logger.warning("%s has no %s: the optimizer starts afresh and the learning-rate schedule from its beginning",
+                           folder, " or ".join(missing))
+        return folder
+    if overwrite_output_dir:
+        if checkpoints.candidates(args.output_dir):
+            logger.info("--overwrite_output_dir: starting afresh; the checkpoints in %s are not resumed", args.output_dir)
+        return None
     found = checkpoints.last_good_checkpoint(args.output_dir, set_aside=args.process_index == 0)
     if found:
         logger.info("resuming from %s, the last checkpoint in --output_dir", found)
@@ -91,7 +143,8 @@ def time_keyed_multiplier(training_args: TrainingArguments, run_args: RunArgumen
 
 
 def pretraining_trainer(
-    objective: Objective, model, data: PretrainingData, training_args: TrainingArguments, run_args: RunArguments
+    objective: Objective, model, data: PretrainingData, training_args: TrainingArguments, run_args: RunArguments,
+    settings: dict | None = None,
 ) -> PretrainingTrainer:
     """The Trainer of a pretraining run: the objective's collator and step metrics, the validation split if any,
     and the run's callbacks (manifests on every checkpoint, non-finite losses, time budget, sequence log)."""
@@ -108,8 +161,9 @@ def pretraining_trainer(
         step_metrics=objective.step_metrics(),
         lr_schedule=(lambda optimizer: time_keyed_schedule(optimizer, multiplier)) if multiplier else None,
     )
-    trainer.add_callback(CheckpointManifestCallback())
+    trainer.add_callback(CheckpointManifestCallback(settings))
     trainer.add_callback(NonFiniteLossCallback(trainer.step_batches, run_args.on_nonfinite_loss))
+    trainer.add_callback(LearningRateOnResumeCallback())
     if run_args.max_train_minutes:
         trainer.add_callback(TimeBudgetCallback(run_args.max_train_minutes, multiplier))
     if run_args.log_sequence_ids:
