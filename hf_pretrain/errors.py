@@ -68,5 +68,9 @@ def cli_entry(main: Callable[..., None]) -> Callable[..., None]:
         except HfPretrainError as err:
             print(f"error: {err}", file=sys.stderr, flush=True)
             sys.exit(2)
+        except KeyboardInterrupt:  # Ctrl-C: the last complete checkpoint stays the one to resume from
+            print("interrupted: the run stopped; rerun the same command to resume from its last checkpoint",
+                  file=sys.stderr, flush=True)
+            sys.exit(130)
 
     return wrapper

@@ -24,6 +24,7 @@ from hf_pretrain.objectives.arguments import PretrainingArguments
 from hf_pretrain.training.arguments import RunArguments
 from hf_pretrain.training.data import prepare_pretraining_data
 from hf_pretrain.training.run import (
+    check_output_dir,
     check_resume,
     configure_logging,
     finish,
@@ -52,6 +53,7 @@ def main(required_objective: str | None = None) -> None:
     extra = next((e for e in extras if type(e) is cls.arguments_class), None)
     objective = cls(pretraining_args, training_args.seed, extra)
 
+    check_output_dir(training_args.output_dir)
     repo_id = prepare_push(training_args)  # before any work, so an unreachable Hub fails the run at once
     checkpoint = resume_checkpoint(training_args, run_args.overwrite_output_dir)
     settings = run_settings(model_args, data_args, pretraining_args, extra)

@@ -236,6 +236,10 @@ def test_unreachable_hub_fails_before_training(tmp_path):
         (lambda d: None, ["--fp16"], "--fp16 needs a GPU"),
         (lambda d: None, ["--isolate_documents"], "--isolate_documents packs documents for --objective mlm"),
         (lambda d: None, ["--masking_unit", "words"], "--masking_unit must be one of token, whole_word, span"),
+        (lambda d: (d / "file").write_text("x"), ["--output_dir", "{d}/file/run"], "--output_dir {d}/file/run: cannot "
+         "write there (Not a directory)"),
+        (lambda d: None, ["--validation_split_percentage", "0"], "--eval_strategy steps needs a validation split"),
+        (lambda d: None, ["--resume_from_checkpoint", "{d}"], "--resume_from_checkpoint {d}: not a training checkpoint"),
     ],
 )
 def test_bad_input_is_one_line_before_training(tmp_path, make_input, flags, message):

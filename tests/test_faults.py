@@ -39,9 +39,12 @@ def _env() -> dict:
 
 
 def _batches(out: Path) -> dict[tuple[int, int], list[int]]:
-    """(step, micro-batch) -> sequence ids; a step trained again after a resume replaces the killed run's."""
-    lines = (out / "sequence_ids" / "rank-0.jsonl").read_text().splitlines()
-    return {(r["step"], r["micro_batch"]): r["sequence_ids"] for r in map(json.loads, lines)}
+    """(step, micro-batch) -> sequence ids, each logged once: a resumed run drops the killed run's records of the
+    steps it trains again."""
+    records = [json.loads(line) for line in (out / "sequence_ids" / "rank-0.jsonl").read_text().splitlines()]
+    batches = {(r["step"], r["micro_batch"]): r["sequence_ids"] for r in records}
+    assert len(batches) == len(records), "a step appears twice in the sequence log"
+    return batches
 
 
 def _losses(out: Path) -> dict[int, float]:

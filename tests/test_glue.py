@@ -91,10 +91,12 @@ def test_too_many_fields_names_the_line(tmp_path):
         load_glue(GLUE_TASKS["sst2"], str(tmp_path))
 
 
-def test_non_numeric_stsb_score(tmp_path):
+@pytest.mark.parametrize("score", ["high", "nan", "inf"])
+def test_non_numeric_stsb_score(tmp_path, score):
+    """'nan' and 'inf' parse as floats and would give a NaN Pearson: they are refused like any non-number."""
     header, rows = FIXTURES["STS-B"]
-    write_task(tmp_path, "STS-B", header, [rows[0].replace("5.000", "high")])
-    with pytest.raises(HfPretrainError, match=r"train\.tsv:2: label not a number \('high'\)"):
+    write_task(tmp_path, "STS-B", header, [rows[0].replace("5.000", score)])
+    with pytest.raises(HfPretrainError, match=rf"train\.tsv:2: label not a number \('{score}'\)"):
         load_glue(GLUE_TASKS["stsb"], str(tmp_path))
 
 

@@ -67,6 +67,8 @@ CASES = {
         "cannot be read")
        for suffix, compress in ((".gz", gzip.compress), (".bz2", bz2.compress), (".xz", lzma.compress),
                                 (".zst", lambda data: zstandard.ZstdCompressor().compress(data)))},
+    "JSON nested 100,000 deep": ("deep.jsonl", lambda p: p.write_text('{"text": "fine"}\n' + "[" * 100_000 + "\n"),
+                                  r"deep\.jsonl:2: JSON nested too deep", 1),
     "empty documents only": ("blank.txt", lambda p: p.write_text("\n \n\t\n\n"), "no document with any text",
                              "no document with any text"),
 }

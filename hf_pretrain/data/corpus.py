@@ -121,6 +121,9 @@ def _jsonl_documents(path: str, text_column: str, bad: BadInput) -> Iterator[str
         except json.JSONDecodeError as err:
             bad(where, "not valid JSON", f"({err.msg})")
             continue
+        except RecursionError:  # a record nested thousands deep is no document
+            bad(where, "JSON nested too deep")
+            continue
         if not isinstance(record, dict) or text_column not in record:
             bad(where, f"no '{text_column}' field", advice="set --text_column_name to the text field")
             continue

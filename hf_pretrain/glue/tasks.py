@@ -7,6 +7,7 @@ tab-separated, no quoting, a header row except for CoLA. Labels are mapped to id
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 
@@ -103,6 +104,8 @@ def read_glue_tsv(path: str, task: GlueTask, bad: BadInput | None = None) -> Dat
             try:
                 label = float(raw_label)
             except ValueError:
+                label = math.nan
+            if not math.isfinite(label):  # 'nan' and 'inf' parse as floats, then poison every correlation
                 bad(where, "label not a number", f"('{raw_label}')")
                 continue
         elif raw_label in label_ids:

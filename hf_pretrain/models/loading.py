@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
+import pickle
 from typing import Any
 
 from transformers import AutoConfig, AutoModelForMaskedLM, PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
@@ -174,7 +175,7 @@ def build_pretraining_model(
             loader = training_class or AutoModelForMaskedLM
             model = loader.from_pretrained(path, use_safetensors=args.use_safetensors,
                                            trust_remote_code=args.trust_remote_code, **attention, **overrides)
-        except (OSError, ValueError) as err:
+        except (OSError, ValueError, pickle.UnpicklingError) as err:  # the last: a pickle weights_only refused
             raise checkpoint_error(path, err, args.use_safetensors) from None
         check_vocabulary(model, tokenizer, f"--model_name_or_path {path}")
     else:

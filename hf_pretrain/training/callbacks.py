@@ -98,6 +98,16 @@ class SequenceLogCallback(TrainerCallback):
         self.batches = batches
         self.folder = folder
 
+    def on_train_begin(self, args, state, control, **kwargs):
+        """A resumed run trains again the steps after its checkpoint: the killed run's records of them go."""
+        path = os.path.join(self.folder, f"rank-{args.process_index}.jsonl")
+        if state.global_step and os.path.isfile(path):
+            with open(path, encoding="utf-8") as f:
+                kept = [line for line in f if json.loads(line)["step"] <= state.global_step]
+            with open(path + ".tmp", "w", encoding="utf-8") as f:
+                f.writelines(kept)
+            os.replace(path + ".tmp", path)
+
     def on_step_end(self, args, state, control, **kwargs):
         os.makedirs(self.folder, exist_ok=True)
         path = os.path.join(self.folder, f"rank-{args.process_index}.jsonl")

@@ -92,6 +92,20 @@ def check_resume(checkpoint: str | None, settings: dict) -> None:
         )
 
 
+def check_output_dir(output_dir: str) -> None:
+    """``--output_dir`` must be a folder this process can write to: said now, before any data work."""
+    if os.path.exists(output_dir) and not os.path.isdir(output_dir):
+        raise HfPretrainError(f"--output_dir {output_dir}: is a file, not a folder")
+    try:
+        os.makedirs(output_dir, exist_ok=True)
+        probe = os.path.join(output_dir, f".write-test-{os.getpid()}")
+        with open(probe, "w") as f:
+            f.write("")
+        os.remove(probe)
+    except OSError as err:
+        raise HfPretrainError(f"--output_dir {output_dir}: cannot write there ({err.strerror})") from None
+
+
 def resume_checkpoint(args: TrainingArguments, overwrite_output_dir: bool = False) -> str | None:
     """The checkpoint to resume from: ``--resume_from_checkpoint`` (verified), else the newest checkpoint of
     ``--output_dir`` that verifies against its manifest (newer ones that do not are set aside and named), unless
@@ -149,6 +163,12 @@ def pretraining_trainer(
     """The Trainer of a pretraining run: the objective's collator and step metrics, the validation split if any,
     and the run's callbacks (manifests on every checkpoint, non-finite losses, time budget, sequence log)."""
     has_eval = "validation" in data.sequences
+    if not has_eval and training_args.eval_strategy != "no":
+        raise HfPretrainError(
+            f"--eval_strategy {training_args.eval_strategy.value} needs a validation split, and this run has none "
+            "(--validation_split_percentage 0, or no validation documents): pass --eval_strategy no or a "
+            "--validation_file"
+        )
     multiplier = time_keyed_multiplier(training_args, run_args) if run_args.lr_schedule_clock == "time" else None
     trainer = PretrainingTrainer(
         model=model,
