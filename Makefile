@@ -53,4 +53,4 @@ bench-quality:
 # per case (these tests are part of `make test` too).
 faults:
 	$(PY) -m pytest -v --no-header -p no:cacheprovider tests/test_faults.py tests/test_hostile_input.py \
-		tests/test_security.py
+		tests/test_security.py tests/test_config.py

@@ -19,7 +19,7 @@ from hf_pretrain.errors import HfPretrainError, cli_entry
 from hf_pretrain.hub.model_card import write_pretraining_card
 from hf_pretrain.hub.push import prepare_push, push_folder
 from hf_pretrain.models.arguments import ModelArguments
-from hf_pretrain.objectives import objective_class, objective_names
+from hf_pretrain.objectives import argument_classes, make_objective
 from hf_pretrain.objectives.arguments import PretrainingArguments
 from hf_pretrain.training.arguments import RunArguments
 from hf_pretrain.training.data import prepare_pretraining_data
@@ -38,9 +38,8 @@ logger = logging.getLogger("pretrain")
 
 
 def main(required_objective: str | None = None) -> None:
-    extra_classes = [c for c in {objective_class(n).arguments_class for n in objective_names()} if c is not None]
     model_args, data_args, pretraining_args, run_args, *extras, training_args = parse_config(
-        (ModelArguments, DataArguments, PretrainingArguments, RunArguments, *extra_classes, TrainingArguments),
+        (ModelArguments, DataArguments, PretrainingArguments, RunArguments, *argument_classes(), TrainingArguments),
         defaults={"objective": required_objective} if required_objective else None,
     )
     configure_logging(training_args)
@@ -49,14 +48,12 @@ def main(required_objective: str | None = None) -> None:
             f"this recipe trains --objective {required_objective}; for --objective {pretraining_args.objective} "
             "use recipes/pretrain_bert.py"
         )
-    cls = objective_class(pretraining_args.objective)
-    extra = next((e for e in extras if type(e) is cls.arguments_class), None)
-    objective = cls(pretraining_args, training_args.seed, extra)
+    objective = make_objective(pretraining_args, training_args.seed, extras)
 
     check_output_dir(training_args.output_dir)
     repo_id = prepare_push(training_args)  # before any work, so an unreachable Hub fails the run at once
     checkpoint = resume_checkpoint(training_args, run_args.overwrite_output_dir)
-    settings = run_settings(model_args, data_args, pretraining_args, extra)
+    settings = run_settings(model_args, data_args, pretraining_args, objective.extra)
     check_resume(checkpoint, settings)  # before any data work: a checkpoint of another run is refused at once
     set_seed(training_args.seed)  # before the model is built: its initialization comes from the seed too
 

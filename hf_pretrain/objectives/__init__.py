@@ -3,6 +3,7 @@
 
 from . import electra, mlm  # noqa: F401  (importing a module registers its objectives)
 from .base import Objective, StepMetrics
-from .registry import objective_class, objective_names, register_objective
+from .registry import argument_classes, make_objective, objective_class, objective_names, register_objective
 
-__all__ = ["Objective", "StepMetrics", "objective_class", "objective_names", "register_objective"]
+__all__ = ["Objective", "StepMetrics", "argument_classes", "make_objective", "objective_class", "objective_names",
+           "register_objective"]

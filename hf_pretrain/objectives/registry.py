@@ -3,6 +3,7 @@ that registers itself here, and nothing else changes."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -22,6 +23,19 @@ def register_objective(cls: type[Objective]) -> type[Objective]:
 def objective_names() -> list[str]:
     """The registered names, in registration order."""
     return list(_OBJECTIVES)
+
+
+def argument_classes() -> list[type]:
+    """The extra argument dataclasses of every registered objective, to parse beside the common ones."""
+    return list(dict.fromkeys(cls.arguments_class for cls in _OBJECTIVES.values() if cls.arguments_class))
+
+
+def make_objective(args, seed: int, parsed: Sequence[object] = ()) -> Objective:
+    """The objective ``args.objective`` names, given its own arguments from ``parsed`` (instances of
+    :func:`argument_classes`)."""
+    cls = objective_class(args.objective)
+    extra = next((arguments for arguments in parsed if type(arguments) is cls.arguments_class), None)
+    return cls(args, seed, extra)
 
 
 def objective_class(name: str) -> type[Objective]:
