@@ -143,10 +143,10 @@ def tokenizer_spec(args: ModelArguments, default_model_type: str = "bert") -> tu
     return args.tokenizer_type or kind, architecture.special_tokens if architecture else BERT_SPECIALS
 
 
-def _training_class(architecture: Architecture | None, model_type: str, with_nsp: bool):
+def _training_class(architecture: Architecture | None, model_type: str, with_nsp: bool, objective: str):
     if with_nsp and (architecture is None or architecture.pretraining is None):
         raise HfPretrainError(
-            f"--objective mlm_nsp needs a next-sentence head, which {model_type} has none of: use --objective mlm"
+            f"--objective {objective} needs a next-sentence head, which {model_type} has none of: use --objective mlm"
         )
     if architecture is None:
         return None
@@ -161,6 +161,7 @@ def build_pretraining_model(
     sparse_prediction: bool = True,
     isolate_documents: bool = False,
     default_model_type: str = "bert",
+    objective: str = "mlm_nsp",
 ) -> PreTrainedModel:
     """The model to pretrain, as its architecture's training-time class (sparse prediction, document isolation; it
     saves as the stock class): fresh from :func:`build_config`, or continued from ``--model_name_or_path``.
@@ -171,7 +172,8 @@ def build_pretraining_model(
         try:
             config = AutoConfig.from_pretrained(path, trust_remote_code=args.trust_remote_code)
             overrides = parse_config_overrides(args.config_overrides, config.to_dict(), config.model_type)
-            training_class = _training_class(architecture_for(config.model_type), config.model_type, with_nsp)
+            architecture = architecture_for(config.model_type)
+            training_class = _training_class(architecture, config.model_type, with_nsp, objective)
             loader = training_class or AutoModelForMaskedLM
             model = loader.from_pretrained(path, use_safetensors=args.use_safetensors,
                                            trust_remote_code=args.trust_remote_code, **attention, **overrides)
@@ -182,7 +184,7 @@ def build_pretraining_model(
         config = build_config(args, tokenizer, max_seq_length, default_model_type)
         if args.attn_implementation:
             config._attn_implementation = args.attn_implementation
-        training_class = _training_class(architecture_for(config.model_type), config.model_type, with_nsp)
+        training_class = _training_class(architecture_for(config.model_type), config.model_type, with_nsp, objective)
         model = training_class(config) if training_class else AutoModelForMaskedLM.from_config(config)
     if training_class is not None:
         model.sparse_prediction = sparse_prediction

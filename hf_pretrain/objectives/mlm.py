@@ -119,5 +119,5 @@ class MaskedLMWithNextSentence(MaskedObjective):
     ) -> PreTrainedModel:
         return build_pretraining_model(
             model_args, tokenizer, with_nsp=True, max_seq_length=max_seq_length,
-            sparse_prediction=self.args.sparse_prediction,
+            sparse_prediction=self.args.sparse_prediction, objective=self.name,
         )
