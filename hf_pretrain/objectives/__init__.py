@@ -1,9 +1,16 @@
-"""Pretraining objectives, each one module registered by name: ``mlm``, ``mlm_nsp`` (:mod:`.mlm`) and ``electra``
-(:mod:`.electra`). See :mod:`.base` for the interface."""
+"""Pretraining objectives, each one module registered by name: ``mlm``, ``mlm_nsp`` (:mod:`.mlm`), ``electra``
+(:mod:`.electra`) and ``mlm_sop`` (:mod:`.sop`). See :mod:`.base` for the interface."""
 
-from . import electra, mlm  # noqa: F401  (importing a module registers its objectives)
+import importlib
+import pkgutil
+
 from .base import Objective, StepMetrics
 from .registry import argument_classes, make_objective, objective_class, objective_names, register_objective
+
+# Every module of this package is imported, and importing an objective's module registers it: a new objective is a
+# new file here and nothing else.
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")
 
 __all__ = ["Objective", "StepMetrics", "argument_classes", "make_objective", "objective_class", "objective_names",
            "register_objective"]
