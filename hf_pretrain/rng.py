@@ -27,6 +27,7 @@ class Stream(enum.IntEnum):
     VALIDATION_SPLIT = 8  # which documents a run holds out for validation
     PREPARED_SPLIT = 9  # `hf-pretrain prepare`'s train / validation / test partition
     MINHASH = 10  # the MinHash permutations of near-duplicate detection
+    SOP_PAIRS = 11  # sentence-order pairs: target lengths, split points, which pairs are swapped
 
 
 def derive_seed(stream: Stream, seed: int, *key: int) -> int:

@@ -272,3 +272,17 @@ def test_glue_bad_labels_one_line(checkpoint, tmp_path):
                         "--glue_dir", str(tmp_path), "--output_dir", str(tmp_path / "out"))
     assert result.returncode == 2 and "MRPC/train.tsv:3: unknown label 'yes'" in result.stdout
     assert "Traceback" not in result.stdout
+
+
+def test_sentence_order_prediction_trains_through_the_nsp_head(tmp_path):
+    _ok(run_recipe(PRETRAIN, "--config", DEBUG, "--objective", "mlm_sop", "--max_steps", "4", "--eval_steps",
+                            "4", "--save_strategy", "no", "--tokenizer_name", str(GOLDEN / "debug_tokenizer"),
+                            "--output_dir", str(tmp_path)))
+    assert json.loads((tmp_path / "config.json").read_text())["architectures"] == ["BertForPreTraining"]
+    assert "masked LM + sentence-order prediction" in (tmp_path / "README.md").read_text()
+    history = json.loads((tmp_path / "trainer_state.json").read_text())["log_history"]
+    assert [h["eval_nsp_accuracy"] for h in history if "eval_loss" in h]  # the pair head, scored on SOP labels
+    refused = run_recipe(PRETRAIN, "--config", DEBUG, "--objective", "mlm_sop", "--model_type", "modernbert",
+                         "--output_dir", str(tmp_path / "modern"))
+    assert refused.returncode == 2 and "error: --objective mlm_sop needs a next-sentence head, which modernbert has " \
+        "none of: use --objective mlm" in refused.stdout

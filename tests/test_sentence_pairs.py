@@ -106,3 +106,29 @@ def test_mlm_packing(tokenizer, tokenized):
     assert (ids[:, 0] == tokenizer.cls_token_id).all() and (ids[:, -1] == tokenizer.sep_token_id).all()
     n_tokens = sum(len(s) for doc in tokenized["sentences"] for s in doc) + len(tokenized)
     assert len(ids) == n_tokens // 30  # every full chunk of the stream, nothing padded
+
+
+def test_sop_pairs_are_one_documents_segments_in_order_or_swapped(tokenizer, tokenized):
+    from hf_pretrain.data.pairs import IN_ORDER, SWAPPED, build_sop_pairs
+
+    kwargs = dict(cls_id=tokenizer.cls_token_id, sep_id=tokenizer.sep_token_id, max_seq_length=64)
+    pairs = build_sop_pairs(tokenized, seed=0, **kwargs)
+    labels = np.concatenate([pairs["next_sentence_label"]] + [
+        build_sop_pairs(tokenized, seed=seed, **kwargs)["next_sentence_label"] for seed in range(1, 5)])
+    assert len(pairs) > 500 and len(labels) > 2500
+    assert abs((labels == SWAPPED).mean() - 0.5) < 0.03  # one standard deviation is under 0.01
+    checked = {IN_ORDER: 0, SWAPPED: 0}
+    for row in pairs.select(range(400)):
+        ids = row["input_ids"]
+        first_sep = ids.index(tokenizer.sep_token_id)
+        a = _sentence_numbers(tokenizer, ids[1:first_sep])
+        b = _sentence_numbers(tokenizer, ids[first_sep + 1 : -1])
+        if not (a and b and len(ids) < 64):  # trimmed pairs may lose a segment's sentence tags
+            continue
+        assert {d for d, _ in a + b} == {a[0][0]}  # never two documents
+        first, second = (a, b) if row["next_sentence_label"] == IN_ORDER else (b, a)
+        # The in-order segment pair is consecutive: the second starts right after the first ends.
+        assert second[0] == (first[-1][0], first[-1][1] + 1)
+        checked[row["next_sentence_label"]] += 1
+    assert min(checked.values()) > 50
+    assert build_sop_pairs(tokenized, seed=0, **kwargs)["input_ids"] == pairs["input_ids"]

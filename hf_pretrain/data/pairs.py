@@ -113,3 +113,59 @@ def build_nsp_pairs(
     return Dataset.from_dict(
         {"input_ids": input_ids, "token_type_ids": token_type_ids, "next_sentence_label": labels}
     )
+
+
+IN_ORDER, SWAPPED = 0, 1  # ALBERT's sentence_order_label (and BERT's NSP head, trained on SOP labels)
+SOP_SWAP_PROBABILITY = 0.5  # ALBERT (Lan et al., 2020, section 3.1): the two segments are swapped half of the time
+
+
+def build_sop_pairs(
+    tokenized: Dataset,
+    *,
+    cls_id: int,
+    sep_id: int,
+    max_seq_length: int,
+    short_seq_probability: float = 0.1,
+    seed: int = 0,
+    source: str = "the corpus",
+) -> Dataset:
+    """``[CLS] A [SEP] B [SEP]`` pairs for sentence-order prediction: A and B are two consecutive segments of the
+    same document, in document order (label 0) or, half of the time, swapped (label 1). Unlike NSP, a negative never
+    mixes two documents, so the model must learn coherence rather than topic. Chunks are gathered and trimmed as
+    :func:`build_nsp_pairs` does; a chunk of one sentence has no order to predict and is left out."""
+    tokens, sentence_offsets, document_offsets = flatten_sentences(tokenized)
+    n_sentences = np.diff(document_offsets)
+    if not (n_sentences >= 2).any():
+        raise HfPretrainError(
+            f"{source}: sentence-order prediction needs documents of at least two sentences; add text or use "
+            "--objective mlm"
+        )
+    rng = numpy_generator(Stream.SOP_PAIRS, seed)
+    max_tokens = max_seq_length - 3  # [CLS], [SEP], [SEP]
+    input_ids, token_type_ids, labels = [], [], []
+    for doc in np.flatnonzero(n_sentences >= 2):
+        first, count = int(document_offsets[doc]), int(n_sentences[doc])
+        target = max_tokens
+        if rng.random() < short_seq_probability:
+            target = int(rng.integers(2, max_tokens + 1))
+        chunk_start, length = 0, 0
+        for i in range(count):
+            length += sentence_offsets[first + i + 1] - sentence_offsets[first + i]
+            chunk_len = i + 1 - chunk_start
+            if chunk_len >= 2 and (length >= target or i == count - 1):
+                a_end = first + chunk_start + int(rng.integers(1, chunk_len))
+                tokens_a = tokens[sentence_offsets[first + chunk_start] : sentence_offsets[a_end]]
+                tokens_b = tokens[sentence_offsets[a_end] : sentence_offsets[first + i + 1]]
+                label = SWAPPED if rng.random() < SOP_SWAP_PROBABILITY else IN_ORDER
+                if label == SWAPPED:
+                    tokens_a, tokens_b = tokens_b, tokens_a
+                cut_a, cut_b = truncated_lengths(len(tokens_a), len(tokens_b), max_tokens)
+                tokens_a, tokens_b = _trim(tokens_a, cut_a, rng), _trim(tokens_b, cut_b, rng)
+                if len(tokens_a) and len(tokens_b):
+                    input_ids.append(np.concatenate([[cls_id], tokens_a, [sep_id], tokens_b, [sep_id]]).astype(np.int32))
+                    token_type_ids.append(np.repeat(np.array([0, 1], np.int8), [len(tokens_a) + 2, len(tokens_b) + 1]))
+                    labels.append(label)
+                chunk_start, length = i + 1, 0
+    return Dataset.from_dict(
+        {"input_ids": input_ids, "token_type_ids": token_type_ids, "next_sentence_label": labels}
+    )
