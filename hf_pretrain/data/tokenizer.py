@@ -163,7 +163,9 @@ TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "voca
                    "sentencepiece.bpe.model", "tokenizer.model")
 
 
-def load_tokenizer(name_or_path: str, trust_remote_code: bool = False, flag: str = "--tokenizer_name") -> PreTrainedTokenizerBase:
+def load_tokenizer(
+    name_or_path: str, trust_remote_code: bool = False, flag: str = "--tokenizer_name"
+) -> PreTrainedTokenizerBase:
     """Load a fast tokenizer from a folder (or the Hub), with a clear error naming ``flag`` when it is not there.
     A folder without any tokenizer file is refused: transformers would build a near-empty tokenizer from the
     config alone, and every word would become [UNK]."""

@@ -37,7 +37,7 @@ class Architecture:
         "pad_token_id": tokenizer.pad_token_id
     }
     position_offset: Callable[[PretrainedConfig], int] = lambda config: 0
-    # Config arguments taken at construction only (not in to_dict), with their defaults: --config_overrides may set them.
+    # Config arguments taken at construction only (not in to_dict), with defaults: --config_overrides may set them.
     construction_fields: dict[str, object] = field(default_factory=dict)
 
 
