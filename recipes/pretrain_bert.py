@@ -50,8 +50,8 @@ def main(required_objective: str | None = None) -> None:
         )
     objective = make_objective(pretraining_args, training_args.seed, extras)
 
-    check_output_dir(training_args.output_dir)
     repo_id = prepare_push(training_args)  # before any work, so an unreachable Hub fails the run at once
+    check_output_dir(training_args.output_dir)  # (after it: a run refused by the Hub leaves no folder behind)
     checkpoint = resume_checkpoint(training_args, run_args.overwrite_output_dir)
     settings = run_settings(model_args, data_args, pretraining_args, objective.extra)
     check_resume(checkpoint, settings)  # before any data work: a checkpoint of another run is refused at once
