@@ -51,6 +51,5 @@ bench-quality:
 
 # Fault injection: SIGKILL and resume, crashes while saving, non-finite losses, hostile input, security; one line
 # per case (these tests are part of `make test` too).
-faults:
-	$(PY) -m pytest -v --no-header -p no:cacheprovider tests/test_faults.py tests/test_hostile_input.py \
-		tests/test_security.py tests/test_config.py
+faults:  # every reliability case, wherever its test lives (marked @pytest.mark.faults)
+	$(PY) -m pytest -m faults -v --no-header -p no:cacheprovider

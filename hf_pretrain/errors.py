@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import functools
+import shutil
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
@@ -58,6 +60,25 @@ class BadInput:
         return f"skipped {sum(self.counts.values())} bad lines or rows: " + ", ".join(parts)
 
 
+# How a full disk shows: Python and safetensors name it; torch's writer (optimizer.pt, rng_state.pth) says only that
+# a write went wrong, so that case is told by the free space left where the run writes.
+_NO_SPACE = ("No space left on device", "os error 28")
+_TORCH_WRITE_FAILED = ("inline_container.cc", "PytorchStreamWriter", "basic_ios::clear", "file write failed")
+
+
+def disk_full(err: BaseException, folder: str | None = None, needed: int = 64 * 2**20) -> bool:
+    """Whether ``err`` is a write that failed for lack of space; with ``folder``, torch's unnamed write failures
+    count too when ``folder`` has less than ``needed`` bytes free."""
+    if isinstance(err, OSError) and err.errno == errno.ENOSPC or any(text in str(err) for text in _NO_SPACE):
+        return True
+    if folder is None or not any(text in str(err) for text in _TORCH_WRITE_FAILED):
+        return False
+    try:
+        return shutil.disk_usage(folder).free < needed
+    except OSError:
+        return False
+
+
 def cli_entry(main: Callable[..., None]) -> Callable[..., None]:
     """Wrap a recipe's ``main`` so that input errors end the process with one line and exit status 2."""
 
@@ -67,6 +88,12 @@ def cli_entry(main: Callable[..., None]) -> Callable[..., None]:
             main(*args, **kwargs)
         except HfPretrainError as err:
             print(f"error: {err}", file=sys.stderr, flush=True)
+            sys.exit(2)
+        except Exception as err:
+            if not disk_full(err):
+                raise
+            print(f"error: no space left on the device ({err}): free some space and rerun the same command",
+                  file=sys.stderr, flush=True)
             sys.exit(2)
         except KeyboardInterrupt:  # Ctrl-C: the last complete checkpoint stays the one to resume from
             print("interrupted: the run stopped; rerun the same command to resume from its last checkpoint",

@@ -141,6 +141,7 @@ def test_config_from_model_type_flags_and_overrides(tokenizers):
     assert bert.model_type == "bert" and bert.intermediate_size == 512 and bert.num_hidden_layers == 12
 
 
+@pytest.mark.faults
 def test_config_errors_are_one_line(tokenizers, tmp_path):
     tokenizer = tokenizers["bpe"]
     with pytest.raises(HfPretrainError, match="--config_overrides: 'hiden_size' is not a field of the roberta config"):

@@ -23,6 +23,7 @@ def test_preset_gives_defaults_and_flags_override(tmp_path):
     assert training.output_dir == str(tmp_path)
 
 
+@pytest.mark.faults
 def test_unknown_key_in_preset(tmp_path):
     preset = tmp_path / "p.yaml"
     preset.write_text("hidden_size: 64\nhiden_layers: 2\n")
@@ -30,11 +31,13 @@ def test_unknown_key_in_preset(tmp_path):
         parse_config(TYPES, ["--config", str(preset)])
 
 
+@pytest.mark.faults
 def test_unknown_flag_with_suggestion():
     with pytest.raises(HfPretrainError, match=r"unknown argument --mlm_probabilty \(did you mean 'mlm_probability'\?\)"):
         parse_config(TYPES, ["--config", DEBUG, "--mlm_probabilty", "0.2"])
 
 
+@pytest.mark.faults
 def test_preset_that_is_not_a_mapping(tmp_path):
     preset = tmp_path / "list.yaml"
     preset.write_text("- a\n- b\n")
@@ -42,6 +45,7 @@ def test_preset_that_is_not_a_mapping(tmp_path):
         parse_config(TYPES, ["--config", str(preset)])
 
 
+@pytest.mark.faults
 def test_fp16_refused_without_gpu_and_bf16_runs_on_cpu():
     with pytest.raises(HfPretrainError, match="--fp16 needs a GPU"):
         parse_config(TYPES, ["--config", DEBUG, "--fp16"])
@@ -75,6 +79,7 @@ def test_an_accelerator_other_than_cuda_is_not_disabled(monkeypatch):
         (["--train_file", "a.txt", "--dataset_name", "wikitext"], "give one of --train_file, --dataset_name and --prepared_dataset"),
     ],
 )
+@pytest.mark.faults
 def test_validation_names_the_flag(flags, message):
     with pytest.raises(HfPretrainError, match=message):
         parse_config(TYPES, ["--config", DEBUG, *flags])
@@ -93,6 +98,7 @@ def test_validation_names_the_flag(flags, message):
         (b"seed: 0\n", ["--max_steps", "-5"], "--max_steps must be positive, or -1 to train --num_train_epochs, not -5"),
     ],
 )
+@pytest.mark.faults
 def test_bad_presets_and_values_are_one_line_errors(tmp_path, preset, flags, message):
     path = tmp_path / "preset.yaml"
     path.write_bytes(preset)
@@ -108,6 +114,7 @@ def test_preset_lists_and_mappings_take_their_types(tmp_path):
     assert data.train_file == ["corpus.txt"] and training.lr_scheduler_kwargs == {"num_decay_steps": 3}
 
 
+@pytest.mark.faults
 def test_a_checkpoint_without_tokenizer_files_is_refused(tmp_path):
     from transformers import BertConfig
 

@@ -1,6 +1,5 @@
-"""Fault injection: runs killed with SIGKILL and resumed, crashes while saving, non-finite losses.
-
-`make faults` runs this file (and the hostile-input cases) with one summary line per case.
+"""Fault injection: runs killed with SIGKILL or Ctrl-C and resumed, crashes while saving, a full disk, non-finite
+losses. Every case here is a ``faults`` case (``make faults`` runs them with the others marked so elsewhere).
 """
 
 from __future__ import annotations
@@ -17,6 +16,8 @@ import pytest
 import torch
 
 from .conftest import DEBUG, ROOT, run_recipe
+
+pytestmark = pytest.mark.faults
 
 ACCELERATE = str(Path(sys.executable).parent / "accelerate")
 LAUNCH = [ACCELERATE, "launch", "--num_processes", "1", "--num_machines", "1", "--mixed_precision", "no",
@@ -90,6 +91,9 @@ def test_sigkill_mid_run_then_resume_matches_an_uninterrupted_run(recipe, tmp_pa
                              stderr=subprocess.STDOUT, text=True)
     assert resumed.returncode == 0, resumed.stdout[-3000:]
     assert f"resuming from {killed / f'checkpoint-{checkpoints[-1]}'}" in resumed.stdout
+    # Tied weights are saved once; the resume re-ties them without warning about "missing keys" (and the
+    # losses below would differ if it did not).
+    assert "missing keys" not in resumed.stdout
 
     # The same batches, step for step: no sequence repeated or skipped...
     expected = _batches(reference)
@@ -245,3 +249,71 @@ def test_a_lower_learning_rate_takes_effect_on_resume(tmp_path):
     rates = {h["step"]: h["learning_rate"] for h in history if "learning_rate" in h}
     assert [rates[s] for s in (1, 4)] == pytest.approx([1e-3, 1e-3])
     assert [rates[s] for s in (5, 6, 7, 8)] == pytest.approx([1e-4] * 4)
+
+
+# --- the disk fills up, the user presses Ctrl-C -------------------------------------------------------------------
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 3 MiB tmpfs: room for the debug run's first checkpoint, not its second (needs root, as CI has)."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3M", "tmpfs", str(disk)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)
+
+
+def test_a_full_disk_is_one_line_and_the_rerun_resumes_from_the_last_complete_checkpoint(small_disk):
+    out = small_disk / "run"
+    command = ["recipes/pretrain_bert.py", "--config", DEBUG, "--tokenizer_name", TOKENIZER, "--max_steps", "30",
+               "--save_steps", "5", "--eval_strategy", "no", "--output_dir", str(out)]
+    full = run_recipe(*command)
+    assert full.returncode == 2 and "Traceback" not in full.stdout, full.stdout[-3000:]
+    assert (f"error: --output_dir {out}: no space left on the device while saving" in full.stdout
+            and f"rerun the same command; it resumes from {out / 'checkpoint-5'}" in full.stdout)
+    subprocess.run(["mount", "-o", "remount,size=40M", str(small_disk)], check=True)  # the user frees space
+    rerun = run_recipe(*command)
+    assert rerun.returncode == 0, rerun.stdout[-3000:]
+    assert f"resuming from {out / 'checkpoint-5'}" in rerun.stdout
+    assert json.loads((out / "trainer_state.json").read_text())["global_step"] == 30
+
+
+def test_disk_full_is_told_from_every_writer_s_error(tmp_path):
+    import errno
+
+    from hf_pretrain.errors import disk_full
+
+    assert disk_full(OSError(errno.ENOSPC, "No space left on device"))
+    assert disk_full(RuntimeError("Error while serializing: I/O error: No space left on device (os error 28)"))
+    torch_write = RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 576 vs 534")
+    assert not disk_full(torch_write)  # without a folder to look at, torch's message says too little
+    assert disk_full(torch_write, str(tmp_path), needed=2**62) and not disk_full(torch_write, str(tmp_path), needed=1)
+    assert not disk_full(OSError(errno.EACCES, "Permission denied"), str(tmp_path), needed=2**62)
+
+
+def test_ctrl_c_exits_130_in_one_line_and_the_rerun_resumes(tmp_path):
+    command = [sys.executable, *RECIPES["bert"], "--tokenizer_name", TOKENIZER, "--max_steps", str(STEPS),
+               "--save_steps", "5", "--logging_steps", "1", "--eval_strategy", "no", "--log_sequence_ids",
+               "--output_dir", str(tmp_path)]
+    process = subprocess.Popen(command, cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True, start_new_session=True)
+    log = tmp_path / "sequence_ids" / "rank-0.jsonl"
+    deadline = time.monotonic() + 300
+    while not (log.is_file() and any(json.loads(line)["step"] >= 8 for line in log.read_text().splitlines())):
+        assert process.poll() is None and time.monotonic() < deadline, "the run ended before step 8"
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGINT)
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == 130 and "Traceback" not in output, output[-3000:]
+    assert "interrupted: the run stopped; rerun the same command to resume from its last checkpoint" in output
+    from hf_pretrain.training import checkpoints as checkpointing
+
+    last = checkpointing.checkpoints(str(tmp_path))[-1]  # checkpoint-5, or -10 if the signal came after its save
+    rerun = subprocess.run(command, cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert rerun.returncode == 0 and f"resuming from {last}" in rerun.stdout, rerun.stdout[-3000:]
+    assert len(_batches(tmp_path)) == STEPS  # every step once in the sequence log: the rolled-back ones dropped

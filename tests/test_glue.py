@@ -67,24 +67,28 @@ def test_cola_has_no_header_and_quotes_are_literal(glue_dir):
     assert mnli["validation_matched"]["sentence1"][1] == 'It is "hot".'
 
 
+@pytest.mark.faults
 def test_missing_column(tmp_path):
     write_task(tmp_path, "RTE", "index\tsentence1\tlabel", ["0\ta\tentailment"])
     with pytest.raises(HfPretrainError, match=r"RTE/train\.tsv:1: missing column\(s\) 'sentence2'"):
         load_glue(GLUE_TASKS["rte"], str(tmp_path))
 
 
+@pytest.mark.faults
 def test_unknown_label_names_the_line(tmp_path):
     write_task(tmp_path, "RTE", "index\tsentence1\tsentence2\tlabel", ["0\ta\tb\tentailment", "1\ta\tb\tmaybe"])
     with pytest.raises(HfPretrainError, match=r"train\.tsv:3: unknown label 'maybe' for RTE"):
         load_glue(GLUE_TASKS["rte"], str(tmp_path))
 
 
+@pytest.mark.faults
 def test_too_few_fields_names_the_line(tmp_path):
     write_task(tmp_path, "SST-2", "sentence\tlabel", ["good\t1", "no label here"])
     with pytest.raises(HfPretrainError, match=r"train\.tsv:3: wrong number of fields \(1 tab-separated, expected 2"):
         load_glue(GLUE_TASKS["sst2"], str(tmp_path))
 
 
+@pytest.mark.faults
 def test_too_many_fields_names_the_line(tmp_path):
     write_task(tmp_path, "SST-2", "sentence\tlabel", ["good\t1", "a stray\ttab\t0"])
     with pytest.raises(HfPretrainError, match=r"train\.tsv:3: wrong number of fields \(3 tab-separated, expected 2"):
@@ -92,6 +96,7 @@ def test_too_many_fields_names_the_line(tmp_path):
 
 
 @pytest.mark.parametrize("score", ["high", "nan", "inf"])
+@pytest.mark.faults
 def test_non_numeric_stsb_score(tmp_path, score):
     """'nan' and 'inf' parse as floats and would give a NaN Pearson: they are refused like any non-number."""
     header, rows = FIXTURES["STS-B"]
@@ -100,11 +105,13 @@ def test_non_numeric_stsb_score(tmp_path, score):
         load_glue(GLUE_TASKS["stsb"], str(tmp_path))
 
 
+@pytest.mark.faults
 def test_missing_task_folder(tmp_path):
     with pytest.raises(HfPretrainError, match="no MRPC/ folder"):
         load_glue(GLUE_TASKS["mrpc"], str(tmp_path))
 
 
+@pytest.mark.faults
 def test_hub_fails_early_offline():
     with pytest.raises(HfPretrainError, match="pass --glue_dir"):
         load_glue(GLUE_TASKS["mrpc"], None)

@@ -141,6 +141,7 @@ def test_static_masks_fixed_across_epochs_and_reproducible(tokenizer):
     assert mask_dataset(rows, tokenizer, duplication_factor=3, seed=1)["labels"] != masked["labels"]
 
 
+@pytest.mark.faults
 def test_masking_config_rejects_bad_probabilities(tokenizer):
     with pytest.raises(ValueError, match="mlm_probability"):
         DataCollatorForMaskedLM(tokenizer, MaskingConfig(mlm_probability=0))

@@ -81,6 +81,7 @@ def test_each_filter_drops_its_case_keeps_good_text_and_can_be_switched_off(name
     assert QualityFilters(skip_filters=list(FILTERS)).reason_to_drop(text, 0) is None
 
 
+@pytest.mark.faults
 def test_unknown_filter_name_is_refused():
     from hf_pretrain.errors import HfPretrainError
 
@@ -269,6 +270,7 @@ def test_splits_are_disjoint_by_document(prepared):
     assert all(len(s) > 0 for s in documents["train"]["sentences"])
 
 
+@pytest.mark.faults
 def test_the_cache_is_reused_and_invalidated(prepared, tmp_path):
     import shutil
 
@@ -322,6 +324,7 @@ def test_the_tokenizer_trains_on_a_bounded_sample(prepared, tmp_path):
     assert few < every  # two documents hold fewer words
 
 
+@pytest.mark.faults
 def test_prepare_reports_bad_input_in_one_line_or_skips_it(tmp_path):
     corpus = tmp_path / "bad.txt"
     corpus.write_bytes(("\n\n".join(english(10, s) for s in range(20)) + "\n\n").encode() + b"caf\xe9\n")
@@ -335,6 +338,11 @@ def test_prepare_reports_bad_input_in_one_line_or_skips_it(tmp_path):
     assert json.loads((tmp_path / "b" / "report.json").read_text())["bad_input_skipped"] == {"not UTF-8 text": 1}
     unknown = _prepare(*common, "--output_dir", str(tmp_path / "c"), "--minimum_words", "3")
     assert unknown.returncode == 2 and "unknown argument --minimum_words" in unknown.stderr
+    # Every document filtered out: the filters are named with their counts, not the split percentages.
+    filtered = _prepare(*common, "--output_dir", str(tmp_path / "d"), "--on_bad_input", "skip", "--min_words", "10000")
+    assert filtered.returncode == 2 and "Traceback" not in filtered.stderr
+    assert (f"error: {corpus}: the quality filters removed all 20 documents (20 too short); relax their thresholds "
+            "(hf-pretrain prepare --help lists them) or pass --skip_filters 'too short'") in filtered.stderr
 
 
 def test_recipes_train_on_the_prepared_dataset(prepared, tmp_path):
@@ -353,6 +361,7 @@ def test_recipes_train_on_the_prepared_dataset(prepared, tmp_path):
     assert electra.returncode == 0, electra.stdout[-3000:]
 
 
+@pytest.mark.faults
 def test_the_fingerprint_hashes_the_tokenizer_not_its_path(tmp_path, tokenizer):
     """Another tokenizer saved at the same --tokenizer_name path is another preparation, not a stale reuse."""
     from hf_pretrain.prepare.arguments import PrepareArguments
@@ -370,6 +379,7 @@ def test_the_fingerprint_hashes_the_tokenizer_not_its_path(tmp_path, tokenizer):
     assert fingerprint(args, QualityFilters(), [str(corpus)]) != first
 
 
+@pytest.mark.faults
 def test_prepare_never_deletes_what_a_user_keeps_in_the_output_folder(tmp_path):
     """Only a new or empty folder, or an earlier preparation's own, is written into; a folder inside the inputs is
     left out of them."""

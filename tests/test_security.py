@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 from transformers import BertConfig, BertForSequenceClassification
 
 from .conftest import DEBUG, ROOT, run_recipe
+
+pytestmark = pytest.mark.faults
 
 FINETUNE = ["recipes/finetune_glue.py", "--config", str(ROOT / "recipes" / "configs" / "glue.yaml"), "--task_name",
             "mrpc", "--max_steps", "1"]

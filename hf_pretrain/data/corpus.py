@@ -15,13 +15,13 @@ from __future__ import annotations
 import ast
 import glob
 import io
-import io
 import json
 import os
 import sysconfig
 from collections.abc import Iterator, Sequence
 
 import datasets
+import pyarrow as pa
 import pyarrow.parquet as pq
 from datasets import Dataset, DatasetDict
 
@@ -43,17 +43,34 @@ def _format_of(path: str) -> str:
     return "text"
 
 
+def _broken_link(path: str) -> str:
+    return f"{path}: a symbolic link that loops or points nowhere; fix or remove it"
+
+
+def _walk_files(folder: str) -> Iterator[str]:
+    """The files under ``folder``, hidden ones skipped, through symbolic links to folders too; each folder and file
+    once, however many links lead to it (a link back to a folder already walked, a loop, is not followed)."""
+    walked: set[str] = set()
+    seen: set[str] = set()
+    for root, dirs, names in os.walk(folder, followlinks=True):
+        walked.add(os.path.realpath(root))
+        dirs[:] = [d for d in dirs if not d.startswith(".") and os.path.realpath(os.path.join(root, d)) not in walked]
+        for name in names:
+            path = os.path.join(root, name)
+            if name.startswith(".") or os.path.realpath(path) in seen:
+                continue
+            if not os.path.exists(path):
+                raise HfPretrainError(_broken_link(path))
+            seen.add(os.path.realpath(path))
+            yield path
+
+
 def expand_paths(patterns: Sequence[str]) -> list[str]:
     """Expand globs and directories (recursively, hidden files skipped) into a sorted, de-duplicated file list."""
     files: list[str] = []
     for pattern in patterns:
         if os.path.isdir(pattern):
-            found = [
-                os.path.join(root, name)
-                for root, dirs, names in os.walk(pattern)
-                for name in names
-                if not name.startswith(".")
-            ]
+            found = list(_walk_files(pattern))
             if not found:
                 raise HfPretrainError(f"{pattern}: directory holds no files")
             files.extend(sorted(found))
@@ -64,6 +81,8 @@ def expand_paths(patterns: Sequence[str]) -> list[str]:
             files.extend(found)
         elif os.path.isfile(pattern):
             files.append(pattern)
+        elif os.path.islink(pattern):
+            raise HfPretrainError(_broken_link(pattern))
         else:
             raise HfPretrainError(f"{pattern}: no such file or directory")
     return list(dict.fromkeys(files))
@@ -143,6 +162,12 @@ def _parquet_documents(path: str, text_column: str) -> Iterator[str]:
             if text_column not in names:
                 raise HfPretrainError(
                     f"{path}: no '{text_column}' column (columns: {', '.join(names)}); set --text_column_name"
+                )
+            kind = parquet.schema_arrow.field(text_column).type
+            if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
+                raise HfPretrainError(
+                    f"{path}: the '{text_column}' column holds {kind}, not text (columns: {', '.join(names)}); "
+                    "set --text_column_name to the column of text"
                 )
             for batch in parquet.iter_batches(columns=[text_column]):
                 for text in batch.column(0).to_pylist():

@@ -57,6 +57,34 @@ def _batches(texts: Iterable[str], size: int = 1000) -> Iterator[list[str]]:
         yield batch
 
 
+def _wordpiece_vocab(
+    backend: Tokenizer, texts: Iterable[str], vocab_size: int, min_frequency: int, specials: list[str],
+    show_progress: bool,
+) -> dict[str, int]:
+    """The WordPiece vocabulary ``backend``'s normalizer and pre-tokenizer give on ``texts``, the same in every process.
+
+    ``tokenizers`` numbers each ``##c`` continuation piece when it first meets it while iterating a hash map, whose
+    order changes from process to process, and breaks ties between equally frequent merges by those numbers: one
+    training in four gave another vocabulary. A first, cheap pass (a vocabulary smaller than the alphabet: words
+    counted, no merges) finds every ``##c``; the real pass registers them up front, sorted, so every tie is broken
+    the same way. ``backend`` itself is left untrained; ``texts`` is read twice (an iterator is listed first).
+    """
+    if isinstance(texts, Iterator):
+        texts = list(texts)
+
+    def train(size: int, continuations: list[str]) -> dict[str, int]:
+        copy = Tokenizer.from_str(backend.to_str())
+        trainer = WordPieceTrainer(
+            vocab_size=size, min_frequency=min_frequency, special_tokens=specials + continuations,
+            continuing_subword_prefix="##", show_progress=show_progress,
+        )
+        copy.train_from_iterator(_batches(texts), trainer=trainer)
+        return copy.get_vocab()
+
+    alphabet = train(1, [])
+    return train(vocab_size, sorted(t for t in alphabet if t.startswith("##") and len(t) == 3))
+
+
 def train_wordpiece_tokenizer(
     texts: Iterable[str],
     vocab_size: int = 30522,
@@ -67,27 +95,18 @@ def train_wordpiece_tokenizer(
 ) -> BertTokenizer:
     """A BERT WordPiece tokenizer trained on ``texts``, with BERT's normalizer, pre-tokenizer and special tokens.
 
-    ``tokenizers`` breaks ties between equally frequent merges in hash order, which differs between processes, so
-    two trainings may disagree on a few tokens at the frequency cut-off. The recipes therefore train once, save
-    the tokenizer, and reload it on resume and on every other process.
+    Deterministic (:func:`_wordpiece_vocab`): the same texts give the same vocabulary in every process.
     """
     backend = Tokenizer(WordPiece(unk_token="[UNK]"))
     backend.normalizer = normalizers.BertNormalizer(
         clean_text=True, handle_chinese_chars=True, strip_accents=None, lowercase=do_lower_case
     )
     backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    trainer = WordPieceTrainer(
-        vocab_size=vocab_size,
-        min_frequency=min_frequency,
-        special_tokens=SPECIAL_TOKENS,
-        continuing_subword_prefix="##",
-        show_progress=show_progress,
-    )
-    backend.train_from_iterator(_batches(texts), trainer=trainer)
+    vocab = _wordpiece_vocab(backend, texts, vocab_size, min_frequency, SPECIAL_TOKENS, show_progress)
     # Rebuilding through BertTokenizer gives the standard post-processor ([CLS] A [SEP] B [SEP]) and a
     # tokenizer_config.json that plain transformers loads with AutoTokenizer.
     return BertTokenizer(
-        vocab=canonical_vocab(backend.get_vocab()), do_lower_case=do_lower_case, model_max_length=model_max_length
+        vocab=canonical_vocab(vocab), do_lower_case=do_lower_case, model_max_length=model_max_length
     )
 
 
@@ -134,9 +153,11 @@ def train_tokenizer(
         backend.normalizer = normalizers.BertNormalizer(lowercase=do_lower_case, strip_accents=None)
         backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
         backend.decoder = decoders.WordPiece()
-        trainer = WordPieceTrainer(vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=specials,
-                                   continuing_subword_prefix="##", show_progress=show_progress)
-    backend.train_from_iterator(_batches(texts), trainer=trainer)
+        vocab = _wordpiece_vocab(backend, texts, vocab_size, min_frequency, specials, show_progress)
+        backend.model = WordPiece(vocab=vocab, unk_token=special_tokens.unk, continuing_subword_prefix="##")
+        backend.add_special_tokens(specials)
+    if tokenizer_type != "wordpiece":  # (WordPiece was trained above, in two passes)
+        backend.train_from_iterator(_batches(texts), trainer=trainer)
     ids = {token: backend.token_to_id(token) for token in specials}
     backend.post_processor = special_tokens.template(ids)
     return PreTrainedTokenizerFast(

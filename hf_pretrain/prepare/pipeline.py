@@ -270,6 +270,13 @@ def prepare_corpus(args: PrepareArguments, filters: QualityFilters) -> dict:
     cleaned = _clean(raw, args, filters)
     reasons, removed_examples = _removed_by_filters(cleaned)
     kept = cleaned.filter(_passed_filters, input_columns="dropped", batched=True)
+    if len(kept) == 0:
+        counts = ", ".join(f"{n} {reason}" for reason, n in reasons.most_common())
+        raise HfPretrainError(
+            f"{', '.join(args.train_file)}: the quality filters removed all {len(cleaned)} documents ({counts}); "
+            f"relax their thresholds (hf-pretrain prepare --help lists them) or pass --skip_filters "
+            f"{' '.join(repr(r) for r in reasons)}"
+        )
     duplicates = find_duplicates(
         kept, os.path.join(work, "dedup"), exact=args.dedup_exact, near=args.dedup_near,
         threshold=args.minhash_threshold, num_perm=args.minhash_num_perm,

@@ -93,6 +93,11 @@ def checkpoints(output_dir: str) -> list[str]:
     return [folder for folder in candidates(output_dir) if verify(folder) is None]
 
 
+def folder_size(folder: str) -> int:
+    """Bytes in ``folder``'s files (what another checkpoint like it needs on the disk)."""
+    return sum(os.path.getsize(os.path.join(folder, name)) for name in _files(folder))
+
+
 def weights_are_finite(folder: str) -> bool:
     """True if every tensor of the checkpoint's safetensors weights is finite (read without unpickling anything)."""
     from safetensors import safe_open

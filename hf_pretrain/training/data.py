@@ -52,7 +52,12 @@ def prepare_tokenizer(
                 model_max_length=data_args.max_seq_length,
             )
             tokenizer.save_pretrained(training_args.output_dir)
-        else:  # every rank takes the main process's tokenizer (training is not bit-for-bit repeatable)
+            if kind == "unigram":
+                logger.warning(
+                    "Unigram training in tokenizers differs from process to process (WordPiece and BPE do not): "
+                    "to repeat this run exactly, pass --tokenizer_name %s", training_args.output_dir,
+                )
+        else:  # every rank takes the main process's tokenizer: Unigram training is not repeatable
             tokenizer = load_tokenizer(training_args.output_dir)
     names = {"wordpiece": "WordPiece", "bpe": "byte-level BPE", "unigram": "Unigram"}
     return tokenizer, f"{names[kind]} trained on the corpus ({len(tokenizer)} tokens)"

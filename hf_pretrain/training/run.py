@@ -7,11 +7,12 @@ import dataclasses
 import json
 import logging
 import os
+import shutil
 
 import transformers
 from transformers import Trainer, TrainingArguments
 
-from ..errors import HfPretrainError
+from ..errors import HfPretrainError, disk_full
 from ..objectives import Objective
 from . import checkpoints
 from .arguments import RunArguments
@@ -117,6 +118,15 @@ def resume_checkpoint(args: TrainingArguments, overwrite_output_dir: bool = Fals
         if not os.path.isfile(os.path.join(folder, "trainer_state.json")):
             raise HfPretrainError(f"--resume_from_checkpoint {folder}: not a training checkpoint (no "
                                   "trainer_state.json); to continue pretraining a saved model, pass --model_name_or_path")
+        if not any(os.path.isfile(os.path.join(folder, f)) for f in (checkpoints.MANIFEST, "optimizer.pt")):
+            # A run's final folder: its weights and state, but no optimizer or scheduler, so the schedule would
+            # silently start over at the peak learning rate.
+            inside = checkpoints.checkpoints(folder)
+            raise HfPretrainError(
+                f"--resume_from_checkpoint {folder}: a saved model, not a training checkpoint (no optimizer or "
+                f"scheduler state): {f'resume from {inside[-1]}, or ' if inside else ''}pass --model_name_or_path "
+                f"{folder} to continue pretraining its weights with a new schedule"
+            )
         problem = checkpoints.verify(folder)
         if problem:
             raise HfPretrainError(f"--resume_from_checkpoint {folder}: {problem}")
@@ -195,8 +205,14 @@ def pretraining_trainer(
 def train_and_evaluate(trainer: Trainer, checkpoint: str | None) -> dict[str, float]:
     """Train (resuming from ``checkpoint``), save the trainer state, then evaluate once if there is a validation
     set; logs and saves both sets of metrics and returns the evaluation's. Saving the model is the caller's."""
-    result = trainer.train(resume_from_checkpoint=checkpoint)
-    trainer.save_state()
+    try:
+        result = trainer.train(resume_from_checkpoint=checkpoint)
+        trainer.save_state()
+    except Exception as err:
+        error = _disk_full_error(err, trainer.args.output_dir)
+        if error is None:
+            raise
+        raise error from None
     trainer.log_metrics("train", result.metrics)
     if trainer.eval_dataset is None:
         return {}
@@ -204,6 +220,21 @@ def train_and_evaluate(trainer: Trainer, checkpoint: str | None) -> dict[str, fl
     trainer.log_metrics("eval", metrics)
     trainer.save_metrics("eval", metrics)
     return metrics
+
+
+def _disk_full_error(err: Exception, output_dir: str) -> HfPretrainError | None:
+    """The one-line error for a checkpoint that did not fit on the disk (None if ``err`` is something else): the
+    partial checkpoint has no manifest, so a rerun sets it aside and resumes from the last complete one."""
+    complete = checkpoints.checkpoints(output_dir)
+    needed = max(64 * 2**20, checkpoints.folder_size(complete[-1])) if complete else 64 * 2**20
+    if not disk_full(err, output_dir, needed):
+        return None
+    free = shutil.disk_usage(output_dir).free / 2**20
+    resume = f"it resumes from {complete[-1]}" if complete else "no checkpoint was complete, so it starts afresh"
+    return HfPretrainError(
+        f"--output_dir {output_dir}: no space left on the device while saving ({free:.0f} MiB free): free some "
+        f"space (or lower --save_total_limit) and rerun the same command; {resume}"
+    )
 
 
 def finish(trainer: Trainer) -> None:

@@ -34,8 +34,14 @@ class PretrainingTrainer(Trainer):
             mode: torch.zeros(len(step_metrics.names), dtype=torch.float64, device=self.args.device)
             for mode in ("train", "eval")
         }
-        forward = inspect.signature(self.accelerator.unwrap_model(self.model).forward).parameters
-        self._model_takes_sequence_ids = "sequence_id" in forward
+        model = self.accelerator.unwrap_model(self.model)
+        self._model_takes_sequence_ids = "sequence_id" in inspect.signature(model.forward).parameters
+        # A checkpoint holds one copy of each tied weight. On resume, Trainer calls the other copies "missing keys"
+        # in a warning, unless they are the keys the model does not save; which they are, so they are listed as
+        # such (Trainer then re-ties them). tests/test_faults.py pins this: a resume logs no missing keys.
+        model._keys_to_ignore_on_save = set(model._keys_to_ignore_on_save or ()) | set(
+            getattr(model, "all_tied_weights_keys", {})
+        )
 
     def create_scheduler(self, num_training_steps: int, optimizer=None):
         if self.lr_schedule is None:
