@@ -1,26 +1,50 @@
-"""The ``hf-pretrain`` command: ``hf-pretrain prepare --train_file FILE [FILE ...] --output_dir DIR [flags]``."""
+"""The ``hf-pretrain`` command:
+
+- ``hf-pretrain prepare --train_file FILE [FILE ...] --output_dir DIR [flags]``: clean, deduplicate, split, pack;
+- ``hf-pretrain compare DIR [DIR ...]``: the GLUE results of several fine-tuning runs in one table.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import sys
 
 from .config import parse_config
 from .errors import HfPretrainError, cli_entry
+from .glue.score import compare_results
 from .prepare.arguments import PrepareArguments
 from .prepare.cleaning import QualityFilters
 from .prepare.pipeline import prepare_corpus
 
-COMMANDS = ("prepare",)
+COMMANDS = ("prepare", "compare")
 
 
 @cli_entry
 def main() -> None:
     if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:
         raise HfPretrainError(f"usage: hf-pretrain {{{','.join(COMMANDS)}}} [flags]; hf-pretrain prepare --help lists them")
+    if sys.argv[1] == "compare":
+        print(compare(sys.argv[2:]), end="")
+        return
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     args, filters = parse_config((PrepareArguments, QualityFilters), sys.argv[2:])
     report = prepare_corpus(args, filters)
     counts = {stage["stage"]: stage.get("documents") for stage in report["stages"]}
     print(f"prepared {args.output_dir}: documents per stage {counts}; splits {report['splits']}; "
           f"report in {args.output_dir}/report.md")
+
+
+def compare(folders: list[str]) -> str:
+    """The table of :func:`compare_results` for fine-tuning output folders (each holding ``glue_results.json``)."""
+    if not folders:
+        raise HfPretrainError("usage: hf-pretrain compare DIR [DIR ...], each a fine-tuning run's --output_dir")
+    results = {}
+    for folder in folders:
+        path = os.path.join(folder, "glue_results.json")
+        if not os.path.isfile(path):
+            raise HfPretrainError(f"{folder}: no glue_results.json; give the --output_dir of a finetune_glue.py run")
+        with open(path, encoding="utf-8") as f:
+            results[folder] = json.load(f)
+    return compare_results(results)

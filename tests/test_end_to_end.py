@@ -108,6 +108,40 @@ def test_finetune_glue_from_checkpoint(checkpoint, glue_dir, tmp_path):
     assert config["architectures"] == ["BertForSequenceClassification"] and len(config["id2label"]) == 2
 
 
+def test_finetune_every_task_in_one_command_and_compare(checkpoint, tmp_path):
+    from .test_glue import FIXTURES, write_task
+
+    glue = tmp_path / "glue"
+    for folder, (header, rows) in FIXTURES.items():
+        if folder != "QQP":  # one task left out: listed as missing
+            files = ("train.tsv", "dev_matched.tsv", "dev_mismatched.tsv") if folder == "MNLI" else ("train.tsv", "dev.tsv")
+            write_task(glue, folder, header, rows * 4, files)
+    out = tmp_path / "all"
+    result = _ok(run_recipe(
+        FINETUNE, "--config", GLUE_CONFIG, "--model_name_or_path", str(checkpoint), "--task_name", "all",
+        "--glue_dir", str(glue), "--output_dir", str(out), "--max_steps", "1",
+        "--task_overrides", '{"rte": {"learning_rate": 0.003}}',
+    ))
+    table = json.loads((out / "glue_results.json").read_text())
+    assert list(table["tasks"]) == ["cola", "sst2", "mrpc", "stsb", "mnli", "qnli", "rte", "wnli"]
+    assert table["missing"] == ["qqp"] and table["left_out"] == ["wnli"]
+    assert table["averaged_over"] == ["cola", "sst2", "mrpc", "stsb", "mnli", "qnli", "rte"]
+    assert table["average"] == pytest.approx(sum(table["task_scores"][t] for t in table["averaged_over"]) / 7)
+    assert "validation_matched_accuracy" in table["tasks"]["mnli"]["summary"]
+    markdown = (out / "glue_results.md").read_text()
+    assert "| **GLUE score** | mean over 7 tasks" in markdown and "Missing (no folder in --glue_dir): QQP." in markdown
+    assert markdown in result.stdout
+    assert (out / "rte" / "seed_1" / "model.safetensors").is_file()
+    assert "| learning rate | 0.003 |" in (out / "rte" / "seed_1" / "README.md").read_text()
+    assert "| learning rate | 0.0001 |" in (out / "mrpc" / "seed_1" / "README.md").read_text()
+
+    compared = _ok(run_recipe(str(Path(sys.executable).parent / "hf-pretrain"), "compare", str(out),
+                              str(out / "mrpc")))
+    mrpc_score = f"{table['task_scores']['mrpc']:.1f}"
+    assert f"| mrpc | {mrpc_score} | {mrpc_score} |" in compared.stdout
+    assert f"| GLUE score | {table['average']:.1f} (over cola, sst2, mrpc, stsb, mnli, qnli, rte) |" in compared.stdout
+
+
 @pytest.mark.faults
 def test_two_fresh_runs_train_the_same_tokenizer_and_the_same_first_loss(tmp_path):
     """The same command twice, each training its own tokenizer: the same vocabulary, so the same step-1 loss (a
@@ -130,6 +164,21 @@ def test_resuming_a_final_folder_is_refused_and_names_its_last_checkpoint(checkp
     assert result.returncode == 2 and "Traceback" not in result.stdout
     assert (f"{checkpoint}: a saved model, not a training checkpoint (no optimizer or scheduler state): resume from "
             f"{checkpoint / 'checkpoint-12'}, or pass --model_name_or_path {checkpoint}") in result.stdout
+
+
+@pytest.mark.faults
+def test_a_checkpoint_that_lost_its_tokenizer_is_named_on_resume(tmp_path):
+    from hf_pretrain.training.checkpoints import write_manifest
+
+    command = [PRETRAIN, "--config", DEBUG, "--save_steps", "2", "--eval_strategy", "no", "--output_dir", str(tmp_path)]
+    _ok(run_recipe(*command, "--max_steps", "2"))
+    last = tmp_path / "checkpoint-2"
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        (last / name).unlink()
+    write_manifest(str(last))  # a checkpoint that verifies, but whose tokenizer is gone
+    result = run_recipe(*command, "--max_steps", "4")
+    assert result.returncode == 2 and "Traceback" not in result.stdout
+    assert f"error: resuming from the checkpoint {last}: the folder holds no tokenizer" in result.stdout
 
 
 @pytest.mark.faults

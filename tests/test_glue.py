@@ -129,6 +129,56 @@ def test_metrics_exact_values():
     assert glue_metrics(GLUE_TASKS["rte"], logits, labels) == {"accuracy": pytest.approx(0.6)}
 
 
+def _summary(**means):
+    return {f"validation_{metric}": {"mean": value, "std": 0.0} for metric, value in means.items()}
+
+
+def test_glue_score_as_papers_compute_it():
+    from hf_pretrain.glue.score import glue_score
+
+    summaries = {
+        "cola": _summary(matthews_correlation=0.30),
+        "sst2": _summary(accuracy=0.90),
+        "mrpc": _summary(accuracy=0.70, f1=0.80),  # mean of F1 and accuracy: 75
+        "stsb": _summary(pearson=0.60, spearmanr=0.50),  # mean of Pearson and Spearman: 55
+        "qqp": _summary(accuracy=0.85, f1=0.75),  # 80
+        "mnli": _summary(matched_accuracy=0.70, mismatched_accuracy=0.72),  # 71
+        "qnli": _summary(accuracy=0.80),
+        "rte": _summary(accuracy=0.60),
+        "wnli": _summary(accuracy=0.10),  # reported, left out of the average
+    }
+    score = glue_score(summaries)
+    assert score["task_scores"] == pytest.approx(
+        {"cola": 30, "sst2": 90, "mrpc": 75, "stsb": 55, "qqp": 80, "mnli": 71, "qnli": 80, "rte": 60, "wnli": 10})
+    assert score["average"] == pytest.approx((30 + 90 + 75 + 55 + 80 + 71 + 80 + 60) / 8)
+    assert score["left_out"] == ["wnli"] and "wnli" not in score["averaged_over"]
+    partial = glue_score({"mrpc": summaries["mrpc"], "rte": summaries["rte"]})
+    assert partial["average"] == pytest.approx(67.5) and partial["averaged_over"] == ["mrpc", "rte"]
+
+
+@pytest.mark.faults
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--task_name", "mrpc,sts"], "--task_name must be 'all' or among cola, sst2"),
+        (["--task_overrides", "{rte: 1}"], "--task_overrides: not JSON"),
+        (["--task_overrides", '{"rte": 10}'], "--task_overrides must map task names to mappings"),
+        (["--task_overrides", '{"rtee": {"num_train_epochs": 10}}'], "--task_overrides: 'rtee' is not a GLUE task"),
+    ],
+)
+def test_task_names_and_overrides_are_checked(flags, message):
+    from transformers import TrainingArguments
+
+    from hf_pretrain.config import parse_config
+    from hf_pretrain.glue.arguments import GlueArguments
+
+    with pytest.raises(HfPretrainError, match=message):
+        parse_config((GlueArguments, TrainingArguments), ["--model_name_or_path", "m", "--output_dir", "o", *flags])
+    glue, _ = parse_config((GlueArguments, TrainingArguments),
+                           ["--model_name_or_path", "m", "--output_dir", "o", "--task_name", "RTE, mrpc,rte"])
+    assert glue.task_names == ["rte", "mrpc"] and glue.several_tasks
+
+
 @requires_shared_data
 def test_real_mrpc():
     data = load_glue(GLUE_TASKS["mrpc"], str(SHARED_DATA / "glue"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 from ..errors import HfPretrainError, check_bad_input_policy
@@ -15,7 +16,16 @@ class GlueArguments:
     model_name_or_path: str = field(
         default=None, metadata={"help": "The pretrained checkpoint (a save_pretrained folder or a Hub id)."}
     )
-    task_name: str = field(default="mrpc", metadata={"help": "GLUE task: cola, sst2, mrpc, stsb, qqp, mnli, qnli, rte, wnli."})
+    task_name: str = field(
+        default="mrpc",
+        metadata={"help": "GLUE task (cola, sst2, mrpc, stsb, qqp, mnli, qnli, rte, wnli), several joined by commas, "
+                  "or 'all': every task found in --glue_dir (every task, from the Hub), then the GLUE score."},
+    )
+    task_overrides: dict | str | None = field(
+        default=None,
+        metadata={"help": "Per-task training arguments over the shared ones, as a mapping (a preset's, or JSON): "
+                  "'{\"rte\": {\"num_train_epochs\": 10}}'. Small tasks (RTE, MRPC, STS-B) need more epochs."},
+    )
     glue_dir: str | None = field(
         default=None,
         metadata={"help": "Local GLUE data in the distribution's layout (<glue_dir>/MRPC/train.tsv). Hub if unset."},
@@ -51,5 +61,26 @@ class GlueArguments:
         if not self.model_name_or_path:
             raise HfPretrainError("--model_name_or_path is required: the checkpoint to fine-tune")
         self.task_name = self.task_name.lower().replace("-", "")
-        if self.task_name not in GLUE_TASKS:
-            raise HfPretrainError(f"--task_name must be one of {', '.join(GLUE_TASKS)}, not '{self.task_name}'")
+        names = list(GLUE_TASKS) if self.task_name == "all" else [n.strip() for n in self.task_name.split(",")]
+        unknown = [name for name in names if name not in GLUE_TASKS]
+        if unknown:
+            raise HfPretrainError(
+                f"--task_name must be 'all' or among {', '.join(GLUE_TASKS)} (joined by commas), not '{unknown[0]}'"
+            )
+        self.task_names = list(dict.fromkeys(names))
+        if isinstance(self.task_overrides, str):
+            try:
+                self.task_overrides = json.loads(self.task_overrides)
+            except json.JSONDecodeError as err:
+                raise HfPretrainError(f"--task_overrides: not JSON ({err.msg} at character {err.pos})") from None
+        overrides = self.task_overrides or {}
+        if not isinstance(overrides, dict) or not all(isinstance(v, dict) for v in overrides.values()):
+            raise HfPretrainError("--task_overrides must map task names to mappings of training arguments")
+        stray = [name for name in overrides if name not in GLUE_TASKS]
+        if stray:
+            raise HfPretrainError(f"--task_overrides: '{stray[0]}' is not a GLUE task ({', '.join(GLUE_TASKS)})")
+
+    @property
+    def several_tasks(self) -> bool:
+        """Whether the run covers several tasks (a folder per task, and the GLUE table) or one (as before)."""
+        return self.task_name == "all" or len(self.task_names) > 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import statistics
 from collections.abc import Sequence
@@ -19,8 +20,14 @@ from transformers import (
     set_seed,
 )
 
+from ..errors import BadInput, HfPretrainError
+from ..hub.model_card import write_model_card
 from ..models.loading import check_vocabulary, checkpoint_error
-from .tasks import GlueTask, glue_metrics
+from .arguments import GlueArguments
+from .score import glue_score, task_score
+from .tasks import GLUE_TASKS, GlueTask, glue_metrics, load_glue
+
+logger = logging.getLogger(__name__)
 
 
 def tokenize_glue(data: DatasetDict, tokenizer: PreTrainedTokenizerBase, max_seq_length: int) -> DatasetDict:
@@ -119,6 +126,7 @@ def write_glue_results(
         "seeds": list(seeds),
         "runs": [{"seed": seed, **run} for seed, run in zip(seeds, runs)],
         "summary": summary,
+        "score": task_score(task.name, summary),
     }
     os.makedirs(output_dir, exist_ok=True)
     with open(os.path.join(output_dir, "glue_results.json"), "w", encoding="utf-8") as f:
@@ -134,3 +142,104 @@ def write_glue_results(
     with open(os.path.join(output_dir, "glue_results.md"), "w", encoding="utf-8") as f:
         f.write("\n".join(lines) + "\n")
     return results
+
+
+def tasks_to_run(glue_args: GlueArguments) -> tuple[list[GlueTask], list[str]]:
+    """The tasks to fine-tune and those ``--task_name all`` found no folder for in ``--glue_dir`` (listed as missing,
+    never skipped silently). A task named explicitly must be there (its reader says so if not)."""
+    tasks = [GLUE_TASKS[name] for name in glue_args.task_names]
+    if glue_args.task_name != "all" or not glue_args.glue_dir:
+        return tasks, []
+    present = [t for t in tasks if os.path.isdir(os.path.join(glue_args.glue_dir, t.folder))]
+    return present, [t.name for t in tasks if t not in present]
+
+
+def task_training_args(args: TrainingArguments, overrides: dict | None, output_dir: str) -> TrainingArguments:
+    """The shared training arguments with the task's own (``--task_overrides``) and its output folder."""
+    try:
+        return dataclasses.replace(args, output_dir=output_dir, **(overrides or {}))
+    except TypeError as err:
+        raise HfPretrainError(f"--task_overrides: {err}") from None
+
+
+def finetune_task(
+    task: GlueTask, glue_args: GlueArguments, tokenizer: PreTrainedTokenizerBase, args: TrainingArguments,
+) -> tuple[Trainer, dict]:
+    """Read, tokenize and fine-tune one task over the seeds; each classifier is saved with its model card in
+    ``<output_dir>/seed_<seed>`` and the task's ``glue_results.json``/``.md`` in ``output_dir``."""
+    bad = BadInput(glue_args.on_bad_input)
+    data = load_glue(task, glue_args.glue_dir, bad)
+    if bad.counts:
+        logger.warning("%s: %s", task.folder, bad.summary())
+    if glue_args.max_train_samples:
+        data["train"] = data["train"].select(range(min(glue_args.max_train_samples, len(data["train"]))))
+    if glue_args.max_eval_samples:
+        for split in data:
+            if split != "train":
+                data[split] = data[split].select(range(min(glue_args.max_eval_samples, len(data[split]))))
+    data = tokenize_glue(data, tokenizer, glue_args.max_seq_length)
+    seeds = glue_args.seeds or [args.seed]
+    runs = []
+    for seed in seeds:
+        trainer, metrics = finetune_one_seed(
+            task, data, tokenizer, glue_args.model_name_or_path, args, seed, glue_args.from_scratch,
+            glue_args.trust_remote_code, glue_args.use_safetensors,
+        )
+        logger.info("%s seed %d: %s", task.folder, seed, metrics)
+        runs.append(metrics)
+        if trainer.is_world_process_zero():
+            write_model_card(
+                trainer.args.output_dir,
+                title=f"{task.folder} classifier fine-tuned from {glue_args.model_name_or_path}",
+                summary=f"Fine-tuned with hf_pretrain on GLUE {task.folder} "
+                f"({'random initialization baseline' if glue_args.from_scratch else 'from the pretrained weights'}).",
+                sections={"Fine-tuning": {
+                    "task": task.folder, "training examples": len(data["train"]), "seed": seed,
+                    "epochs": args.num_train_epochs, "learning rate": args.learning_rate,
+                    "batch size": args.per_device_train_batch_size, "max sequence length": glue_args.max_seq_length,
+                }},
+                metrics=metrics,
+                tags=["text-classification", "glue", task.name],
+                pipeline_tag="text-classification",
+            )
+    results = {}
+    if trainer.is_world_process_zero():
+        results = write_glue_results(
+            args.output_dir, task, glue_args.model_name_or_path, seeds, runs, glue_args.from_scratch
+        )
+    return trainer, results
+
+
+def write_glue_table(output_dir: str, model_name_or_path: str, results: dict[str, dict], missing: list[str]) -> dict:
+    """The GLUE table of a several-task run: ``glue_results.json`` (every task's results, the task scores, the
+    GLUE score and the missing tasks) and ``glue_results.md``, one row per task."""
+    score = glue_score({name: r["summary"] for name, r in results.items()})
+    table = {"model_name_or_path": model_name_or_path, "tasks": results, "missing": missing, **score}
+    os.makedirs(output_dir, exist_ok=True)
+    with open(os.path.join(output_dir, "glue_results.json"), "w", encoding="utf-8") as f:
+        json.dump(table, f, indent=2)
+    with open(os.path.join(output_dir, "glue_results.md"), "w", encoding="utf-8") as f:
+        f.write(glue_table_markdown(table))
+    return table
+
+
+def glue_table_markdown(table: dict) -> str:
+    """One row per task (each metric's mean ± std over the seeds, the task's score), then the GLUE score."""
+    lines = [f"GLUE dev, {table['model_name_or_path']}", "", "| task | metrics (mean ± std over seeds) | score |",
+             "|---|---|---|"]
+    for name, result in table["tasks"].items():
+        metrics = ", ".join(
+            f"{metric.removeprefix('validation_')} {100 * s['mean']:.1f} ± {100 * s['std']:.1f}"
+            for metric, s in result["summary"].items()
+        )
+        lines.append(f"| {GLUE_TASKS[name].folder} | {metrics} | {table['task_scores'][name]:.1f} |")
+    if table["average"] is not None:
+        over = ", ".join(GLUE_TASKS[n].folder for n in table["averaged_over"])
+        lines.append(f"| **GLUE score** | mean over {len(table['averaged_over'])} tasks ({over}) | "
+                     f"**{table['average']:.1f}** |")
+    notes = []
+    if table["left_out"]:
+        notes.append("WNLI is reported but left out of the GLUE score, as BERT did.")
+    if table["missing"]:
+        notes.append(f"Missing (no folder in --glue_dir): {', '.join(GLUE_TASKS[n].folder for n in table['missing'])}.")
+    return "\n".join(lines + ([""] + notes if notes else [])) + "\n"

@@ -45,7 +45,9 @@ def prepare_tokenizer(
     kind, special_tokens = tokenizer_spec(model_args, default_model_type)
     with training_args.main_process_first(desc="training the tokenizer"):
         if source:
-            return load_tokenizer(source, model_args.trust_remote_code), source
+            flag = ("--tokenizer_name" if model_args.tokenizer_name else
+                    "--model_name_or_path" if model_args.model_name_or_path else "resuming from the checkpoint")
+            return load_tokenizer(source, model_args.trust_remote_code, flag), source
         if training_args.process_index == 0:
             tokenizer = train_tokenizer(
                 documents["train"]["text"], kind, special_tokens, model_args.vocab_size, model_args.do_lower_case,
