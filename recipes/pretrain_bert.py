@@ -16,6 +16,8 @@ from transformers import TrainingArguments, set_seed
 from hf_pretrain.config import parse_config
 from hf_pretrain.data.arguments import DataArguments
 from hf_pretrain.errors import HfPretrainError, cli_entry
+from hf_pretrain.glue.arguments import ProbeArguments
+from hf_pretrain.glue.probe import build_probes
 from hf_pretrain.hub.model_card import write_pretraining_card
 from hf_pretrain.hub.push import prepare_push, push_folder
 from hf_pretrain.models.arguments import ModelArguments
@@ -38,8 +40,9 @@ logger = logging.getLogger("pretrain")
 
 
 def main(required_objective: str | None = None) -> None:
-    model_args, data_args, pretraining_args, run_args, *extras, training_args = parse_config(
-        (ModelArguments, DataArguments, PretrainingArguments, RunArguments, *argument_classes(), TrainingArguments),
+    model_args, data_args, pretraining_args, run_args, probe_args, *extras, training_args = parse_config(
+        (ModelArguments, DataArguments, PretrainingArguments, RunArguments, ProbeArguments, *argument_classes(),
+         TrainingArguments),
         defaults={"objective": required_objective} if required_objective else None,
     )
     configure_logging(training_args)
@@ -59,7 +62,12 @@ def main(required_objective: str | None = None) -> None:
 
     data = prepare_pretraining_data(objective, model_args, data_args, training_args, checkpoint)
     model = objective.build_model(model_args, data.tokenizer, data_args.max_seq_length)
-    trainer = pretraining_trainer(objective, model, data, training_args, run_args, settings)
+    probes = build_probes(
+        probe_args.probe_tasks, probe_args.glue_dir, data.tokenizer, probe_args.probe_train_samples,
+        probe_args.probe_eval_samples, probe_args.probe_pooling, data_args.max_seq_length,
+    ) if probe_args.probe_tasks else []
+    trainer = pretraining_trainer(objective, model, data, training_args, run_args, settings, probes,
+                                  probe_args.probe_every)
     metrics = train_and_evaluate(trainer, checkpoint)
     objective.save(trainer, training_args.output_dir)
 

@@ -108,6 +108,50 @@ def test_finetune_glue_from_checkpoint(checkpoint, glue_dir, tmp_path):
     assert config["architectures"] == ["BertForSequenceClassification"] and len(config["id2label"]) == 2
 
 
+@pytest.mark.parametrize("adaptation", ["linear_probe", "lora"])
+def test_linear_probe_and_lora_train_and_reload_without_hf_pretrain(checkpoint, glue_dir, tmp_path, adaptation):
+    _ok(run_recipe(FINETUNE, "--config", GLUE_CONFIG, "--model_name_or_path", str(checkpoint), "--task_name", "mrpc",
+                   "--glue_dir", str(glue_dir), "--output_dir", str(tmp_path), "--max_steps", "3", "--learning_rate",
+                   "1e-2", "--adaptation", adaptation))
+    saved = tmp_path / "seed_1"
+    assert f"| adaptation | {adaptation} |" in (saved / "README.md").read_text()
+    # In a process that cannot import hf_pretrain: which weights moved, and (LoRA) the adapter loaded by peft over
+    # the pretrained checkpoint gives the merged model's logits.
+    probe = (
+        "import sys, torch; sys.modules['hf_pretrain'] = None\n"
+        "from safetensors.torch import load_file\n"
+        "from transformers import AutoModelForSequenceClassification, AutoTokenizer\n"
+        f"ckpt, saved = {str(checkpoint)!r}, {str(saved)!r}\n"
+        "before, after = load_file(ckpt + '/model.safetensors'), load_file(saved + '/model.safetensors')\n"
+        "moved = sorted(k for k in after if k in before and not torch.equal(before[k], after[k]))\n"
+        "print('MOVED', ' '.join(sorted({k.split('.')[-2] for k in moved})), 'CLASSIFIER' if 'classifier.weight' in after else '')\n"
+        "merged = AutoModelForSequenceClassification.from_pretrained(saved).eval()\n"
+        "batch = AutoTokenizer.from_pretrained(saved)('He said yes .', 'He agreed .', return_tensors='pt')\n"
+        "if {adaptation!r} == 'lora':\n"
+        "    from peft import PeftModel\n"
+        "    base = AutoModelForSequenceClassification.from_pretrained(ckpt, num_labels=2)\n"
+        "    adapted = PeftModel.from_pretrained(base, saved + '/adapter').eval()\n"
+        "    with torch.no_grad():\n"
+        "        print('SAME_LOGITS', torch.allclose(adapted(**batch).logits, merged(**batch).logits, atol=1e-5))\n"
+    ).replace("{adaptation!r}", repr(adaptation))
+    result = _ok(run_recipe("-c", probe))
+    if adaptation == "linear_probe":  # the encoder (and the NSP-trained pooler) frozen: nothing of it moved
+        assert "MOVED  CLASSIFIER" in result.stdout
+    else:  # adapters on query and value only, merged into them
+        assert "MOVED query value CLASSIFIER" in result.stdout and "SAME_LOGITS True" in result.stdout
+
+
+def test_the_probe_runs_every_n_steps_and_at_the_end(glue_dir, tmp_path):
+    _ok(run_recipe(PRETRAIN, "--config", DEBUG, "--objective", "mlm", "--max_steps", "7", "--eval_strategy", "no",
+                   "--save_strategy", "no", "--tokenizer_name", str(GOLDEN / "debug_tokenizer"), "--probe_tasks", "mrpc",
+                   "--probe_every", "3", "--glue_dir", str(glue_dir), "--output_dir", str(tmp_path)))
+    history = json.loads((tmp_path / "trainer_state.json").read_text())["log_history"]
+    probes = {h["step"]: h["probe_mrpc_accuracy"] for h in history if "probe_mrpc_accuracy" in h}
+    assert list(probes) == [3, 6, 7] and all(0 <= v <= 1 for v in probes.values())
+    refused = run_recipe(PRETRAIN, "--config", DEBUG, "--probe_tasks", "mrcp", "--output_dir", str(tmp_path / "x"))
+    assert refused.returncode == 2 and "--probe_tasks: 'mrcp' is not a GLUE task" in refused.stdout
+
+
 def test_finetune_every_task_in_one_command_and_compare(checkpoint, tmp_path):
     from .test_glue import FIXTURES, write_task
 

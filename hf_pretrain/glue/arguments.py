@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass, field
 
 from ..errors import HfPretrainError, check_bad_input_policy
+from .adaptation import ADAPTATIONS
 from .tasks import GLUE_TASKS
 
 
@@ -38,6 +39,20 @@ class GlueArguments:
         default=False,
         metadata={"help": "Baseline: the checkpoint's architecture and tokenizer with randomly initialized weights."},
     )
+    adaptation: str = field(
+        default="full",
+        metadata={"help": "full (every weight trains), linear_probe (the pretrained weights frozen, the task head "
+                  "trained) or lora (low-rank adapters with peft, the task head trained). The probe and LoRA usually "
+                  "want a higher --learning_rate (1e-3)."},
+    )
+    lora_r: int = field(default=8, metadata={"help": "LoRA rank."})
+    lora_alpha: int = field(default=16, metadata={"help": "LoRA scaling (alpha / r multiplies the update)."})
+    lora_dropout: float = field(default=0.1, metadata={"help": "Dropout on the LoRA path."})
+    lora_target_modules: list[str] | None = field(
+        default=None,
+        metadata={"help": "Modules that get adapters (default: the attention projections: query and value for "
+                  "BERT, RoBERTa, ELECTRA; Wqkv for ModernBERT)."},
+    )
     max_train_samples: int | None = field(default=None, metadata={"help": "Keep only the first N training examples."})
     max_eval_samples: int | None = field(default=None, metadata={"help": "Keep only the first N evaluation examples."})
     trust_remote_code: bool = field(
@@ -60,6 +75,8 @@ class GlueArguments:
 
         if not self.model_name_or_path:
             raise HfPretrainError("--model_name_or_path is required: the checkpoint to fine-tune")
+        if self.adaptation not in ADAPTATIONS:
+            raise HfPretrainError(f"--adaptation must be one of {', '.join(ADAPTATIONS)}, not '{self.adaptation}'")
         self.task_name = self.task_name.lower().replace("-", "")
         names = list(GLUE_TASKS) if self.task_name == "all" else [n.strip() for n in self.task_name.split(",")]
         unknown = [name for name in names if name not in GLUE_TASKS]
@@ -84,3 +101,28 @@ class GlueArguments:
     def several_tasks(self) -> bool:
         """Whether the run covers several tasks (a folder per task, and the GLUE table) or one (as before)."""
         return self.task_name == "all" or len(self.task_names) > 1
+
+
+@dataclass
+class ProbeArguments:
+    """A linear probe of the encoder on GLUE tasks every N steps of pretraining (:mod:`hf_pretrain.glue.probe`)."""
+
+    probe_tasks: list[str] | None = field(
+        default=None,
+        metadata={"help": "GLUE tasks to probe while pretraining (e.g. mrpc): a logistic regression on the frozen "
+                  "encoder's features, logged as probe_<task>_accuracy next to the MLM loss."},
+    )
+    probe_every: int = field(default=500, metadata={"help": "Probe every N optimizer steps (and at the end)."})
+    glue_dir: str | None = field(
+        default=None, metadata={"help": "The GLUE files for --probe_tasks (<glue_dir>/MRPC/train.tsv); Hub if unset."}
+    )
+    probe_train_samples: int = field(default=1000, metadata={"help": "Training pairs the probe is fit on."})
+    probe_eval_samples: int = field(default=400, metadata={"help": "Evaluation pairs the probe is scored on."})
+    probe_pooling: str = field(default="mean", metadata={"help": "Features: mean of the tokens (mean) or the first (cls)."})
+
+    def __post_init__(self) -> None:
+        unknown = [name for name in self.probe_tasks or [] if name not in GLUE_TASKS]
+        if unknown:
+            raise HfPretrainError(f"--probe_tasks: '{unknown[0]}' is not a GLUE task ({', '.join(GLUE_TASKS)})")
+        if self.probe_every < 1:
+            raise HfPretrainError(f"--probe_every must be at least 1, not {self.probe_every}")

@@ -14,6 +14,7 @@ from transformers import (
     AutoConfig,
     AutoModelForSequenceClassification,
     DataCollatorWithPadding,
+    PreTrainedModel,
     PreTrainedTokenizerBase,
     Trainer,
     TrainingArguments,
@@ -23,6 +24,7 @@ from transformers import (
 from ..errors import BadInput, HfPretrainError
 from ..hub.model_card import write_model_card
 from ..models.loading import check_vocabulary, checkpoint_error
+from .adaptation import freeze_all_but, lora_model, save_adapted
 from .arguments import GlueArguments
 from .score import glue_score, task_score
 from .tasks import GLUE_TASKS, GlueTask, glue_metrics, load_glue
@@ -44,8 +46,9 @@ def tokenize_glue(data: DatasetDict, tokenizer: PreTrainedTokenizerBase, max_seq
 def load_classifier(
     task: GlueTask, model_name_or_path: str, from_scratch: bool, trust_remote_code: bool = False,
     use_safetensors: bool = True,
-):
-    """The checkpoint with a fresh classification head, or (``from_scratch``) its architecture, randomly initialized."""
+) -> tuple[PreTrainedModel, list[str]]:
+    """The checkpoint with a fresh classification head, or (``from_scratch``) its architecture, randomly
+    initialized; and the names of the parameters the checkpoint did not provide (the task head)."""
     label_names = task.labels or ("score",)
     overrides = dict(
         num_labels=task.num_labels,
@@ -56,10 +59,13 @@ def load_classifier(
     try:
         if from_scratch:
             config = AutoConfig.from_pretrained(model_name_or_path, trust_remote_code=trust_remote_code, **overrides)
-            return AutoModelForSequenceClassification.from_config(config, trust_remote_code=trust_remote_code)
-        return AutoModelForSequenceClassification.from_pretrained(
-            model_name_or_path, use_safetensors=use_safetensors, trust_remote_code=trust_remote_code, **overrides
+            model = AutoModelForSequenceClassification.from_config(config, trust_remote_code=trust_remote_code)
+            return model, [name for name, _ in model.named_parameters()]
+        model, info = AutoModelForSequenceClassification.from_pretrained(
+            model_name_or_path, use_safetensors=use_safetensors, trust_remote_code=trust_remote_code,
+            output_loading_info=True, **overrides
         )
+        return model, sorted(info["missing_keys"])
     except (OSError, ValueError) as err:
         raise checkpoint_error(model_name_or_path, err, use_safetensors) from None
 
@@ -68,18 +74,22 @@ def finetune_one_seed(
     task: GlueTask,
     data: DatasetDict,
     tokenizer: PreTrainedTokenizerBase,
-    model_name_or_path: str,
+    glue_args: GlueArguments,
     training_args: TrainingArguments,
     seed: int,
-    from_scratch: bool = False,
-    trust_remote_code: bool = False,
-    use_safetensors: bool = True,
 ) -> tuple[Trainer, dict[str, float]]:
-    """Train on ``data['train']``, evaluate every other split, save the classifier; returns the eval metrics
-    named ``<split>_<metric>`` (``validation_accuracy``, ``validation_matched_accuracy``, ...)."""
+    """Train on ``data['train']`` (every weight, a linear probe or LoRA, as ``glue_args.adaptation`` says),
+    evaluate every other split, save the classifier; returns the eval metrics named ``<split>_<metric>``
+    (``validation_accuracy``, ``validation_matched_accuracy``, ...)."""
     set_seed(seed)  # the classification head's initialization and the data order both come from the seed
-    model = load_classifier(task, model_name_or_path, from_scratch, trust_remote_code, use_safetensors)
-    check_vocabulary(model, tokenizer, f"--model_name_or_path {model_name_or_path}")
+    model, head = load_classifier(task, glue_args.model_name_or_path, glue_args.from_scratch,
+                                  glue_args.trust_remote_code, glue_args.use_safetensors)
+    check_vocabulary(model, tokenizer, f"--model_name_or_path {glue_args.model_name_or_path}")
+    if glue_args.adaptation == "linear_probe":
+        freeze_all_but(model, head)
+    elif glue_args.adaptation == "lora":
+        model = lora_model(model, head, glue_args.lora_r, glue_args.lora_alpha, glue_args.lora_dropout,
+                           glue_args.lora_target_modules)
     args = dataclasses.replace(training_args, seed=seed, output_dir=os.path.join(training_args.output_dir, f"seed_{seed}"))
     trainer = Trainer(
         model=model,
@@ -90,7 +100,6 @@ def finetune_one_seed(
         compute_metrics=lambda p: glue_metrics(task, p.predictions, p.label_ids),
     )
     trainer.train()
-    trainer.save_model()
     metrics: dict[str, float] = {}
     for split in data:
         if split != "train":
@@ -99,6 +108,9 @@ def finetune_one_seed(
                 k: v for k, v in result.items()
                 if k.startswith(f"{split}_") and not k.endswith(("runtime", "per_second", "loss", "epoch"))
             })
+    if trainer.is_world_process_zero():
+        save_adapted(trainer.model, args.output_dir)
+        tokenizer.save_pretrained(args.output_dir)
     return trainer, metrics
 
 
@@ -181,10 +193,7 @@ def finetune_task(
     seeds = glue_args.seeds or [args.seed]
     runs = []
     for seed in seeds:
-        trainer, metrics = finetune_one_seed(
-            task, data, tokenizer, glue_args.model_name_or_path, args, seed, glue_args.from_scratch,
-            glue_args.trust_remote_code, glue_args.use_safetensors,
-        )
+        trainer, metrics = finetune_one_seed(task, data, tokenizer, glue_args, args, seed)
         logger.info("%s seed %d: %s", task.folder, seed, metrics)
         runs.append(metrics)
         if trainer.is_world_process_zero():
@@ -194,7 +203,8 @@ def finetune_task(
                 summary=f"Fine-tuned with hf_pretrain on GLUE {task.folder} "
                 f"({'random initialization baseline' if glue_args.from_scratch else 'from the pretrained weights'}).",
                 sections={"Fine-tuning": {
-                    "task": task.folder, "training examples": len(data["train"]), "seed": seed,
+                    "task": task.folder, "adaptation": glue_args.adaptation, "training examples": len(data["train"]),
+                    "seed": seed,
                     "epochs": args.num_train_epochs, "learning rate": args.learning_rate,
                     "batch size": args.per_device_train_batch_size, "max sequence length": glue_args.max_seq_length,
                 }},

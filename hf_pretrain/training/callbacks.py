@@ -174,3 +174,29 @@ class TimeBudgetCallback(TrainerCallback):
             control.should_training_stop = True
             control.should_save = True
         return control
+
+
+class ProbeCallback(TrainerCallback):
+    """Runs each probe (``model -> {metric: value}``, e.g. :class:`hf_pretrain.glue.probe.LinearProbe`) on the
+    current weights every ``every`` optimizer steps and at the end of training, on the main process, and logs the
+    results through ``trainer.log`` so they sit in the log history next to the MLM loss."""
+
+    def __init__(self, trainer, probes, every: int) -> None:
+        self.trainer, self.probes, self.every = trainer, list(probes), every
+        self._last = -1
+
+    def _probe(self, state, model) -> None:
+        if not state.is_world_process_zero or state.global_step == self._last:
+            return
+        self._last = state.global_step
+        metrics = {}
+        for probe in self.probes:
+            metrics.update(probe(model))
+        self.trainer.log({name: round(value, 4) for name, value in metrics.items()})
+
+    def on_step_end(self, args, state, control, model=None, **kwargs):
+        if state.global_step % self.every == 0:
+            self._probe(state, model)
+
+    def on_train_end(self, args, state, control, model=None, **kwargs):
+        self._probe(state, model)

@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import shutil
+from collections.abc import Callable, Sequence
 
 import transformers
 from transformers import Trainer, TrainingArguments
@@ -19,6 +20,7 @@ from .arguments import RunArguments
 from .callbacks import (
     LearningRateOnResumeCallback,
     NonFiniteLossCallback,
+    ProbeCallback,
     SequenceLogCallback,
     TimeBudgetCallback,
 )
@@ -168,10 +170,11 @@ def time_keyed_multiplier(training_args: TrainingArguments, run_args: RunArgumen
 
 def pretraining_trainer(
     objective: Objective, model, data: PretrainingData, training_args: TrainingArguments, run_args: RunArguments,
-    settings: dict | None = None,
+    settings: dict | None = None, probes: Sequence[Callable] = (), probe_every: int = 500,
 ) -> PretrainingTrainer:
     """The Trainer of a pretraining run: the objective's collator and step metrics, the validation split if any,
-    and the run's callbacks (manifests on every checkpoint, non-finite losses, time budget, sequence log)."""
+    and the run's callbacks (manifests on every checkpoint, non-finite losses, time budget, sequence log, and
+    ``probes`` of the current weights every ``probe_every`` steps)."""
     has_eval = "validation" in data.sequences
     if not has_eval and training_args.eval_strategy != "no":
         raise HfPretrainError(
@@ -199,6 +202,8 @@ def pretraining_trainer(
     if run_args.log_sequence_ids:
         folder = os.path.join(training_args.output_dir, "sequence_ids")
         trainer.add_callback(SequenceLogCallback(trainer.step_batches, folder))
+    if probes:
+        trainer.add_callback(ProbeCallback(trainer, probes, probe_every))
     return trainer
 
 
