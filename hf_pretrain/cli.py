@@ -1,7 +1,8 @@
 """The ``hf-pretrain`` command:
 
 - ``hf-pretrain prepare --train_file FILE [FILE ...] --output_dir DIR [flags]``: clean, deduplicate, split, pack;
-- ``hf-pretrain compare DIR [DIR ...]``: the GLUE results of several fine-tuning runs in one table.
+- ``hf-pretrain compare DIR [DIR ...]``: the GLUE results of several fine-tuning runs in one table;
+- ``hf-pretrain report OUTPUT_DIR``: a pretraining run's figures and ``report.md`` (drawn again from its logs).
 """
 
 from __future__ import annotations
@@ -14,11 +15,12 @@ import sys
 from .config import parse_config
 from .errors import HfPretrainError, cli_entry
 from .glue.score import compare_results
+from .hub.report import write_run_report
 from .prepare.arguments import PrepareArguments
 from .prepare.cleaning import QualityFilters
 from .prepare.pipeline import prepare_corpus
 
-COMMANDS = ("prepare", "compare")
+COMMANDS = ("prepare", "compare", "report")
 
 
 @cli_entry
@@ -27,6 +29,11 @@ def main() -> None:
         raise HfPretrainError(f"usage: hf-pretrain {{{','.join(COMMANDS)}}} [flags]; hf-pretrain prepare --help lists them")
     if sys.argv[1] == "compare":
         print(compare(sys.argv[2:]), end="")
+        return
+    if sys.argv[1] == "report":
+        if len(sys.argv) != 3:
+            raise HfPretrainError("usage: hf-pretrain report OUTPUT_DIR, the --output_dir of a pretraining run")
+        print(f"wrote {write_run_report(sys.argv[2])}")
         return
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     args, filters = parse_config((PrepareArguments, QualityFilters), sys.argv[2:])

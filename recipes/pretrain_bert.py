@@ -20,6 +20,7 @@ from hf_pretrain.glue.arguments import ProbeArguments
 from hf_pretrain.glue.probe import build_probes
 from hf_pretrain.hub.model_card import write_pretraining_card
 from hf_pretrain.hub.push import prepare_push, push_folder
+from hf_pretrain.hub.report import write_run_report
 from hf_pretrain.models.arguments import ModelArguments
 from hf_pretrain.objectives import argument_classes, make_objective
 from hf_pretrain.objectives.arguments import PretrainingArguments
@@ -34,6 +35,7 @@ from hf_pretrain.training.run import (
     resume_checkpoint,
     run_settings,
     train_and_evaluate,
+    training_summary,
 )
 
 logger = logging.getLogger("pretrain")
@@ -72,6 +74,7 @@ def main(required_objective: str | None = None) -> None:
     objective.save(trainer, training_args.output_dir)
 
     if trainer.is_world_process_zero():
+        write_run_report(training_args.output_dir, training_summary(training_args, run_args))
         write_pretraining_card(
             training_args.output_dir, config=model.config, parameters=objective.saved_parameters(model),
             trainer=trainer, objective=objective.title, objective_rows=objective.card_rows(), data_args=data_args,

@@ -144,10 +144,21 @@ def test_linear_probe_and_lora_train_and_reload_without_hf_pretrain(checkpoint, 
 def test_the_probe_runs_every_n_steps_and_at_the_end(glue_dir, tmp_path):
     _ok(run_recipe(PRETRAIN, "--config", DEBUG, "--objective", "mlm", "--max_steps", "7", "--eval_strategy", "no",
                    "--save_strategy", "no", "--tokenizer_name", str(GOLDEN / "debug_tokenizer"), "--probe_tasks", "mrpc",
-                   "--probe_every", "3", "--glue_dir", str(glue_dir), "--output_dir", str(tmp_path)))
+                   "--probe_every", "3", "--logging_steps", "3", "--glue_dir", str(glue_dir), "--output_dir",
+                   str(tmp_path)))
     history = json.loads((tmp_path / "trainer_state.json").read_text())["log_history"]
     probes = {h["step"]: h["probe_mrpc_accuracy"] for h in history if "probe_mrpc_accuracy" in h}
     assert list(probes) == [3, 6, 7] and all(0 <= v <= 1 for v in probes.values())
+    assert [h["step"] for h in history if "loss" in h] == [3, 6]  # the training logs at those steps still happen
+    # The run's report: its figures (PNG files of the drawn size) and report.md, linked from the model card.
+    from PIL import Image
+
+    for name in ("loss.png", "mlm_accuracy.png", "learning_rate.png", "tokens_per_second.png", "probes.png"):
+        with Image.open(tmp_path / "figures" / name) as image:
+            assert image.format == "PNG" and image.size == (1000, 360)
+    report = (tmp_path / "report.md").read_text()
+    assert "![linear probes](figures/probes.png)" in report and "| learning_rate | 0.001 |" in report
+    assert "[report.md](report.md)" in (tmp_path / "README.md").read_text()
     refused = run_recipe(PRETRAIN, "--config", DEBUG, "--probe_tasks", "mrcp", "--output_dir", str(tmp_path / "x"))
     assert refused.returncode == 2 and "--probe_tasks: 'mrcp' is not a GLUE task" in refused.stdout
 
@@ -172,6 +183,10 @@ def test_finetune_every_task_in_one_command_and_compare(checkpoint, tmp_path):
     assert table["averaged_over"] == ["cola", "sst2", "mrpc", "stsb", "mnli", "qnli", "rte"]
     assert table["average"] == pytest.approx(sum(table["task_scores"][t] for t in table["averaged_over"]) / 7)
     assert "validation_matched_accuracy" in table["tasks"]["mnli"]["summary"]
+    from PIL import Image
+
+    with Image.open(out / "glue_results.png") as chart:
+        assert chart.format == "PNG" and chart.size[0] > chart.size[1] > 100
     markdown = (out / "glue_results.md").read_text()
     assert "| **GLUE score** | mean over 7 tasks" in markdown and "Missing (no folder in --glue_dir): QQP." in markdown
     assert markdown in result.stdout
@@ -238,6 +253,10 @@ def test_resume_continues_from_the_saved_step(checkpoint, tmp_path):
     steps = [h["step"] for h in state["log_history"] if "loss" in h]
     assert steps == [2, 4, 6, 8, 10]  # the first run's logs, then the resumed ones from step 6 on
     assert json.loads((out / "checkpoint-6" / "run_settings.json").read_text())["vocab_size"] == 2000
+    # The resumed run's report covers the whole run, drawn from the log history it carried on.
+    assert (out / "report.md").read_text().startswith("# Run report: run\n\n10 optimizer steps")
+    redrawn = _ok(run_recipe(str(Path(sys.executable).parent / "hf-pretrain"), "report", str(out)))
+    assert f"wrote {out / 'report.md'}" in redrawn.stdout and (out / "figures" / "loss.png").stat().st_size > 1000
 
     # Another corpus or vocabulary in the same folder is another run: refused before any data work...
     other = run_recipe(PRETRAIN, "--config", DEBUG, "--max_steps", "12", "--vocab_size", "500", "--output_dir", str(out))
@@ -278,19 +297,24 @@ def test_span_masking_on_isolated_documents_with_full_logits(tmp_path):
     assert any("eval_perplexity" in h for h in history)
 
 
-def test_two_process_ddp_over_gloo(tmp_path):
+def test_two_process_ddp_over_gloo(tmp_path, glue_dir):
     result = _ok(run_recipe(
         # accelerate's --cpu launcher only spawns several processes through MPI; --multi_gpu uses torchrun,
         # which on a machine without GPUs gives a CPU process group over gloo.
         "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
         "--dynamo_backend", "no", "--main_process_port", str(_free_port()),
         PRETRAIN, "--config", DEBUG, "--max_steps", "4", "--eval_steps", "4", "--save_strategy", "no", "--logging_steps", "2",
-        "--output_dir", str(tmp_path), launcher=[str(Path(sys.executable).parent / "accelerate")],
+        # The probe runs on the main process only, at a logging step: the other process must not wait for it.
+        "--probe_tasks", "mrpc", "--probe_every", "2", "--glue_dir", str(glue_dir),
+        "--output_dir", str(tmp_path), launcher=[str(Path(sys.executable).parent / "accelerate")], timeout=300,
     ))
     state = json.loads((tmp_path / "trainer_state.json").read_text())
     assert state["global_step"] == 4
     assert "| batch size (global) | 32 |" in (tmp_path / "README.md").read_text()  # 16 per process x 2
     assert result.stdout.count("'mlm_accuracy'") >= 2  # logged at steps 2 and 4
+    history = state["log_history"]
+    assert [h["step"] for h in history if "loss" in h] == [2, 4]
+    assert [h["step"] for h in history if "probe_mrpc_accuracy" in h] == [2, 4]
 
 
 def _free_port() -> int:

@@ -23,6 +23,7 @@ from transformers import (
 
 from ..errors import BadInput, HfPretrainError
 from ..hub.model_card import write_model_card
+from ..hub.report import glue_bar_chart
 from ..models.loading import check_vocabulary, checkpoint_error
 from .adaptation import freeze_all_but, lora_model, save_adapted
 from .arguments import GlueArguments
@@ -228,6 +229,8 @@ def write_glue_table(output_dir: str, model_name_or_path: str, results: dict[str
     os.makedirs(output_dir, exist_ok=True)
     with open(os.path.join(output_dir, "glue_results.json"), "w", encoding="utf-8") as f:
         json.dump(table, f, indent=2)
+    glue_bar_chart({GLUE_TASKS[n].folder: v for n, v in score["task_scores"].items()}, score["average"],
+                   os.path.join(output_dir, "glue_results.png"))
     with open(os.path.join(output_dir, "glue_results.md"), "w", encoding="utf-8") as f:
         f.write(glue_table_markdown(table))
     return table
@@ -252,4 +255,4 @@ def glue_table_markdown(table: dict) -> str:
         notes.append("WNLI is reported but left out of the GLUE score, as BERT did.")
     if table["missing"]:
         notes.append(f"Missing (no folder in --glue_dir): {', '.join(GLUE_TASKS[n].folder for n in table['missing'])}.")
-    return "\n".join(lines + ([""] + notes if notes else [])) + "\n"
+    return "\n".join(lines + ([""] + notes if notes else []) + ["", "![GLUE dev scores](glue_results.png)"]) + "\n"

@@ -113,6 +113,8 @@ def write_pretraining_card(
                 "schedule": f"{args.lr_scheduler_type.value}, warmup {args.warmup_steps}",
                 "precision": "bf16" if args.bf16 else "fp16" if args.fp16 else "fp32",
                 "seed": args.seed,
+                **({"run report": "[report.md](report.md): figures and settings"}
+                   if os.path.isfile(os.path.join(output_dir, "report.md")) else {}),
             },
         },
         # Only what describes the model: timings and counters stay in the logs.

@@ -185,18 +185,22 @@ class ProbeCallback(TrainerCallback):
         self.trainer, self.probes, self.every = trainer, list(probes), every
         self._last = -1
 
-    def _probe(self, state, model) -> None:
+    def _probe(self, state, control, model) -> None:
         if not state.is_world_process_zero or state.global_step == self._last:
             return
         self._last = state.global_step
         metrics = {}
         for probe in self.probes:
             metrics.update(probe(model))
+        # Trainer.log clears control.should_log; the step's own training log, due on every process, must still
+        # happen (its metrics are reduced over processes), so the flag is put back.
+        should_log = control.should_log
         self.trainer.log({name: round(value, 4) for name, value in metrics.items()})
+        control.should_log = should_log
 
     def on_step_end(self, args, state, control, model=None, **kwargs):
         if state.global_step % self.every == 0:
-            self._probe(state, model)
+            self._probe(state, control, model)
 
     def on_train_end(self, args, state, control, model=None, **kwargs):
-        self._probe(state, model)
+        self._probe(state, control, model)

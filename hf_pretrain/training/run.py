@@ -242,6 +242,21 @@ def _disk_full_error(err: Exception, output_dir: str) -> HfPretrainError | None:
     )
 
 
+# The training hyperparameters a run report lists (never a token or a path to one).
+REPORTED_TRAINING_ARGS = ("learning_rate", "lr_scheduler_type", "warmup_steps", "weight_decay", "adam_beta1",
+                          "adam_beta2", "adam_epsilon", "max_grad_norm", "per_device_train_batch_size",
+                          "gradient_accumulation_steps", "max_steps", "num_train_epochs", "bf16", "fp16", "seed")
+
+
+def training_summary(args: TrainingArguments, run_args: RunArguments | None = None) -> dict:
+    """The hyperparameters of a run, for its report: these training arguments, the world size and the budget."""
+    summary = {name: getattr(getattr(args, name), "value", getattr(args, name)) for name in REPORTED_TRAINING_ARGS}
+    summary["world_size"] = args.world_size
+    if run_args is not None:
+        summary.update(max_train_minutes=run_args.max_train_minutes, lr_schedule_clock=run_args.lr_schedule_clock)
+    return summary
+
+
 def finish(trainer: Trainer) -> None:
     """End the run cleanly on every process: wait for the main one's last writes, then close the process group
     (a group left to interpreter shutdown can abort a process after its work is done)."""
