@@ -108,6 +108,20 @@ def test_finetune_glue_from_checkpoint(checkpoint, glue_dir, tmp_path):
     assert config["architectures"] == ["BertForSequenceClassification"] and len(config["id2label"]) == 2
 
 
+def test_the_random_init_baseline_has_the_pretrained_models_head(checkpoint):
+    """--from_scratch draws every weight afresh, but its task head (what a probe or LoRA trains) is the same."""
+    import torch
+
+    from hf_pretrain.glue.finetune import load_classifier
+    from hf_pretrain.glue.tasks import GLUE_TASKS
+
+    pretrained, head = load_classifier(GLUE_TASKS["mrpc"], str(checkpoint), from_scratch=False)
+    scratch, scratch_head = load_classifier(GLUE_TASKS["mrpc"], str(checkpoint), from_scratch=True)
+    assert head == scratch_head == ["classifier.bias", "classifier.weight"]
+    embeddings = [m.bert.embeddings.word_embeddings.weight for m in (pretrained, scratch)]
+    assert not torch.equal(*embeddings)
+
+
 @pytest.mark.parametrize("adaptation", ["linear_probe", "lora"])
 def test_linear_probe_and_lora_train_and_reload_without_hf_pretrain(checkpoint, glue_dir, tmp_path, adaptation):
     _ok(run_recipe(FINETUNE, "--config", GLUE_CONFIG, "--model_name_or_path", str(checkpoint), "--task_name", "mrpc",
@@ -161,6 +175,21 @@ def test_the_probe_runs_every_n_steps_and_at_the_end(glue_dir, tmp_path):
     assert "[report.md](report.md)" in (tmp_path / "README.md").read_text()
     refused = run_recipe(PRETRAIN, "--config", DEBUG, "--probe_tasks", "mrcp", "--output_dir", str(tmp_path / "x"))
     assert refused.returncode == 2 and "--probe_tasks: 'mrcp' is not a GLUE task" in refused.stdout
+
+
+def test_report_to_tensorboard_works_offline(tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    _ok(run_recipe(PRETRAIN, "--config", DEBUG, "--max_steps", "4", "--logging_steps", "2", "--eval_steps", "4",
+                   "--save_strategy", "no", "--report_to", "tensorboard", "--tokenizer_name",
+                   str(GOLDEN / "debug_tokenizer"), "--output_dir", str(tmp_path)))
+    (run,) = (tmp_path / "runs").iterdir()
+    events = EventAccumulator(str(run))
+    events.Reload()
+    tags = set(events.Tags()["scalars"])
+    assert {"train/loss", "train/mlm_accuracy", "train/learning_rate", "eval/loss", "eval/mlm_accuracy"} <= tags
+    assert [e.step for e in events.Scalars("train/loss")] == [2, 4]
 
 
 def test_finetune_every_task_in_one_command_and_compare(checkpoint, tmp_path):

@@ -166,12 +166,14 @@ def test_a_crash_while_saving_leaves_no_checkpoint_to_trust_but_the_complete_one
     # The next run sets the partial checkpoint aside and resumes from the last complete one, which loads.
     last = resume_checkpoint(trainer.args)
     assert Path(last).name == "checkpoint-2"
-    assert not (out / "checkpoint-4").exists() and (out / "checkpoint-4.bad" / "model.safetensors").is_file()
+    assert not (out / "checkpoint-4").exists() and (out / "bad-checkpoint-4" / "model.safetensors").is_file()
     assert AutoModelForMaskedLM.from_pretrained(last) is not None
     monkeypatch.undo()
-    resumed = _trainer(tmp_path, tokenizer)
+    resumed = _trainer(tmp_path, tokenizer, save_total_limit=1)
     resumed.train(resume_from_checkpoint=last)
     assert resumed.state.global_step == 6
+    # Outside the Trainer's rotation (which keeps one checkpoint here): kept for the user to look at.
+    assert sorted(p.name for p in out.iterdir() if "checkpoint" in p.name) == ["bad-checkpoint-4", "checkpoint-6"]
 
 
 def test_keep_last_n_checkpoints(tmp_path, tokenizer):

@@ -11,7 +11,6 @@ from collections.abc import Sequence
 
 from datasets import DatasetDict
 from transformers import (
-    AutoConfig,
     AutoModelForSequenceClassification,
     DataCollatorWithPadding,
     PreTrainedModel,
@@ -58,14 +57,12 @@ def load_classifier(
         problem_type="regression" if task.is_regression else "single_label_classification",
     )
     try:
-        if from_scratch:
-            config = AutoConfig.from_pretrained(model_name_or_path, trust_remote_code=trust_remote_code, **overrides)
-            model = AutoModelForSequenceClassification.from_config(config, trust_remote_code=trust_remote_code)
-            return model, [name for name, _ in model.named_parameters()]
         model, info = AutoModelForSequenceClassification.from_pretrained(
             model_name_or_path, use_safetensors=use_safetensors, trust_remote_code=trust_remote_code,
             output_loading_info=True, **overrides
         )
+        if from_scratch:  # the same architecture, every weight drawn afresh; the head is the same parameters
+            model = AutoModelForSequenceClassification.from_config(model.config, trust_remote_code=trust_remote_code)
         return model, sorted(info["missing_keys"])
     except (OSError, ValueError) as err:
         raise checkpoint_error(model_name_or_path, err, use_safetensors) from None

@@ -122,18 +122,21 @@ def last_finite_checkpoint(output_dir: str) -> str | None:
 
 def last_good_checkpoint(output_dir: str, set_aside: bool = False) -> str | None:
     """The newest checkpoint that verifies. Newer ones that do not are named in the log and, with ``set_aside``
-    (the main process, before training), renamed ``checkpoint-<step>.bad`` so that nothing resumes from them."""
+    (the main process, before training), renamed ``bad-checkpoint-<step>`` so that nothing resumes from them: a
+    name outside the Trainer's ``checkpoint-*`` rotation, which would otherwise delete it with the old ones."""
     for folder in reversed(candidates(output_dir)):
         problem = verify(folder)
         if problem is None:
             return folder
-        logger.warning("%s is not a usable checkpoint (%s); skipping it", folder, problem)
-        if set_aside:
-            target, n = folder + ".bad", 1
-            while os.path.exists(target):  # an earlier run set this step aside too: keep both
-                n += 1
-                target = f"{folder}.bad-{n}"
-            os.replace(folder, target)
+        if not set_aside:
+            logger.warning("%s is not a usable checkpoint (%s); skipping it", folder, problem)
+            continue
+        target, n = os.path.join(os.path.dirname(folder), "bad-" + os.path.basename(folder)), 1
+        while os.path.exists(target):  # an earlier run set this step aside too: keep both
+            n += 1
+            target = os.path.join(os.path.dirname(folder), f"bad-{n}-{os.path.basename(folder)}")
+        os.replace(folder, target)
+        logger.warning("%s is not a usable checkpoint (%s); set aside as %s", folder, problem, target)
     return None
 
 
