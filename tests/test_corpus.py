@@ -177,7 +177,7 @@ def test_tokenizer_vocabulary_is_numbered_canonically(corpus_file):
 @pytest.mark.faults
 def test_tokenizer_training_gives_the_same_vocabulary_in_every_process():
     """tokenizers numbers WordPiece's ##c pieces in hash order, which changes per process, and breaks merge ties by
-    those numbers: before the fix, these three processes trained different vocabularies."""
+    those numbers: before the fix, two processes trained different vocabularies here."""
     script = (
         "import hashlib, random\n"
         "from hf_pretrain.data.tokenizer import BERT_SPECIALS, ROBERTA_SPECIALS, train_tokenizer\n"
@@ -189,5 +189,5 @@ def test_tokenizer_training_gives_the_same_vocabulary_in_every_process():
         "    print(hashlib.sha256(tokenizer.backend_tokenizer.to_str().encode()).hexdigest())\n"
     )
     runs = [subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
-            for _ in range(3)]
-    assert len(runs[0].split()) == 3 and runs[0] == runs[1] == runs[2]
+            for _ in range(2)]
+    assert len(runs[0].split()) == 3 and runs[0] == runs[1]

@@ -299,11 +299,11 @@ def test_disk_full_is_told_from_every_writer_s_error(tmp_path):
 
 
 def test_ctrl_c_exits_130_in_one_line_and_the_rerun_resumes(tmp_path):
-    command = [sys.executable, *RECIPES["bert"], "--tokenizer_name", TOKENIZER, "--max_steps", str(STEPS),
-               "--save_steps", "5", "--logging_steps", "1", "--eval_strategy", "no", "--log_sequence_ids",
-               "--output_dir", str(tmp_path)]
-    process = subprocess.Popen(command, cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True, start_new_session=True)
+    # A run far longer than the test, so that the signal lands mid-training (the debug preset does 40 steps/s).
+    command = [sys.executable, *RECIPES["bert"], "--tokenizer_name", TOKENIZER, "--save_steps", "5",
+               "--logging_steps", "1", "--eval_strategy", "no", "--log_sequence_ids", "--output_dir", str(tmp_path)]
+    process = subprocess.Popen([*command, "--max_steps", "100000"], cwd=ROOT, env=_env(), stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True, start_new_session=True)
     log = tmp_path / "sequence_ids" / "rank-0.jsonl"
     deadline = time.monotonic() + 300
     while not (log.is_file() and any(json.loads(line)["step"] >= 8 for line in log.read_text().splitlines())):
@@ -315,7 +315,9 @@ def test_ctrl_c_exits_130_in_one_line_and_the_rerun_resumes(tmp_path):
     assert "interrupted: the run stopped; rerun the same command to resume from its last checkpoint" in output
     from hf_pretrain.training import checkpoints as checkpointing
 
-    last = checkpointing.checkpoints(str(tmp_path))[-1]  # checkpoint-5, or -10 if the signal came after its save
-    rerun = subprocess.run(command, cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    last = checkpointing.checkpoints(str(tmp_path))[-1]  # the newest checkpoint complete when the signal came
+    end = int(last.rsplit("-", 1)[1]) + 3
+    rerun = subprocess.run([*command, "--max_steps", str(end)], cwd=ROOT, env=_env(), stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True)
     assert rerun.returncode == 0 and f"resuming from {last}" in rerun.stdout, rerun.stdout[-3000:]
-    assert len(_batches(tmp_path)) == STEPS  # every step once in the sequence log: the rolled-back ones dropped
+    assert sorted(step for step, _ in _batches(tmp_path)) == list(range(1, end + 1))  # rolled-back steps dropped
