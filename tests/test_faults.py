@@ -302,8 +302,10 @@ def test_ctrl_c_exits_130_in_one_line_and_the_rerun_resumes(tmp_path):
     # A run far longer than the test, so that the signal lands mid-training (the debug preset does 40 steps/s).
     command = [sys.executable, *RECIPES["bert"], "--tokenizer_name", TOKENIZER, "--save_steps", "5",
                "--logging_steps", "1", "--eval_strategy", "no", "--log_sequence_ids", "--output_dir", str(tmp_path)]
+    # A terminal's default for SIGINT (pytest-xdist's workers ignore it, and children inherit that).
     process = subprocess.Popen([*command, "--max_steps", "100000"], cwd=ROOT, env=_env(), stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True, start_new_session=True)
+                               stderr=subprocess.STDOUT, text=True, start_new_session=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     log = tmp_path / "sequence_ids" / "rank-0.jsonl"
     deadline = time.monotonic() + 300
     while not (log.is_file() and any(json.loads(line)["step"] >= 8 for line in log.read_text().splitlines())):

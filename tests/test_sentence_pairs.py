@@ -132,3 +132,15 @@ def test_sop_pairs_are_one_documents_segments_in_order_or_swapped(tokenizer, tok
         checked[row["next_sentence_label"]] += 1
     assert min(checked.values()) > 50
     assert build_sop_pairs(tokenized, seed=0, **kwargs)["input_ids"] == pairs["input_ids"]
+
+
+@pytest.mark.faults
+def test_a_tokenizer_left_truncating_by_an_earlier_call_does_not_cut_documents(tokenizer):
+    """tokenizer(text, truncation=True, max_length=4) leaves the fast tokenizer's backend truncating; documents
+    tokenized after it were cut to 4 tokens without a word (found when the test order changed)."""
+    text = " ".join(synthetic_documents(1, sentences=3)[0])
+    before = tokenize_documents(Dataset.from_dict({"text": [text]}), tokenizer)[0]["sentences"]
+    tokenizer("a b c d e f g h", truncation=True, max_length=4)
+    assert tokenizer.backend_tokenizer.truncation is not None  # what transformers leaves behind
+    after = tokenize_documents(Dataset.from_dict({"text": [text]}), tokenizer)[0]["sentences"]
+    assert after == before and all(len(sentence) > 4 for sentence in after)

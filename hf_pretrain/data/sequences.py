@@ -8,6 +8,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from datasets import Dataset
+from tokenizers import Tokenizer
 from transformers import PreTrainedTokenizerBase
 
 from .sentences import split_sentences
@@ -23,6 +24,12 @@ def _encode_sentences(per_document: list[list[str]], tokenizer: PreTrainedTokeni
     holds the ``[SEP]`` string itself is encoded sentence by sentence.
     """
     backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None and (backend.truncation is not None or backend.padding is not None):
+        # A call such as tokenizer(text, truncation=True, max_length=128) leaves the backend truncating: a copy
+        # without it, or every document would be cut to that length without a word.
+        backend = Tokenizer.from_str(backend.to_str())
+        backend.no_truncation()
+        backend.no_padding()
     separator = tokenizer.sep_token
     values: list[np.ndarray] = []
     sentence_lengths: list[np.ndarray] = []
