@@ -270,7 +270,7 @@ def test_a_checkpoint_that_lost_its_tokenizer_is_named_on_resume(tmp_path):
 
 
 @pytest.mark.faults
-def test_resume_continues_from_the_saved_step(checkpoint, tmp_path):
+def test_resume_continues_from_the_saved_step(checkpoint, tmp_path):  # and refuses another run's checkpoint
     out = tmp_path / "run"
     _ok(run_recipe(PRETRAIN, "--config", DEBUG, "--max_steps", "6", "--save_steps", "6", "--eval_strategy", "no",
                    "--logging_steps", "2", "--output_dir", str(out)))
@@ -294,6 +294,14 @@ def test_resume_continues_from_the_saved_step(checkpoint, tmp_path):
     assert other.returncode == 2 and "Traceback" not in other.stdout
     last = other.stdout.strip().splitlines()[-1]
     assert last.startswith(f"error: {out}/checkpoint-") and "belongs to another run (--vocab_size 2000 then, 500 now)" in last
+    # Another batch layout would train some sequences twice and others never: refused, saying what to pass.
+    smaller = run_recipe(PRETRAIN, "--config", DEBUG, "--max_steps", "12", "--per_device_train_batch_size", "8",
+                         "--output_dir", str(out))
+    assert smaller.returncode == 2 and "Traceback" not in smaller.stdout
+    assert ("was trained with 16 sequences per device x 1 accumulation steps x 1 process(es), this run has 8 "
+            "sequences per device x 1 accumulation steps x 1 process(es): resuming would change which sequences each "
+            "step trains (some twice, some never); resume with --per_device_train_batch_size 16 "
+            "--gradient_accumulation_steps 1 on 1 process(es), or pass --overwrite_output_dir") in smaller.stdout
     # ...unless --overwrite_output_dir asks for a fresh start.
     fresh = _ok(run_recipe(PRETRAIN, "--config", DEBUG, "--max_steps", "2", "--vocab_size", "500", "--save_steps", "2",
                            "--eval_strategy", "no", "--overwrite_output_dir", "--output_dir", str(out)))

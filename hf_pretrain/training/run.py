@@ -77,8 +77,23 @@ RESUMABLE_CHANGES = ("preprocessing_num_workers", "on_bad_input", "trust_remote_
                      "attn_implementation")
 
 
+# How a global batch is made: resuming with another layout would change which sequences each step trains.
+BATCH_LAYOUT = ("per_device_train_batch_size", "gradient_accumulation_steps", "world_size")
+
+
+def batch_layout(args: TrainingArguments) -> dict:
+    """The run's batch layout, recorded with its settings (:func:`check_resume` compares them)."""
+    return {name: getattr(args, name) for name in BATCH_LAYOUT}
+
+
+def _layout(settings: dict) -> str:
+    return (f"{settings['per_device_train_batch_size']} sequences per device x "
+            f"{settings['gradient_accumulation_steps']} accumulation steps x {settings['world_size']} process(es)")
+
+
 def check_resume(checkpoint: str | None, settings: dict) -> None:
-    """Refuse, in one line, to resume a checkpoint of another run: a different corpus, model or objective."""
+    """Refuse, in one line, to resume a checkpoint of another run (a different corpus, model or objective) or with
+    another batch layout (which would silently train some sequences twice and others never)."""
     if checkpoint is None:
         return
     saved = checkpoints.read_run_settings(checkpoint)
@@ -86,7 +101,16 @@ def check_resume(checkpoint: str | None, settings: dict) -> None:
         logger.warning("%s records no run settings (an older or foreign checkpoint): resuming without checking them",
                        checkpoint)
         return
-    changed = sorted(k for k in set(saved) | set(settings) if saved.get(k) != settings.get(k))
+    if all(k in saved for k in BATCH_LAYOUT) and any(saved[k] != settings.get(k) for k in BATCH_LAYOUT):
+        raise HfPretrainError(
+            f"{checkpoint} was trained with {_layout(saved)}, this run has {_layout(settings)}: resuming would "
+            f"change which sequences each step trains (some twice, some never); resume with "
+            f"--per_device_train_batch_size {saved['per_device_train_batch_size']} --gradient_accumulation_steps "
+            f"{saved['gradient_accumulation_steps']} on {saved['world_size']} process(es), or pass "
+            "--overwrite_output_dir to start afresh"
+        )
+    changed = sorted(k for k in set(saved) | set(settings)
+                     if k not in BATCH_LAYOUT and saved.get(k) != settings.get(k))
     if changed:
         differences = "; ".join(f"--{k} {saved.get(k)!r} then, {settings.get(k)!r} now" for k in changed[:4])
         raise HfPretrainError(
