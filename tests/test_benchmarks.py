@@ -51,3 +51,22 @@ def test_prepare_memory_benchmark_prints_its_figures():
     # The corpus figure needs ../shared/data: where it is present the benchmark must measure, not skip.
     assert measured == SHARED_DATA.is_dir(), result.stdout[-2000:]
     assert ("streaming prepare: skipped" in result.stdout) == (not SHARED_DATA.is_dir())
+
+
+def test_adaptation_benchmark_prints_its_table(tmp_path):
+    from .conftest import DEBUG, ROOT
+    from .test_glue import FIXTURES, write_task
+
+    header, rows = FIXTURES["MRPC"]
+    write_task(tmp_path / "glue", "MRPC", header, rows * 8)
+    checkpoint = tmp_path / "checkpoint"
+    pretrained = run_recipe("recipes/pretrain_bert.py", "--config", DEBUG, "--max_steps", "1", "--eval_strategy", "no",
+                            "--save_strategy", "no", "--tokenizer_name", str(ROOT / "tests" / "golden" / "debug_tokenizer"),
+                            "--output_dir", str(checkpoint))
+    assert pretrained.returncode == 0, pretrained.stdout[-3000:]
+    result = run_recipe("benchmarks/bench_adaptation.py", "--checkpoint", str(checkpoint), "--glue_dir",
+                        str(tmp_path / "glue"), "--seeds", "1", "--output_dir", str(tmp_path / "out"))
+    assert result.returncode == 0, result.stdout[-3000:]
+    row = re.compile(r"^\| (full|linear_probe|lora) \| (pretrained|random init) \| [\d.]+ ± [\d.]+ \| [\d.]+ ± [\d.]+ \| \d+ \|$")
+    rows = [line for line in result.stdout.splitlines() if row.match(line)]
+    assert len(rows) == 6 and (tmp_path / "out" / "results.md").read_text().count("\n| ") == 7  # header and 6 rows
