@@ -20,6 +20,15 @@ class HfPretrainError(Exception):
     """
 
 
+class Interrupted(Exception):
+    """The run was stopped by a signal after saving a checkpoint: one line and ``exit_code`` (128 + the signal's
+    number, as a shell reports a process the signal ended)."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
 def located(path: str, line: int | None = None) -> str:
     """``path`` or ``path:line``, the prefix every input error starts with."""
     return f"{path}:{line}" if line is not None else str(path)
@@ -89,6 +98,9 @@ def cli_entry(main: Callable[..., None]) -> Callable[..., None]:
         except HfPretrainError as err:
             print(f"error: {err}", file=sys.stderr, flush=True)
             sys.exit(2)
+        except Interrupted as err:
+            print(f"interrupted: {err}", file=sys.stderr, flush=True)
+            sys.exit(err.exit_code)
         except Exception as err:
             if not disk_full(err):
                 raise

@@ -21,6 +21,7 @@ from hf_pretrain.errors import HfPretrainError, cli_entry
 from hf_pretrain.glue.arguments import GlueArguments
 from hf_pretrain.glue.finetune import finetune_task, task_training_args, tasks_to_run, write_glue_table
 from hf_pretrain.hub.push import prepare_push, push_folder
+from hf_pretrain.training.lock import lock_output_dir
 from hf_pretrain.training.run import configure_logging, finish, training_args_for_trainer
 
 logger = logging.getLogger("finetune_glue")
@@ -32,6 +33,7 @@ def main() -> None:
     configure_logging(training_args)
 
     repo_id = prepare_push(training_args)  # before any work, so an unreachable Hub fails the run at once
+    lock_output_dir(training_args)  # a second run on this folder is refused while this one lives
     tokenizer = load_tokenizer(glue_args.model_name_or_path, glue_args.trust_remote_code, "--model_name_or_path")
     tasks, missing = tasks_to_run(glue_args)
     if not tasks:

@@ -26,6 +26,7 @@ from hf_pretrain.objectives import argument_classes, make_objective
 from hf_pretrain.objectives.arguments import PretrainingArguments
 from hf_pretrain.training.arguments import RunArguments
 from hf_pretrain.training.data import prepare_pretraining_data
+from hf_pretrain.training.lock import lock_output_dir
 from hf_pretrain.training.run import (
     batch_layout,
     check_output_dir,
@@ -58,6 +59,7 @@ def main(required_objective: str | None = None) -> None:
 
     repo_id = prepare_push(training_args)  # before any work, so an unreachable Hub fails the run at once
     check_output_dir(training_args.output_dir)  # (after it: a run refused by the Hub leaves no folder behind)
+    lock_output_dir(training_args)  # a second run on this folder is refused while this one lives
     checkpoint = resume_checkpoint(training_args, run_args.overwrite_output_dir)
     settings = {**run_settings(model_args, data_args, pretraining_args, objective.extra), **batch_layout(training_args)}
     check_resume(checkpoint, settings)  # before any data work: a checkpoint of another run is refused at once

@@ -48,6 +48,7 @@ def test_checkpoint_is_standard_and_loads_without_hf_pretrain(checkpoint):
     files = {p.name for p in checkpoint.iterdir()}
     assert {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "README.md"} <= files
     assert not any(name.endswith((".bin", ".pt")) and name != "training_args.bin" for name in files)
+    assert ".hf_pretrain.lock" not in files  # the run released its output folder
     # A fresh interpreter in which importing hf_pretrain is impossible.
     probe = (
         "import sys; sys.modules['hf_pretrain'] = None\n"

@@ -11,12 +11,14 @@ import os
 
 from huggingface_hub import HfApi, constants
 
+from ..constants import OUTPUT_DIR_LOCK
 from ..errors import HfPretrainError
 
 logger = logging.getLogger(__name__)
 
-# Never uploaded: the Trainer's pickled arguments and intermediate checkpoints.
-IGNORE_PATTERNS = ["checkpoint-*", "checkpoint-*/**", "training_args.bin", "runs/**", "*.pt", "*.pth", "*.pkl"]
+# Never uploaded: the Trainer's pickled arguments, intermediate checkpoints and the live run's lock.
+IGNORE_PATTERNS = ["checkpoint-*", "checkpoint-*/**", "training_args.bin", "runs/**", "*.pt", "*.pth", "*.pkl",
+                   OUTPUT_DIR_LOCK]
 
 
 def hub_repo_id(hub_model_id: str | None, output_dir: str) -> str:

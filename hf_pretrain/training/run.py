@@ -26,6 +26,7 @@ from .callbacks import (
 )
 from .checkpoints import CheckpointManifestCallback
 from .data import PretrainingData
+from .preemption import PreemptionCallback
 from .schedules import TimeKeyedMultiplier, time_keyed_schedule
 from .trainer import PretrainingTrainer
 
@@ -221,6 +222,7 @@ def pretraining_trainer(
     trainer.add_callback(CheckpointManifestCallback(settings))
     trainer.add_callback(NonFiniteLossCallback(trainer.step_batches, run_args.on_nonfinite_loss))
     trainer.add_callback(LearningRateOnResumeCallback())
+    trainer.add_callback(PreemptionCallback())
     if run_args.max_train_minutes:
         trainer.add_callback(TimeBudgetCallback(run_args.max_train_minutes, multiplier))
     if run_args.log_sequence_ids:
@@ -233,9 +235,16 @@ def pretraining_trainer(
 
 def train_and_evaluate(trainer: Trainer, checkpoint: str | None) -> dict[str, float]:
     """Train (resuming from ``checkpoint``), save the trainer state, then evaluate once if there is a validation
-    set; logs and saves both sets of metrics and returns the evaluation's. Saving the model is the caller's."""
+    set; logs and saves both sets of metrics and returns the evaluation's. Saving the model is the caller's.
+
+    A run stopped by SIGTERM or SIGINT (:class:`.preemption.PreemptionCallback`) has saved a checkpoint of its
+    last step; it ends here, on every process, with :class:`~hf_pretrain.errors.Interrupted`."""
     try:
         result = trainer.train(resume_from_checkpoint=checkpoint)
+        for callback in trainer.callback_handler.callbacks:
+            if isinstance(callback, PreemptionCallback) and callback.stopped_at is not None:
+                finish(trainer)
+                callback.raise_if_stopped(trainer.args.output_dir)
         trainer.save_state()
     except Exception as err:
         error = _disk_full_error(err, trainer.args.output_dir)
