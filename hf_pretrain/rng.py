@@ -28,6 +28,8 @@ class Stream(enum.IntEnum):
     PREPARED_SPLIT = 9  # `hf-pretrain prepare`'s train / validation / test partition
     MINHASH = 10  # the MinHash permutations of near-duplicate detection
     SOP_PAIRS = 11  # sentence-order pairs: target lengths, split points, which pairs are swapped
+    PREFIX_LENGTHS = 12  # prefix LM: where each row's bidirectional prefix ends, keyed by the batch's sequence ids
+    PREFIX_LENGTHS_RUNNING = 13  # ... a running stream per (process, DataLoader worker) without sequence ids
 
 
 def derive_seed(stream: Stream, seed: int, *key: int) -> int:

@@ -62,7 +62,7 @@ def main(required_objective: str | None = None) -> None:
     lock_output_dir(training_args)  # a second run on this folder is refused while this one lives
     checkpoint = resume_checkpoint(training_args, run_args.overwrite_output_dir)
     settings = {**run_settings(model_args, data_args, pretraining_args, objective.extra), **batch_layout(training_args)}
-    check_resume(checkpoint, settings)  # before any data work: a checkpoint of another run is refused at once
+    check_resume(checkpoint, settings, training_args)  # before any data work: another run's checkpoint is refused
     set_seed(training_args.seed)  # before the model is built: its initialization comes from the seed too
 
     data = prepare_pretraining_data(objective, model_args, data_args, training_args, checkpoint)

@@ -73,7 +73,8 @@ def test_model_card_and_logged_metrics(checkpoint):
     history = json.loads((checkpoint / "trainer_state.json").read_text())["log_history"]
     train_logs = [h for h in history if "loss" in h]
     assert len(train_logs) == 4
-    assert all({"mlm_loss", "mlm_accuracy", "nsp_accuracy", "train_tokens_per_second"} <= h.keys() for h in train_logs)
+    assert all({"mlm_loss", "mlm_accuracy", "nsp_accuracy", "nsp_loss", "train_tokens_per_second"} <= h.keys()
+               for h in train_logs)
     evals = [h for h in history if "eval_loss" in h]
     assert evals and all({"eval_mlm_accuracy", "eval_perplexity", "eval_nsp_accuracy"} <= h.keys() for h in evals)
     assert (checkpoint / "checkpoint-12").is_dir() and (checkpoint / "checkpoint-6").is_dir()
@@ -295,14 +296,20 @@ def test_resume_continues_from_the_saved_step(checkpoint, tmp_path):  # and refu
     assert other.returncode == 2 and "Traceback" not in other.stdout
     last = other.stdout.strip().splitlines()[-1]
     assert last.startswith(f"error: {out}/checkpoint-") and "belongs to another run (--vocab_size 2000 then, 500 now)" in last
-    # Another batch layout would train some sequences twice and others never: refused, saying what to pass.
-    smaller = run_recipe(PRETRAIN, "--config", DEBUG, "--max_steps", "12", "--per_device_train_batch_size", "8",
-                         "--output_dir", str(out))
-    assert smaller.returncode == 2 and "Traceback" not in smaller.stdout
-    assert ("was trained with 16 sequences per device x 1 accumulation steps x 1 process(es), this run has 8 "
-            "sequences per device x 1 accumulation steps x 1 process(es): resuming would change which sequences each "
-            "step trains (some twice, some never); resume with --per_device_train_batch_size 16 "
-            "--gradient_accumulation_steps 1 on 1 process(es), or pass --overwrite_output_dir") in smaller.stdout
+    # A batch layout that cannot make the checkpoint's global batch would train some sequences twice and others
+    # never: refused, saying what to pass...
+    odd = run_recipe(PRETRAIN, "--config", DEBUG, "--max_steps", "12", "--per_device_train_batch_size", "5",
+                     "--output_dir", str(out))
+    assert odd.returncode == 2 and "Traceback" not in odd.stdout
+    assert ("was trained with a global batch of 16 sequences (16 sequences per device x 1 accumulation steps x 1 "
+            "process(es)); 5 sequences per device x 1 process(es) cannot make it, so resuming would change which "
+            "sequences each step trains (some twice, some never): pass --per_device_train_batch_size 4 (with "
+            "--gradient_accumulation_steps 4 it makes 16), or pass --overwrite_output_dir") in odd.stdout
+    # ...one that can is resumed with the accumulation that makes it (tests/test_distributed.py checks the order).
+    halved = _ok(run_recipe(PRETRAIN, "--config", DEBUG, "--max_steps", "12", "--per_device_train_batch_size", "8",
+                            "--save_steps", "6", "--eval_strategy", "no", "--output_dir", str(out)))
+    assert "with --gradient_accumulation_steps 2 instead of 1" in halved.stdout
+    assert json.loads((out / "checkpoint-12" / "run_settings.json").read_text())["gradient_accumulation_steps"] == 2
     # ...unless --overwrite_output_dir asks for a fresh start.
     fresh = _ok(run_recipe(PRETRAIN, "--config", DEBUG, "--max_steps", "2", "--vocab_size", "500", "--save_steps", "2",
                            "--eval_strategy", "no", "--overwrite_output_dir", "--output_dir", str(out)))
@@ -468,7 +475,8 @@ def test_sentence_order_prediction_trains_through_the_nsp_head(tmp_path):
     assert json.loads((tmp_path / "config.json").read_text())["architectures"] == ["BertForPreTraining"]
     assert "masked LM + sentence-order prediction" in (tmp_path / "README.md").read_text()
     history = json.loads((tmp_path / "trainer_state.json").read_text())["log_history"]
-    assert [h["eval_nsp_accuracy"] for h in history if "eval_loss" in h]  # the pair head, scored on SOP labels
+    assert [h["eval_sop_accuracy"] for h in history if "eval_loss" in h]  # the pair head, scored on SOP labels
+    assert all("sop_loss" in h for h in history if "loss" in h)
     refused = run_recipe(PRETRAIN, "--config", DEBUG, "--objective", "mlm_sop", "--model_type", "modernbert",
                          "--output_dir", str(tmp_path / "modern"))
     assert refused.returncode == 2 and "error: --objective mlm_sop needs a next-sentence head, which modernbert has " \

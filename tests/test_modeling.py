@@ -17,6 +17,7 @@ from hf_pretrain.constants import IGNORE_INDEX
 from hf_pretrain.objectives.metrics import MaskedLMMetrics
 from hf_pretrain.models.architectures.bert import TrainingBertForMaskedLM, TrainingBertForPreTraining
 from hf_pretrain.data.sequences import pack_sequences
+from hf_pretrain.errors import HfPretrainError
 
 CONFIG = dict(vocab_size=500, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
               max_position_embeddings=64, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
@@ -148,3 +149,65 @@ def test_full_sentence_packing_is_unchanged():
     docs = [[[7, 8, 9], [10]], [[11, 12]]]
     rows = pack_sequences(Dataset.from_dict({"sentences": docs}), cls_id=2, sep_id=3, max_seq_length=5)["input_ids"]
     assert rows == [[2, 7, 8, 9, 3], [2, 10, 3, 11, 3]]
+
+
+def test_objective_weights_weigh_each_loss_and_each_is_logged():
+    from hf_pretrain.objectives import make_objective
+    from hf_pretrain.objectives.arguments import PretrainingArguments
+
+    objective = make_objective(PretrainingArguments(objective="mlm_nsp", objective_weights="nsp=0.25"), 0)
+    assert objective.loss_weights == {"mlm": 1.0, "nsp": 0.25}
+    assert objective.card_rows()["loss"] == "mlm + 0.25 x nsp"
+    torch.manual_seed(0)
+    model = TrainingBertForPreTraining(BertConfig(**CONFIG))
+    ids, labels, attention = _batch()
+    pairs = torch.tensor([0, 1] * 4)
+    model.loss_weights = (1.0, 0.25)
+    with torch.no_grad():
+        out = model(input_ids=ids, attention_mask=attention, labels=labels, next_sentence_label=pairs)
+    mlm = torch.nn.functional.cross_entropy(out.prediction_logits, labels[labels != IGNORE_INDEX])
+    nsp = torch.nn.functional.cross_entropy(out.seq_relationship_logits, pairs)
+    assert out.loss.item() == pytest.approx(mlm.item() + 0.25 * nsp.item(), rel=1e-6)
+    counter = objective.step_metrics()  # each loss on its own in the logs, unweighted
+    counts = counter.count(out, {"labels": labels, "next_sentence_label": pairs})
+    logged = counter.summarize(dict(zip(counter.names, counts.tolist())))
+    assert logged["mlm_loss"] == pytest.approx(mlm.item(), rel=1e-5)
+    assert logged["nsp_loss"] == pytest.approx(nsp.item(), rel=1e-5)
+    sop = make_objective(PretrainingArguments(objective="mlm_sop", objective_weights="mlm=1,sop=2"), 0)
+    assert "sop_loss" in sop.step_metrics().summarize(dict(zip(counter.names, counts.tolist())))
+
+
+def test_electra_weights_are_its_lambda_and_the_generator_s_share():
+    from hf_pretrain.objectives import argument_classes, make_objective
+    from hf_pretrain.objectives.arguments import PretrainingArguments
+
+    electra = make_objective(PretrainingArguments(objective="electra"), 0)
+    assert electra.loss_weights == {"generator": 1.0, "discriminator": 50.0}  # the paper's λ, as before
+    assert electra.card_rows()["loss"] == "generator MLM + 50 x discriminator"
+    weighted = make_objective(PretrainingArguments(objective="electra", objective_weights="generator=2,discriminator=10"), 0)
+    model = build_electra(ElectraConfig(**CONFIG), generator_weight=2.0, discriminator_weight=10.0)
+    ids, labels, attention = _batch()
+    with torch.no_grad():
+        out = model(input_ids=ids, labels=labels, attention_mask=attention)
+    assert out.loss.item() == pytest.approx(2 * out.generator_loss.item() + 10 * out.discriminator_loss.item(), rel=1e-6)
+    assert weighted.loss_weights == {"generator": 2.0, "discriminator": 10.0}
+    (electra_arguments,) = [cls(discriminator_weight=20.0) for cls in argument_classes() if cls.__name__ == "ElectraArguments"]
+    with pytest.raises(HfPretrainError, match="--discriminator_weight and --objective_weights discriminator=... both"):
+        make_objective(PretrainingArguments(objective="electra", objective_weights="discriminator=5"), 0,
+                       [electra_arguments])
+
+
+@pytest.mark.parametrize("objective, weights, message", [
+    ("mlm", "mlm=2", "--objective_weights: --objective mlm has one loss (mlm); weights apply to objectives with several"),
+    ("mlm_nsp", "mlm=1,sop=1", "--objective_weights: --objective mlm_nsp has no loss named sop; its losses are mlm, nsp"),
+    ("mlm_nsp", "mlm=0,nsp=0", "--objective_weights: every weight is 0"),
+    ("mlm_nsp", "mlm=-1", "--objective_weights: 'mlm=-1' is not name=weight with a weight >= 0"),
+    ("mlm_nsp", "mlm", "--objective_weights: 'mlm' is not name=weight"),
+])
+def test_bad_objective_weights_are_one_line(objective, weights, message):
+    from hf_pretrain.objectives import make_objective
+    from hf_pretrain.objectives.arguments import PretrainingArguments
+
+    with pytest.raises(HfPretrainError) as caught:
+        make_objective(PretrainingArguments(objective=objective, objective_weights=weights), 0)
+    assert str(caught.value).startswith(message)

@@ -92,9 +92,16 @@ def build_config(
     architecture = architecture_for(model_type)
     defaults = {**(architecture.construction_fields if architecture else {}), **base.to_dict()}
     values: dict[str, Any] = {k: v for k, v in base.to_dict().items() if k not in ("layer_types", "transformers_version")}
+    aliases = getattr(base, "attribute_map", {})  # GPT-2 calls hidden_size n_embd, num_hidden_layers n_layer...
     for flag in WIDTH_AND_DEPTH:
         if getattr(args, flag) is not None:
-            values[flag] = getattr(args, flag)
+            values[aliases.get(flag, flag)] = getattr(args, flag)
+    if args.hidden_size is not None or args.num_attention_heads is not None:
+        # Fields the config derives from width and heads at construction (Llama's head_dim and grouped-query
+        # heads): derived again from the new ones, unless --config_overrides sets them.
+        values.pop("head_dim", None)
+        if "num_key_value_heads" in values:
+            values["num_key_value_heads"] = values.get("num_attention_heads")
     if args.hidden_size and args.intermediate_size is None and "intermediate_size" in defaults:
         # Keep the architecture's feed-forward ratio (4 for BERT, 1.5 for ModernBERT's GLU).
         values["intermediate_size"] = round(args.hidden_size * defaults["intermediate_size"] / defaults["hidden_size"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from ..errors import HfPretrainError
@@ -55,6 +56,14 @@ class PretrainingArguments:
             "compute); checkpoints are unchanged."
         },
     )
+    objective_weights: str | None = field(
+        default=None,
+        metadata={
+            "help": "Weights of an objective's losses, 'name=weight,...': 'mlm=1,nsp=0.5' (mlm_nsp), 'mlm=1,sop=1' "
+            "(mlm_sop), 'generator=1,discriminator=50' (electra). Unnamed losses weigh 1 (ELECTRA's discriminator: "
+            "--discriminator_weight)."
+        },
+    )
     isolate_documents: bool = field(
         default=False,
         metadata={
@@ -72,6 +81,7 @@ class PretrainingArguments:
             raise HfPretrainError(f"--masking must be one of {', '.join(MASKINGS)}, not '{self.masking}'")
         if self.duplication_factor < 1:
             raise HfPretrainError("--duplication_factor must be at least 1")
+        self.loss_weights  # noqa: B018  (validates the syntax; the objective checks the names)
         try:
             self.masking_config  # noqa: B018  (validates the masking flags)
         except ValueError as err:  # name the flag: the config's field names are the flags' minus the prefix
@@ -80,6 +90,25 @@ class PretrainingArguments:
                          "max_span_length"):
                 message = message.replace(f"{name} ", f"--{name} ")
             raise HfPretrainError(message) from None
+
+    @property
+    def loss_weights(self) -> dict[str, float]:
+        """``--objective_weights`` as ``{loss name: weight}`` (empty when unset)."""
+        weights = {}
+        for item in (self.objective_weights or "").split(","):
+            if not item.strip():
+                continue
+            name, _, value = item.partition("=")
+            try:
+                weight = float(value)
+            except ValueError:
+                weight = float("nan")
+            if not name.strip() or not math.isfinite(weight) or weight < 0:
+                raise HfPretrainError(
+                    f"--objective_weights: '{item.strip()}' is not name=weight with a weight >= 0 (e.g. 'mlm=1,nsp=0.5')"
+                )
+            weights[name.strip()] = weight
+        return weights
 
     @property
     def masking_config(self) -> MaskingConfig:

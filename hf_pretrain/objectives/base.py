@@ -15,6 +15,7 @@ import torch
 from datasets import Dataset
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, Trainer
 
+from ..errors import HfPretrainError
 from ..models.arguments import ModelArguments
 from .arguments import PretrainingArguments
 
@@ -51,12 +52,42 @@ class Objective(abc.ABC):
     card_tags: ClassVar[tuple[str, ...]] = ("fill-mask", "pretraining")
     arguments_class: ClassVar[type | None] = None
     default_model_type: ClassVar[str] = "bert"  # what it trains when neither --model_type nor a config says
+    losses: ClassVar[tuple[str, ...]] = ("mlm",)  # the losses it sums, by the names --objective_weights uses
 
     def __init__(self, args: PretrainingArguments, seed: int, extra: Any = None) -> None:
         self.args = args
         self.masking = args.masking_config
         self.seed = seed
         self.extra = extra
+        self.loss_weights = self.weigh_losses(args.loss_weights)
+
+    def default_loss_weights(self) -> dict[str, float]:
+        return dict.fromkeys(self.losses, 1.0)
+
+    def weigh_losses(self, given: dict[str, float]) -> dict[str, float]:
+        """Every loss's weight: ``given`` (``--objective_weights``) over the defaults; refused in one line for an
+        objective with one loss, an unknown name, or all weights 0."""
+        if not given:
+            return self.default_loss_weights()
+        if len(self.losses) == 1:
+            raise HfPretrainError(
+                f"--objective_weights: --objective {self.name} has one loss ({self.losses[0]}); weights apply to "
+                "objectives with several (mlm_nsp: mlm, nsp; mlm_sop: mlm, sop; electra: generator, discriminator)"
+            )
+        unknown = sorted(set(given) - set(self.losses))
+        if unknown:
+            raise HfPretrainError(
+                f"--objective_weights: --objective {self.name} has no loss named {', '.join(unknown)}; its losses are "
+                f"{', '.join(self.losses)}"
+            )
+        weights = {**self.default_loss_weights(), **given}
+        if not any(weights.values()):
+            raise HfPretrainError("--objective_weights: every weight is 0, so nothing would be trained")
+        return weights
+
+    def loss_description(self) -> str:
+        """``mlm + 0.5 x nsp``: the loss the model card names."""
+        return " + ".join(name if weight == 1 else f"{weight:g} x {name}" for name, weight in self.loss_weights.items())
 
     # --- data ---------------------------------------------------------------------------------------------------
 

@@ -152,3 +152,54 @@ class DataCollatorForMaskedLM:
             generator=generator if generator is not None else self.batch_generator(batch),
         )
         return batch
+
+
+@dataclass
+class DataCollatorForCausalLM:
+    """Pads rows and labels them for next-token prediction (the model shifts the labels itself, as every
+    ``*ForCausalLM`` does); padding is never a target.
+
+    With ``isolate_documents`` (rows packed as ``[CLS] document [SEP] [CLS] ...``), position ids restart at each
+    document's ``[CLS]`` and no padding mask is passed, so the stock model attends causally within each document
+    only; a document's first token is not a target (nothing before it is its own). With ``prefix_lm`` (rows of
+    full sentences, not isolated) each row gets a prefix length, uniform in ``[1, n - 1]`` for a row of ``n``
+    tokens (``prefix_lengths``): the prefix is attended in both directions and only the tokens after it are
+    targets.
+
+    ``__call__(features, generator)`` is a pure function of its inputs; without a generator, prefix lengths come
+    from one keyed by ``seed`` and the batch's ``sequence_id`` (stream ``PREFIX_LENGTHS``), so a resumed run draws the
+    same ones, or from a running stream per process and worker (``PREFIX_LENGTHS_RUNNING``).
+    """
+
+    tokenizer: PreTrainedTokenizerBase
+    isolate_documents: bool = False
+    prefix_lm: bool = False
+    seed: int = 0
+    _generator: torch.Generator | None = field(default=None, init=False, repr=False)
+
+    def batch_generator(self, batch: dict[str, torch.Tensor]) -> torch.Generator:
+        if "sequence_id" in batch:
+            return torch_generator(Stream.PREFIX_LENGTHS, self.seed, *batch["sequence_id"].tolist())
+        if self._generator is None:
+            worker = torch.utils.data.get_worker_info()
+            self._generator = torch_generator(Stream.PREFIX_LENGTHS_RUNNING, self.seed, _process_rank(),
+                                              worker.id + 1 if worker is not None else 0)
+        return self._generator
+
+    def __call__(self, features: Sequence[dict[str, Any]], generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        batch = pad_batch(features, self.tokenizer.pad_token_id)
+        labels = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, IGNORE_INDEX)
+        if self.prefix_lm:
+            lengths = batch["attention_mask"].sum(1).clamp(min=2)
+            draws = torch.rand(len(lengths), generator=generator or self.batch_generator(batch))
+            prefix = 1 + (draws * (lengths - 1)).long()  # in [1, n - 1]: at least one token on each side
+            labels = labels.masked_fill(torch.arange(labels.shape[1])[None, :] < prefix[:, None], IGNORE_INDEX)
+            batch["prefix_lengths"] = prefix
+        elif self.isolate_documents:
+            _, positions = document_positions(batch["input_ids"], self.tokenizer.cls_token_id)
+            labels = labels.masked_fill(positions == 0, IGNORE_INDEX)
+            batch["position_ids"] = positions
+            # Padding sits at the end, where causal attention never reaches from a real token.
+            del batch["attention_mask"]
+        batch["labels"] = labels
+        return batch

@@ -141,6 +141,7 @@ class ElectraForReplacedTokenDetection(ElectraForPreTraining):
         self.discriminator_predictions = ElectraDiscriminatorPredictions(config)
         self.generator = ElectraForMaskedLM(generator_config(config, config.generator_size))
         self.discriminator_weight = config.discriminator_weight
+        self.generator_weight = 1.0  # --objective_weights generator=...; a training setting, not in the config
         self.sampling_seed = 0
         self.sparse_prediction = True
         self.export_parts = False
@@ -187,7 +188,7 @@ class ElectraForReplacedTokenDetection(ElectraForPreTraining):
             discriminator_logits[real].float(), replaced[real].float()
         )
         return ReplacedTokenDetectionOutput(
-            loss=generator_loss + self.discriminator_weight * discriminator_loss,
+            loss=self.generator_weight * generator_loss + self.discriminator_weight * discriminator_loss,
             generator_loss=generator_loss.detach(),
             discriminator_loss=discriminator_loss.detach(),
             generator_predictions=masked_logits.argmax(-1),
@@ -236,14 +237,17 @@ def build_electra(
     *,
     generator_size: float = GENERATOR_SIZE,
     discriminator_weight: float = DISCRIMINATOR_WEIGHT,
+    generator_weight: float = 1.0,
     sparse_prediction: bool = True,
     seed: int = 0,
 ) -> ElectraForReplacedTokenDetection:
     """A fresh discriminator of ``config`` and its generator: the discriminator's depth and ``generator_size`` of its
-    width, heads and feed-forward size."""
+    width, heads and feed-forward size. Loss: ``generator_weight`` x generator MLM + ``discriminator_weight`` x
+    discriminator."""
     config.generator_size = generator_size
     config.discriminator_weight = discriminator_weight
     model = ElectraForReplacedTokenDetection(config)
+    model.generator_weight = generator_weight
     model.sampling_seed = seed
     model.sparse_prediction = sparse_prediction
     return model
@@ -296,9 +300,17 @@ class ReplacedTokenDetection(MaskedObjective):
     card_tags = ("discriminator", "pretraining")
     arguments_class = ElectraArguments
     default_model_type = "electra"
+    losses = ("generator", "discriminator")
 
     def __init__(self, args, seed, extra: ElectraArguments | None = None) -> None:
-        super().__init__(args, seed, extra or ElectraArguments())
+        extra = extra or ElectraArguments()
+        if "discriminator" in args.loss_weights and extra.discriminator_weight != DISCRIMINATOR_WEIGHT:
+            raise HfPretrainError("--discriminator_weight and --objective_weights discriminator=... both set λ: "
+                                  "pass one of them")
+        super().__init__(args, seed, extra)
+
+    def default_loss_weights(self) -> dict[str, float]:
+        return {"generator": 1.0, "discriminator": self.extra.discriminator_weight}
 
     def build_model(
         self, model_args: ModelArguments, tokenizer: PreTrainedTokenizerBase, max_seq_length: int
@@ -312,8 +324,9 @@ class ReplacedTokenDetection(MaskedObjective):
         # Unset, the shared embeddings are as wide as the discriminator (ELECTRA-small narrows them to 128).
         config.embedding_size = electra.embedding_size or config.hidden_size
         return build_electra(
-            config, generator_size=electra.generator_size, discriminator_weight=electra.discriminator_weight,
-            sparse_prediction=self.args.sparse_prediction, seed=self.seed,
+            config, generator_size=electra.generator_size, discriminator_weight=self.loss_weights["discriminator"],
+            generator_weight=self.loss_weights["generator"], sparse_prediction=self.args.sparse_prediction,
+            seed=self.seed,
         )
 
     def step_metrics(self) -> StepMetrics:
@@ -338,6 +351,6 @@ class ReplacedTokenDetection(MaskedObjective):
             **super().card_rows(),
             "generator": f"{electra.generator_size:g} of the discriminator's width, heads and feed-forward size, "
             "same depth, in generator/",
-            "loss": f"generator MLM + {electra.discriminator_weight:g} x discriminator",
+            "loss": self.loss_description().replace("generator", "generator MLM", 1),
             "shared": "token, position and type embeddings",
         }

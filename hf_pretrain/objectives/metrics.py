@@ -14,9 +14,13 @@ from .base import StepMetrics
 
 class MaskedLMMetrics(StepMetrics):
     """``mlm_loss`` (mean over the selected tokens), ``mlm_accuracy``, ``perplexity`` (of the MLM loss alone) and,
-    for models with an NSP head, ``nsp_accuracy``."""
+    for models with a sentence-pair head, its ``<pair>_accuracy`` and ``<pair>_loss`` (``pair``: ``nsp`` or
+    ``sop``, by the labels it is trained on)."""
 
-    names = ("mlm_nll", "mlm_correct", "mlm_selected", "nsp_correct", "nsp_total")
+    names = ("mlm_nll", "mlm_correct", "mlm_selected", "nsp_correct", "nsp_total", "nsp_nll")
+
+    def __init__(self, pair: str = "nsp") -> None:
+        self.pair = pair
 
     def count(self, outputs, inputs) -> torch.Tensor:
         logits = outputs["prediction_logits"] if "prediction_logits" in outputs else outputs["logits"]
@@ -32,10 +36,11 @@ class MaskedLMMetrics(StepMetrics):
             selected.sum(),
         ]
         if "next_sentence_label" in inputs and "seq_relationship_logits" in outputs:
-            nsp = inputs["next_sentence_label"]
-            counts += [(outputs["seq_relationship_logits"].argmax(-1) == nsp).sum(), torch.tensor(nsp.numel())]
+            nsp, pair_logits = inputs["next_sentence_label"], outputs["seq_relationship_logits"]
+            counts += [(pair_logits.argmax(-1) == nsp).sum(), torch.tensor(nsp.numel()),
+                       cross_entropy(pair_logits.float(), nsp.view(-1), reduction="sum")]
         else:
-            counts += [torch.tensor(0), torch.tensor(0)]
+            counts += [torch.tensor(0), torch.tensor(0), torch.tensor(0)]
         return torch.stack([c.to(labels.device, torch.float64) for c in counts])
 
     def summarize(self, totals: dict[str, float]) -> dict[str, float]:
@@ -46,5 +51,28 @@ class MaskedLMMetrics(StepMetrics):
             metrics["mlm_accuracy"] = totals["mlm_correct"] / totals["mlm_selected"]
             metrics["perplexity"] = math.exp(min(mlm_loss, 50.0))
         if totals["nsp_total"]:
-            metrics["nsp_accuracy"] = totals["nsp_correct"] / totals["nsp_total"]
+            metrics[f"{self.pair}_accuracy"] = totals["nsp_correct"] / totals["nsp_total"]
+            metrics[f"{self.pair}_loss"] = totals["nsp_nll"] / totals["nsp_total"]
         return metrics
+
+
+class CausalLMMetrics(StepMetrics):
+    """``lm_loss`` (mean over the predicted tokens), next-token ``lm_accuracy`` and ``perplexity``, from the logits
+    the model computed (its labels shifted by one, as the model shifts them)."""
+
+    names = ("lm_nll", "lm_correct", "lm_tokens")
+
+    def count(self, outputs, inputs) -> torch.Tensor:
+        logits, labels = outputs["logits"][:, :-1], inputs["labels"][:, 1:]
+        targets = labels != IGNORE_INDEX
+        logits, labels = logits[targets], labels[targets]
+        counts = [cross_entropy(logits.float(), labels, reduction="sum"), (logits.argmax(-1) == labels).sum(),
+                  targets.sum()]
+        return torch.stack([c.to(labels.device, torch.float64) for c in counts])
+
+    def summarize(self, totals: dict[str, float]) -> dict[str, float]:
+        if not totals["lm_tokens"]:
+            return {}
+        loss = totals["lm_nll"] / totals["lm_tokens"]
+        return {"lm_loss": loss, "lm_accuracy": totals["lm_correct"] / totals["lm_tokens"],
+                "perplexity": math.exp(min(loss, 50.0))}

@@ -100,6 +100,7 @@ class MaskedLMWithNextSentence(MaskedObjective):
 
     name = "mlm_nsp"
     title = "masked LM + next-sentence prediction"
+    losses = ("mlm", "nsp")
 
     def __init__(self, args, seed, extra=None) -> None:
         if args.isolate_documents:
@@ -117,7 +118,15 @@ class MaskedLMWithNextSentence(MaskedObjective):
     def build_model(
         self, model_args: ModelArguments, tokenizer: PreTrainedTokenizerBase, max_seq_length: int
     ) -> PreTrainedModel:
-        return build_pretraining_model(
+        model = build_pretraining_model(
             model_args, tokenizer, with_nsp=True, max_seq_length=max_seq_length,
             sparse_prediction=self.args.sparse_prediction, objective=self.name,
         )
+        model.loss_weights = tuple(self.loss_weights.values())  # (MLM, sentence pair)
+        return model
+
+    def step_metrics(self) -> StepMetrics:
+        return MaskedLMMetrics(pair=self.losses[1])
+
+    def card_rows(self) -> dict[str, Any]:
+        return {**super().card_rows(), "loss": self.loss_description()}

@@ -15,6 +15,7 @@ class MaskedLMWithSentenceOrder(MaskedLMWithNextSentence):
 
     name = "mlm_sop"
     title = "masked LM + sentence-order prediction"
+    losses = ("mlm", "sop")
 
     def unmasked_rows(self, tokenized, tokenizer, *, split, max_seq_length, source, short_seq_probability):
         return build_sop_pairs(

@@ -4,6 +4,7 @@ its training and validation rows."""
 from __future__ import annotations
 
 import logging
+import tempfile
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,6 +21,7 @@ from ..models.loading import tokenizer_spec
 from ..objectives import Objective, objective_class
 from ..objectives.arguments import PretrainingArguments
 from ..prepare.pipeline import load_prepared
+from .distributed import broadcast_files, read_files, write_files
 
 logger = logging.getLogger(__name__)
 
@@ -43,24 +45,31 @@ def prepare_tokenizer(
     trained on the training documents by the main process and saved to ``--output_dir`` for the others."""
     source = model_args.tokenizer_name or model_args.model_name_or_path or checkpoint
     kind, special_tokens = tokenizer_spec(model_args, default_model_type)
-    with training_args.main_process_first(desc="training the tokenizer"):
-        if source:
+    if source:
+        with training_args.main_process_first(desc="loading the tokenizer"):  # one download per machine
             flag = ("--tokenizer_name" if model_args.tokenizer_name else
                     "--model_name_or_path" if model_args.model_name_or_path else "resuming from the checkpoint")
             return load_tokenizer(source, model_args.trust_remote_code, flag), source
-        if training_args.process_index == 0:
-            tokenizer = train_tokenizer(
-                documents["train"]["text"], kind, special_tokens, model_args.vocab_size, model_args.do_lower_case,
-                model_max_length=data_args.max_seq_length,
+    # The global main process trains it and saves it in --output_dir; every other process, on this machine or
+    # another (which may not see that folder), takes its files over the process group: Unigram training is not
+    # repeatable, and one tokenizer is cheaper than one per process anyway.
+    tokenizer, files = None, None
+    if training_args.process_index == 0:
+        tokenizer = train_tokenizer(
+            documents["train"]["text"], kind, special_tokens, model_args.vocab_size, model_args.do_lower_case,
+            model_max_length=data_args.max_seq_length,
+        )
+        files = read_files(tokenizer.save_pretrained(training_args.output_dir))
+        if kind == "unigram":
+            logger.warning(
+                "Unigram training in tokenizers differs from process to process (WordPiece and BPE do not): "
+                "to repeat this run exactly, pass --tokenizer_name %s", training_args.output_dir,
             )
-            tokenizer.save_pretrained(training_args.output_dir)
-            if kind == "unigram":
-                logger.warning(
-                    "Unigram training in tokenizers differs from process to process (WordPiece and BPE do not): "
-                    "to repeat this run exactly, pass --tokenizer_name %s", training_args.output_dir,
-                )
-        else:  # every rank takes the main process's tokenizer: Unigram training is not repeatable
-            tokenizer = load_tokenizer(training_args.output_dir)
+    files = broadcast_files(files, training_args.device)
+    if tokenizer is None:
+        with tempfile.TemporaryDirectory() as folder:
+            write_files(files, folder)
+            tokenizer = load_tokenizer(folder)
     names = {"wordpiece": "WordPiece", "bpe": "byte-level BPE", "unigram": "Unigram"}
     return tokenizer, f"{names[kind]} trained on the corpus ({len(tokenizer)} tokens)"
 

@@ -78,7 +78,9 @@ RESUMABLE_CHANGES = ("preprocessing_num_workers", "on_bad_input", "trust_remote_
                      "attn_implementation")
 
 
-# How a global batch is made: resuming with another layout would change which sequences each step trains.
+# How a global batch is made. Each optimizer step trains the next `global batch` sequences of the data order,
+# whatever the layout (accelerate hands process p the p-th of every world-size batches): a resume may change the
+# layout, not the product.
 BATCH_LAYOUT = ("per_device_train_batch_size", "gradient_accumulation_steps", "world_size")
 
 
@@ -92,9 +94,49 @@ def _layout(settings: dict) -> str:
             f"{settings['gradient_accumulation_steps']} accumulation steps x {settings['world_size']} process(es)")
 
 
-def check_resume(checkpoint: str | None, settings: dict) -> None:
-    """Refuse, in one line, to resume a checkpoint of another run (a different corpus, model or objective) or with
-    another batch layout (which would silently train some sequences twice and others never)."""
+def _global_batch(settings: dict) -> int:
+    return (settings["per_device_train_batch_size"] * settings["gradient_accumulation_steps"]
+            * settings["world_size"])
+
+
+def keep_global_batch(checkpoint: str, saved: dict, args: TrainingArguments) -> None:
+    """Resume ``checkpoint`` (trained with the layout ``saved``) with this run's processes and per-device batch:
+    the same global batch, hence the same data order, by adjusting ``--gradient_accumulation_steps`` (elastic
+    resume); or refuse in one line saying what to pass, when no accumulation gives that batch."""
+    target, now = _global_batch(saved), batch_layout(args)
+    per_micro_step = args.per_device_train_batch_size * args.world_size
+    if _global_batch(now) == target:
+        if now != {k: saved[k] for k in BATCH_LAYOUT}:
+            logger.info("resuming %s with %s (it was trained with %s): the same global batch of %d sequences, so the "
+                        "data order continues", checkpoint, _layout(now), _layout(saved), target)
+        return
+    if target % per_micro_step == 0:
+        accumulation = target // per_micro_step
+        logger.warning("resuming %s with --gradient_accumulation_steps %d instead of %d: %d sequences per device x %d "
+                       "process(es) then make its global batch of %d sequences (%s), so the data order continues",
+                       checkpoint, accumulation, args.gradient_accumulation_steps, args.per_device_train_batch_size,
+                       args.world_size, target, _layout(saved))
+        args.gradient_accumulation_steps = accumulation
+        return
+    if target % args.world_size == 0:
+        per_process = target // args.world_size
+        batch = max(d for d in range(1, min(per_process, args.per_device_train_batch_size) + 1) if per_process % d == 0)
+        advice = (f"pass --per_device_train_batch_size {batch} (with --gradient_accumulation_steps "
+                  f"{per_process // batch} it makes {target})")
+    else:
+        advice = f"resume on a number of processes that divides {target}"
+    raise HfPretrainError(
+        f"{checkpoint} was trained with a global batch of {target} sequences ({_layout(saved)}); "
+        f"{args.per_device_train_batch_size} sequences per device x {args.world_size} process(es) cannot make it, so "
+        f"resuming would change which sequences each step trains (some twice, some never): {advice}, or pass "
+        "--overwrite_output_dir to start afresh"
+    )
+
+
+def check_resume(checkpoint: str | None, settings: dict, args: TrainingArguments | None = None) -> None:
+    """Refuse, in one line, to resume a checkpoint of another run (a different corpus, model or objective). With
+    ``args``, a resume with another batch layout keeps the checkpoint's global batch (:func:`keep_global_batch`)
+    and ``settings`` records the layout it then runs with."""
     if checkpoint is None:
         return
     saved = checkpoints.read_run_settings(checkpoint)
@@ -102,14 +144,9 @@ def check_resume(checkpoint: str | None, settings: dict) -> None:
         logger.warning("%s records no run settings (an older or foreign checkpoint): resuming without checking them",
                        checkpoint)
         return
-    if all(k in saved for k in BATCH_LAYOUT) and any(saved[k] != settings.get(k) for k in BATCH_LAYOUT):
-        raise HfPretrainError(
-            f"{checkpoint} was trained with {_layout(saved)}, this run has {_layout(settings)}: resuming would "
-            f"change which sequences each step trains (some twice, some never); resume with "
-            f"--per_device_train_batch_size {saved['per_device_train_batch_size']} --gradient_accumulation_steps "
-            f"{saved['gradient_accumulation_steps']} on {saved['world_size']} process(es), or pass "
-            "--overwrite_output_dir to start afresh"
-        )
+    if args is not None and all(k in saved for k in BATCH_LAYOUT):
+        keep_global_batch(checkpoint, saved, args)
+        settings.update(batch_layout(args))
     changed = sorted(k for k in set(saved) | set(settings)
                      if k not in BATCH_LAYOUT and saved.get(k) != settings.get(k))
     if changed:
@@ -219,6 +256,7 @@ def pretraining_trainer(
         step_metrics=objective.step_metrics(),
         lr_schedule=(lambda optimizer: time_keyed_schedule(optimizer, multiplier)) if multiplier else None,
     )
+    warn_if_fsdp_ignored(trainer)
     trainer.add_callback(CheckpointManifestCallback(settings))
     trainer.add_callback(NonFiniteLossCallback(trainer.step_batches, run_args.on_nonfinite_loss))
     trainer.add_callback(LearningRateOnResumeCallback())
@@ -231,6 +269,15 @@ def pretraining_trainer(
     if probes:
         trainer.add_callback(ProbeCallback(trainer, probes, probe_every))
     return trainer
+
+
+def warn_if_fsdp_ignored(trainer: Trainer) -> None:
+    """An accelerate config that asks for FSDP on a machine without GPUs runs as DDP (accelerate enables FSDP on
+    accelerator devices only), every parameter replicated: said, rather than left for the memory to find out."""
+    if os.environ.get("ACCELERATE_USE_FSDP", "false").lower() == "true" and not trainer.is_fsdp_enabled:
+        logger.warning("the accelerate config asks for FSDP, but accelerate enables it on GPUs (and other "
+                       "accelerators) only: this run is %s, with every parameter replicated on each process",
+                       trainer.accelerator.distributed_type.value)
 
 
 def train_and_evaluate(trainer: Trainer, checkpoint: str | None) -> dict[str, float]:

@@ -20,7 +20,10 @@ class TrainingBertForMaskedLM(PretrainingMaskedLM, BertForMaskedLM):
 
 
 class TrainingBertForPreTraining(PretrainingForward, BertForPreTraining):
-    """``BertForPreTraining`` (MLM + NSP) with sparse prediction and document isolation; saves as the stock class."""
+    """``BertForPreTraining`` (MLM + NSP) with sparse prediction and document isolation; saves as the stock class.
+    ``loss_weights`` (MLM, sentence pair) weigh the two losses (``--objective_weights``; the stock sum by default)."""
+
+    loss_weights: tuple[float, float] = (1.0, 1.0)
 
     def forward(
         self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, labels=None,
@@ -32,7 +35,8 @@ class TrainingBertForPreTraining(PretrainingForward, BertForPreTraining):
         )
         relationship = self.cls.seq_relationship(outputs.pooler_output)
         if next_sentence_label is not None and loss is not None:
-            loss = loss + cross_entropy(relationship.float(), next_sentence_label.view(-1))
+            mlm_weight, pair_weight = self.loss_weights
+            loss = mlm_weight * loss + pair_weight * cross_entropy(relationship.float(), next_sentence_label.view(-1))
         elif next_sentence_label is None:
             loss = None  # as the stock class: the pretraining loss needs both labels
         return BertForPreTrainingOutput(loss=loss, prediction_logits=logits, seq_relationship_logits=relationship)
