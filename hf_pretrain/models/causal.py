@@ -38,6 +38,9 @@ class CausalTraining:
                                  device=input_ids.device)
             attention_mask = create_causal_mask(self.config, embeds, attention_mask, None, position_ids=position_ids,
                                                 block_sequence_ids=blocks)
+        # No key-value cache in training: with one, the stock mask factory would not read packed documents from
+        # the position ids.
+        kwargs.setdefault("use_cache", False)
         return super().forward(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
                                labels=labels, **kwargs)
 
@@ -46,6 +49,7 @@ class CausalTraining:
         if is_main_process:
             saved = self.config.__class__.from_pretrained(save_directory)
             saved.architectures = [self.stock_class.__name__]
+            saved.use_cache = True  # Trainer turns the cache off while training; generation wants it back
             saved.save_pretrained(save_directory)
 
 
@@ -87,6 +91,7 @@ def build_causal_model(
         check_vocabulary(model, tokenizer, f"--model_name_or_path {path}")
     else:
         config = build_config(args, tokenizer, max_seq_length, default_model_type)
+        config.is_decoder = True  # encoders with a causal LM class (BERT) attend causally only as decoders
         if args.attn_implementation:
             config._attn_implementation = args.attn_implementation
         model = causal_training_class(config)(config)
