@@ -2,7 +2,9 @@
 
 - ``hf-pretrain prepare --train_file FILE [FILE ...] --output_dir DIR [flags]``: clean, deduplicate, split, pack;
 - ``hf-pretrain compare DIR [DIR ...]``: the GLUE results of several fine-tuning runs in one table;
-- ``hf-pretrain report OUTPUT_DIR``: a pretraining run's figures and ``report.md`` (drawn again from its logs).
+- ``hf-pretrain report OUTPUT_DIR``: a pretraining run's figures and ``report.md`` (drawn again from its logs);
+- ``hf-pretrain similarity MODEL_DIR --glue_dir DIR [--task stsb] [--pooling cls|mean]``: sentence embeddings
+  judged without training: Spearman's rho of cosine similarities against a pair task's gold scores.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from .prepare.arguments import PrepareArguments
 from .prepare.cleaning import QualityFilters
 from .prepare.pipeline import prepare_corpus
 
-COMMANDS = ("prepare", "compare", "report")
+COMMANDS = ("prepare", "compare", "report", "similarity")
 
 
 @cli_entry
@@ -34,6 +36,9 @@ def main() -> None:
         if len(sys.argv) != 3:
             raise HfPretrainError("usage: hf-pretrain report OUTPUT_DIR, the --output_dir of a pretraining run")
         print(f"wrote {write_run_report(sys.argv[2])}")
+        return
+    if sys.argv[1] == "similarity":
+        print(similarity(sys.argv[2:]))
         return
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     args, filters = parse_config((PrepareArguments, QualityFilters), sys.argv[2:])
@@ -55,3 +60,25 @@ def compare(folders: list[str]) -> str:
         with open(path, encoding="utf-8") as f:
             results[folder] = json.load(f)
     return compare_results(results)
+
+
+def similarity(argv: list[str]) -> str:
+    """``MODEL_DIR``'s STS-style score: one line, ``<task> cosine Spearman: <rho>``."""
+    import argparse
+
+    from transformers import AutoModel, AutoTokenizer
+
+    from .glue.similarity import similarity_spearman
+
+    parser = argparse.ArgumentParser(prog="hf-pretrain similarity")
+    parser.add_argument("model_dir")
+    parser.add_argument("--glue_dir", required=True)
+    parser.add_argument("--task", default="stsb", choices=("stsb", "mrpc", "qqp"))
+    parser.add_argument("--pooling", default="cls", choices=("cls", "mean"))
+    parser.add_argument("--max_samples", type=int, default=None)
+    args = parser.parse_args(argv)
+    if not os.path.isfile(os.path.join(args.model_dir, "config.json")):
+        raise HfPretrainError(f"{args.model_dir}: no config.json; give a saved model folder")
+    model, tokenizer = AutoModel.from_pretrained(args.model_dir), AutoTokenizer.from_pretrained(args.model_dir)
+    rho = similarity_spearman(model, tokenizer, args.task, args.glue_dir, args.pooling, args.max_samples)
+    return f"{args.task} cosine Spearman ({args.pooling} pooling): {rho:.4f}"

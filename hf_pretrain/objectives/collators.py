@@ -203,3 +203,23 @@ class DataCollatorForCausalLM:
             del batch["attention_mask"]
         batch["labels"] = labels
         return batch
+
+
+@dataclass
+class DataCollatorForContrastive:
+    """Pads each sentence field of the rows: ``input_ids`` (the anchors; alone, unsupervised SimCSE encodes them
+    twice), and where rows carry them ``pair_input_ids`` (positives) and ``negative_input_ids`` (hard negatives),
+    each with its own attention mask. Deterministic: the randomness is the model's dropout."""
+
+    tokenizer: PreTrainedTokenizerBase
+
+    def __call__(self, features: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        batch: dict[str, torch.Tensor] = {}
+        for prefix in ("", "pair_", "negative_"):
+            if f"{prefix}input_ids" in features[0]:
+                padded = pad_batch([{"input_ids": f[f"{prefix}input_ids"]} for f in features], self.tokenizer.pad_token_id)
+                batch[f"{prefix}input_ids"] = padded["input_ids"]
+                batch[f"{prefix}attention_mask"] = padded["attention_mask"]
+        if "sequence_id" in features[0]:
+            batch["sequence_id"] = torch.tensor([f["sequence_id"] for f in features])
+        return batch

@@ -76,3 +76,23 @@ class CausalLMMetrics(StepMetrics):
         loss = totals["lm_nll"] / totals["lm_tokens"]
         return {"lm_loss": loss, "lm_accuracy": totals["lm_correct"] / totals["lm_tokens"],
                 "perplexity": math.exp(min(loss, 50.0))}
+
+
+class ContrastiveMetrics(StepMetrics):
+    """``contrastive_loss`` (InfoNCE, mean over anchors) and ``contrastive_accuracy`` (how often an anchor's most
+    similar candidate of the batch is its positive)."""
+
+    names = ("nce_nll", "nce_correct", "anchors")
+
+    def count(self, outputs, inputs) -> torch.Tensor:
+        logits = outputs["logits"]
+        targets = torch.arange(len(logits), device=logits.device)
+        counts = [cross_entropy(logits.float(), targets, reduction="sum"), (logits.argmax(-1) == targets).sum(),
+                  torch.tensor(len(logits))]
+        return torch.stack([c.to(logits.device, torch.float64) for c in counts])
+
+    def summarize(self, totals: dict[str, float]) -> dict[str, float]:
+        if not totals["anchors"]:
+            return {}
+        return {"contrastive_loss": totals["nce_nll"] / totals["anchors"],
+                "contrastive_accuracy": totals["nce_correct"] / totals["anchors"]}
