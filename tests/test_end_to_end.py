@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import socket
+import subprocess
 import sys
 from pathlib import Path
 
@@ -466,6 +467,28 @@ def test_glue_bad_labels_one_line(checkpoint, tmp_path):
                         "--glue_dir", str(tmp_path), "--output_dir", str(tmp_path / "out"))
     assert result.returncode == 2 and "MRPC/train.tsv:3: unknown label 'yes'" in result.stdout
     assert "Traceback" not in result.stdout
+
+
+def test_span_boundary_objective_exports_a_stock_masked_lm_and_resumes_with_its_network(tmp_path):
+    flags = ["--config", DEBUG, "--objective", "mlm_sbo", "--objective_weights", "sbo=0.5", "--save_steps", "4",
+             "--eval_strategy", "no", "--logging_steps", "2", "--tokenizer_name", str(GOLDEN / "debug_tokenizer"),
+             "--output_dir", str(tmp_path)]
+    _ok(run_recipe(PRETRAIN, *flags, "--max_steps", "4"))
+    resumed = _ok(run_recipe(PRETRAIN, *flags, "--max_steps", "6"))
+    assert "resuming from" in resumed.stdout and "missing keys" not in resumed.stdout  # the SBO network came back
+    from safetensors import safe_open
+
+    assert any(k.startswith("sbo_head.") for k in safe_open(str(tmp_path / "checkpoint-4" / "model.safetensors"), "pt").keys())
+    assert not any(k.startswith("sbo_head.") for k in safe_open(str(tmp_path / "model.safetensors"), "pt").keys())
+    history = json.loads((tmp_path / "trainer_state.json").read_text())["log_history"]
+    assert all({"mlm_loss", "sbo_loss", "sbo_accuracy"} <= h.keys() for h in history if "loss" in h)
+    card = (tmp_path / "README.md").read_text()
+    assert "| loss | mlm + 0.5 x sbo |" in card and "| masking unit | span" in card
+    probe = ("import sys; sys.modules['hf_pretrain'] = None\n"
+             "from transformers import AutoModelForMaskedLM\n"
+             f"m = AutoModelForMaskedLM.from_pretrained({str(tmp_path)!r}); assert type(m).__name__ == 'BertForMaskedLM'\n")
+    reload = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd="/")
+    assert reload.returncode == 0 and "were not used" not in reload.stderr, reload.stderr[-2000:]
 
 
 def test_sentence_order_prediction_trains_through_the_nsp_head(tmp_path):

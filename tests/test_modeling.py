@@ -211,3 +211,50 @@ def test_bad_objective_weights_are_one_line(objective, weights, message):
     with pytest.raises(HfPretrainError) as caught:
         make_objective(PretrainingArguments(objective=objective, objective_weights=weights), 0)
     assert str(caught.value).startswith(message)
+
+
+def test_span_boundaries_on_crafted_spans():
+    from hf_pretrain.models.span_boundary import span_boundaries
+
+    #            0  1  2  3  4  5  6  7  8
+    masked = [[0, 1, 1, 1, 0, 0, 1, 0, 0],
+              [0, 0, 1, 0, 1, 1, 0, 0, 0]]
+    left, right, offsets = span_boundaries(torch.tensor(masked, dtype=torch.bool))
+    picked = torch.tensor(masked, dtype=torch.bool)
+    assert left[picked].tolist() == [0, 0, 0, 5, 1, 3, 3]
+    assert right[picked].tolist() == [4, 4, 4, 7, 3, 6, 6]
+    assert offsets[picked].tolist() == [0, 1, 2, 0, 0, 0, 1]
+
+
+def test_span_boundary_loss_is_the_boundary_prediction_and_the_export_drops_its_network(tmp_path):
+    from hf_pretrain.models.span_boundary import span_boundary_class
+    from hf_pretrain.objectives.metrics import SpanBoundaryMetrics
+
+    torch.manual_seed(0)
+    model = span_boundary_class(TrainingBertForMaskedLM)(BertConfig(**CONFIG)).eval()
+    model.loss_weights = (1.0, 0.5)
+    ids = torch.randint(5, 500, (2, 9))
+    labels = torch.full((2, 9), IGNORE_INDEX)
+    labels[0, 2:4] = ids[0, 2:4]  # one span: boundaries 1 and 4
+    with torch.no_grad():
+        out = model(input_ids=ids, labels=labels)
+        hidden = model.bert(ids).last_hidden_state[0]
+        boundary = model.sbo_head(hidden[[1, 1]], hidden[[4, 4]], torch.tensor([0, 1]))
+        expected = torch.nn.functional.cross_entropy(model.cls(boundary), ids[0, 2:4])
+    assert out.sbo_loss.item() == pytest.approx(expected.item(), rel=1e-5)
+    assert out.loss.item() == pytest.approx(out.mlm_loss.item() + 0.5 * expected.item(), rel=1e-5)
+    counter = SpanBoundaryMetrics()
+    logged = counter.summarize(dict(zip(counter.names, counter.count(out, {"labels": labels}).tolist())))
+    assert logged["sbo_loss"] == pytest.approx(expected.item(), rel=1e-5) and "mlm_loss" in logged
+
+    model.save_pretrained(tmp_path / "checkpoint")  # a training checkpoint keeps the SBO network...
+    model.export_parts = True
+    model.save_pretrained(tmp_path / "export")  # ...the exported model is the stock class without it
+    from safetensors import safe_open
+
+    keys = {name: set(safe_open(str(tmp_path / name / "model.safetensors"), "pt").keys()) for name in ("checkpoint", "export")}
+    assert any(k.startswith("sbo_head.") for k in keys["checkpoint"])
+    assert not any(k.startswith("sbo_head.") for k in keys["export"])
+    reloaded = BertForMaskedLM.from_pretrained(tmp_path / "export")
+    assert json.loads((tmp_path / "export" / "config.json").read_text())["architectures"] == ["BertForMaskedLM"]
+    assert torch.equal(reloaded.bert.embeddings.word_embeddings.weight, model.bert.embeddings.word_embeddings.weight)

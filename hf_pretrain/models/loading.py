@@ -15,6 +15,7 @@ from ..data.tokenizer import BERT_SPECIALS, SpecialTokens
 from ..errors import HfPretrainError
 from .architectures import Architecture, architecture_for, architecture_names
 from .arguments import ModelArguments
+from .span_boundary import span_boundary_class
 
 logger = logging.getLogger(__name__)
 
@@ -150,13 +151,19 @@ def tokenizer_spec(args: ModelArguments, default_model_type: str = "bert") -> tu
     return args.tokenizer_type or kind, architecture.special_tokens if architecture else BERT_SPECIALS
 
 
-def _training_class(architecture: Architecture | None, model_type: str, with_nsp: bool, objective: str):
+def _training_class(architecture: Architecture | None, model_type: str, with_nsp: bool, objective: str,
+                    span_boundary: bool = False):
     if with_nsp and (architecture is None or architecture.pretraining is None):
         raise HfPretrainError(
             f"--objective {objective} needs a next-sentence head, which {model_type} has none of: use --objective mlm"
         )
     if architecture is None:
+        if span_boundary:
+            raise HfPretrainError(f"--objective {objective} needs an architecture hf_pretrain knows "
+                                  f"({', '.join(architecture_names())}), not {model_type}")
         return None
+    if span_boundary:
+        return span_boundary_class(architecture.masked_lm)
     return architecture.pretraining if with_nsp else architecture.masked_lm
 
 
@@ -169,10 +176,12 @@ def build_pretraining_model(
     isolate_documents: bool = False,
     default_model_type: str = "bert",
     objective: str = "mlm_nsp",
+    span_boundary: bool = False,
 ) -> PreTrainedModel:
     """The model to pretrain, as its architecture's training-time class (sparse prediction, document isolation; it
     saves as the stock class): fresh from :func:`build_config`, or continued from ``--model_name_or_path``.
-    A model type with no registered architecture trains as its stock ``AutoModelForMaskedLM`` class."""
+    A model type with no registered architecture trains as its stock ``AutoModelForMaskedLM`` class.
+    ``span_boundary`` adds SpanBERT's training-only span boundary network (:mod:`.span_boundary`)."""
     attention = {"attn_implementation": args.attn_implementation} if args.attn_implementation else {}
     if args.model_name_or_path:
         path = args.model_name_or_path
@@ -180,7 +189,7 @@ def build_pretraining_model(
             config = AutoConfig.from_pretrained(path, trust_remote_code=args.trust_remote_code)
             overrides = parse_config_overrides(args.config_overrides, config.to_dict(), config.model_type)
             architecture = architecture_for(config.model_type)
-            training_class = _training_class(architecture, config.model_type, with_nsp, objective)
+            training_class = _training_class(architecture, config.model_type, with_nsp, objective, span_boundary)
             loader = training_class or AutoModelForMaskedLM
             model = loader.from_pretrained(path, use_safetensors=args.use_safetensors,
                                            trust_remote_code=args.trust_remote_code, **attention, **overrides)
@@ -191,7 +200,8 @@ def build_pretraining_model(
         config = build_config(args, tokenizer, max_seq_length, default_model_type)
         if args.attn_implementation:
             config._attn_implementation = args.attn_implementation
-        training_class = _training_class(architecture_for(config.model_type), config.model_type, with_nsp, objective)
+        training_class = _training_class(architecture_for(config.model_type), config.model_type, with_nsp, objective,
+                                         span_boundary)
         model = training_class(config) if training_class else AutoModelForMaskedLM.from_config(config)
     if training_class is not None:
         model.sparse_prediction = sparse_prediction

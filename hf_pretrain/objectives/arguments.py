@@ -19,7 +19,8 @@ class PretrainingArguments:
     objective: str = field(
         default="mlm_nsp",
         metadata={"help": "The objective, by its registered name: 'mlm' (masked LM), 'mlm_nsp' (with next-sentence "
-                  "prediction) or 'electra' (replaced-token detection)."},
+                  "prediction), 'mlm_sop' (sentence order), 'mlm_sbo' (SpanBERT's span boundaries), 'electra' "
+                  "(replaced-token detection), 'clm', 'prefix_lm' (decoders), 'contrastive' (SimCSE)."},
     )
     masking: str = field(
         default="dynamic",
@@ -60,7 +61,7 @@ class PretrainingArguments:
         default=None,
         metadata={
             "help": "Weights of an objective's losses, 'name=weight,...': 'mlm=1,nsp=0.5' (mlm_nsp), 'mlm=1,sop=1' "
-            "(mlm_sop), 'generator=1,discriminator=50' (electra). Unnamed losses weigh 1 (ELECTRA's discriminator: "
+            "(mlm_sop), 'mlm=1,sbo=1' (mlm_sbo), 'generator=1,discriminator=50' (electra). Unnamed losses weigh 1 (ELECTRA's discriminator: "
             "--discriminator_weight)."
         },
     )

@@ -72,7 +72,8 @@ class Objective(abc.ABC):
         if len(self.losses) == 1:
             raise HfPretrainError(
                 f"--objective_weights: --objective {self.name} has one loss ({self.losses[0]}); weights apply to "
-                "objectives with several (mlm_nsp: mlm, nsp; mlm_sop: mlm, sop; electra: generator, discriminator)"
+                "objectives with several (mlm_nsp: mlm, nsp; mlm_sop: mlm, sop; mlm_sbo: mlm, sbo; electra: generator, "
+                "discriminator)"
             )
         unknown = sorted(set(given) - set(self.losses))
         if unknown:

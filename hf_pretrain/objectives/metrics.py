@@ -96,3 +96,25 @@ class ContrastiveMetrics(StepMetrics):
             return {}
         return {"contrastive_loss": totals["nce_nll"] / totals["anchors"],
                 "contrastive_accuracy": totals["nce_correct"] / totals["anchors"]}
+
+
+class SpanBoundaryMetrics(MaskedLMMetrics):
+    """The masked-LM metrics, plus the span boundary objective's ``sbo_loss`` and ``sbo_accuracy`` (the masked
+    tokens predicted from their span's boundaries alone)."""
+
+    names = (*MaskedLMMetrics.names, "sbo_nll", "sbo_correct")
+
+    def count(self, outputs, inputs) -> torch.Tensor:
+        counts = super().count(outputs, inputs)
+        labels = inputs["labels"]
+        targets = labels[labels != IGNORE_INDEX]
+        sbo = torch.stack([outputs["sbo_loss"].double() * len(targets),
+                           (outputs["sbo_predictions"] == targets).sum().double()]).to(counts.device)
+        return torch.cat([counts, sbo])
+
+    def summarize(self, totals: dict[str, float]) -> dict[str, float]:
+        metrics = super().summarize(totals)
+        if totals["mlm_selected"]:
+            metrics["sbo_loss"] = totals["sbo_nll"] / totals["mlm_selected"]
+            metrics["sbo_accuracy"] = totals["sbo_correct"] / totals["mlm_selected"]
+        return metrics
