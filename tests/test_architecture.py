@@ -36,8 +36,10 @@ def test_a_new_objective_is_one_registered_module():
     from hf_pretrain.objectives import registry
     from hf_pretrain.objectives.mlm import MaskedLanguageModeling
 
-    with pytest.raises(HfPretrainError, match="--objective must be one of mlm, mlm_nsp, electra"):
+    with pytest.raises(HfPretrainError) as refused:
         PretrainingArguments(objective="toy")
+    assert str(refused.value) == f"--objective must be one of {', '.join(objective_names())}, not 'toy'"
+    assert {"mlm", "mlm_nsp", "mlm_sop", "mlm_sbo", "electra", "clm", "prefix_lm", "contrastive"} == set(objective_names())
 
     class Toy(MaskedLanguageModeling):
         name = "toy"
