@@ -76,7 +76,7 @@ class PretrainingArguments:
     def __post_init__(self) -> None:
         if self.objective not in objective_names():
             raise HfPretrainError(
-                f"--objective must be one of {', '.join(objective_names())}, not '{self.objective}'"
+                f"--objective must be one of {', '.join(sorted(objective_names()))}, not '{self.objective}'"
             )
         if self.masking not in MASKINGS:
             raise HfPretrainError(f"--masking must be one of {', '.join(MASKINGS)}, not '{self.masking}'")
