@@ -149,3 +149,21 @@ def test_similarity_spearman_ranks_pairs_by_cosine(tmp_path):
     model = _model().stock_class(_model().config)  # a plain BertModel, as `hf-pretrain similarity` loads one
     rho = similarity_spearman(model, tokenizer, "stsb", str(tmp_path), pooling="mean")
     assert 32 / math.sqrt(32 * 42) - 1e-9 <= rho <= 32 / math.sqrt(32 * 37) + 1e-9
+
+
+def test_dropout_is_the_augmentation_even_on_encoders_that_ship_without_it():
+    from hf_pretrain.models.arguments import ModelArguments
+    from hf_pretrain.models.contrastive import build_contrastive_model
+
+    tokenizer = AutoTokenizer.from_pretrained(TOKENIZER)
+    args = ModelArguments(model_type="modernbert", hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                          intermediate_size=48)
+    model = build_contrastive_model(args, tokenizer, 64, temperature=0.05, pooling="cls")
+    assert model.config.mlp_dropout == 0.0  # ModernBERT's own: none
+    rates = {module.p for module in model.modules() if isinstance(module, torch.nn.Dropout)}
+    assert rates == {0.1}
+    ids = torch.tensor([[tokenizer.cls_token_id, 40, 41, 42, tokenizer.sep_token_id]] * 2)
+    out = model.train()(input_ids=ids, attention_mask=torch.ones_like(ids))
+    assert torch.diagonal(out.logits).max() < 20.0  # two different views of the same sentence
+    untouched = build_contrastive_model(args, tokenizer, 64, temperature=0.05, pooling="cls", dropout=None)
+    assert {module.p for module in untouched.modules() if isinstance(module, torch.nn.Dropout)} == {0.0}

@@ -12,6 +12,7 @@ import pickle
 from dataclasses import dataclass
 
 import torch
+from torch import nn
 from torch.nn.functional import cross_entropy, normalize
 from transformers import AutoConfig, AutoModel, PreTrainedModel, PreTrainedTokenizerBase
 from transformers.utils import ModelOutput
@@ -116,10 +117,14 @@ def contrastive_training_class(config) -> type[PreTrainedModel]:
 
 def build_contrastive_model(
     args: ModelArguments, tokenizer: PreTrainedTokenizerBase, max_seq_length: int, *, temperature: float,
-    pooling: str,
+    pooling: str, dropout: float | None = 0.1,
 ) -> PreTrainedModel:
     """The encoder to train, continued from ``--model_name_or_path`` (any encoder checkpoint: a masked-LM one
-    gives its base model, the head left out) or fresh from :func:`build_config`."""
+    gives its base model, the head left out) or fresh from :func:`build_config`.
+
+    ``dropout`` is set on every dropout layer for training: it is SimCSE's augmentation, and encoders such as
+    ModernBERT ship with none, which would make the two views of a sentence identical and the task trivial. The
+    saved config keeps the model's own values. None leaves the layers as they are."""
     if pooling not in POOLINGS:
         raise HfPretrainError(f"--pooling must be one of {', '.join(POOLINGS)}, not '{pooling}'")
     attention = {"attn_implementation": args.attn_implementation} if args.attn_implementation else {}
@@ -141,4 +146,8 @@ def build_contrastive_model(
             config._attn_implementation = args.attn_implementation
         model = contrastive_training_class(config)(config)
     model.temperature, model.pooling, model.max_seq_length = temperature, pooling, max_seq_length
+    if dropout is not None:
+        for module in model.modules():
+            if isinstance(module, nn.Dropout):
+                module.p = dropout
     return model

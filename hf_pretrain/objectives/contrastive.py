@@ -44,11 +44,19 @@ class ContrastiveArguments:
                   "and optionally negative (or SimCSE's sent0, sent1, hard_neg). Unset: the corpus's sentences, "
                   "unsupervised."},
     )
+    contrastive_dropout: float | None = field(
+        default=0.1,
+        metadata={"help": "Dropout set on every dropout layer while training (SimCSE's augmentation: 0.1). Encoders "
+                  "such as ModernBERT ship with none, which makes unsupervised SimCSE trivial. The saved config keeps "
+                  "the model's own values."},
+    )
     min_sentence_tokens: int = field(
         default=4, metadata={"help": "Unsupervised: corpus sentences shorter than this many tokens are left out."}
     )
 
     def __post_init__(self) -> None:
+        if self.contrastive_dropout is not None and not 0 <= self.contrastive_dropout < 1:
+            raise HfPretrainError("--contrastive_dropout must be in [0, 1)")
         if not self.temperature > 0:
             raise HfPretrainError("--temperature must be positive")
         if self.pooling not in POOLINGS:
@@ -134,7 +142,7 @@ class ContrastiveSentenceEmbeddings(Objective):
     ) -> PreTrainedModel:
         settings: ContrastiveArguments = self.extra
         return build_contrastive_model(model_args, tokenizer, max_seq_length, temperature=settings.temperature,
-                                       pooling=settings.pooling)
+                                       pooling=settings.pooling, dropout=settings.contrastive_dropout)
 
     def step_metrics(self) -> StepMetrics:
         return ContrastiveMetrics()
@@ -144,5 +152,6 @@ class ContrastiveSentenceEmbeddings(Objective):
         data = (f"supervised pairs from {settings.pairs_file}" if settings.pairs_file else
                 "unsupervised: each corpus sentence twice, two dropout masks")
         return {"positives": data, "temperature": settings.temperature, "pooling": settings.pooling,
+                "dropout while training": settings.contrastive_dropout,
                 "negatives": "the other sentences of the batch" + (" and the pairs' hard negatives"
                                                                     if settings.pairs_file else "")}
