@@ -10,16 +10,14 @@ factory (``block_sequence_ids``), so the mask takes the form each attention impl
 
 from __future__ import annotations
 
-import pickle
-
 import torch
-from transformers import AutoConfig, AutoModelForCausalLM, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import AutoModelForCausalLM, PreTrainedModel, PreTrainedTokenizerBase
 from transformers.masking_utils import create_causal_mask
 from transformers.modeling_outputs import CausalLMOutputWithPast
 
 from ..errors import HfPretrainError
 from .arguments import ModelArguments
-from .loading import build_config, check_vocabulary, checkpoint_error, parse_config_overrides
+from .loading import load_or_build
 
 
 class CausalTraining:
@@ -76,25 +74,12 @@ def build_causal_model(
     """A decoder to pretrain, fresh from :func:`build_config` or continued from ``--model_name_or_path``. Its
     beginning and end of text are the tokenizer's ``[CLS]``/``<s>`` and ``[SEP]``/``</s>`` (what packed rows put
     around each document), so ``generate()`` knows where text starts and stops."""
-    attention = {"attn_implementation": args.attn_implementation} if args.attn_implementation else {}
-    if args.model_name_or_path:
-        path = args.model_name_or_path
-        try:
-            config = AutoConfig.from_pretrained(path, trust_remote_code=args.trust_remote_code)
-            overrides = parse_config_overrides(args.config_overrides, config.to_dict(), config.model_type)
-            model = causal_training_class(config).from_pretrained(
-                path, use_safetensors=args.use_safetensors, trust_remote_code=args.trust_remote_code, **attention,
-                **overrides,
-            )
-        except (OSError, ValueError, pickle.UnpicklingError) as err:
-            raise checkpoint_error(path, err, args.use_safetensors) from None
-        check_vocabulary(model, tokenizer, f"--model_name_or_path {path}")
-    else:
-        config = build_config(args, tokenizer, max_seq_length, default_model_type)
+
+    def decoder_class(config):
         config.is_decoder = True  # encoders with a causal LM class (BERT) attend causally only as decoders
-        if args.attn_implementation:
-            config._attn_implementation = args.attn_implementation
-        model = causal_training_class(config)(config)
+        return causal_training_class(config)
+
+    model = load_or_build(args, tokenizer, max_seq_length, decoder_class, default_model_type)
     begin, end = tokenizer.cls_token_id, tokenizer.sep_token_id
     for settings in (model.config, model.generation_config):
         settings.bos_token_id, settings.eos_token_id, settings.pad_token_id = begin, end, tokenizer.pad_token_id

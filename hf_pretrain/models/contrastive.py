@@ -8,18 +8,17 @@ from __future__ import annotations
 
 import json
 import os
-import pickle
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 from torch.nn.functional import cross_entropy, normalize
-from transformers import AutoConfig, AutoModel, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import AutoModel, PreTrainedModel, PreTrainedTokenizerBase
 from transformers.utils import ModelOutput
 
 from ..errors import HfPretrainError
 from .arguments import ModelArguments
-from .loading import build_config, check_vocabulary, checkpoint_error, parse_config_overrides
+from .loading import load_or_build
 
 POOLINGS = ("cls", "mean")
 
@@ -127,24 +126,7 @@ def build_contrastive_model(
     saved config keeps the model's own values. None leaves the layers as they are."""
     if pooling not in POOLINGS:
         raise HfPretrainError(f"--pooling must be one of {', '.join(POOLINGS)}, not '{pooling}'")
-    attention = {"attn_implementation": args.attn_implementation} if args.attn_implementation else {}
-    if args.model_name_or_path:
-        path = args.model_name_or_path
-        try:
-            config = AutoConfig.from_pretrained(path, trust_remote_code=args.trust_remote_code)
-            overrides = parse_config_overrides(args.config_overrides, config.to_dict(), config.model_type)
-            model = contrastive_training_class(config).from_pretrained(
-                path, use_safetensors=args.use_safetensors, trust_remote_code=args.trust_remote_code, **attention,
-                **overrides,
-            )
-        except (OSError, ValueError, pickle.UnpicklingError) as err:
-            raise checkpoint_error(path, err, args.use_safetensors) from None
-        check_vocabulary(model, tokenizer, f"--model_name_or_path {path}")
-    else:
-        config = build_config(args, tokenizer, max_seq_length)
-        if args.attn_implementation:
-            config._attn_implementation = args.attn_implementation
-        model = contrastive_training_class(config)(config)
+    model = load_or_build(args, tokenizer, max_seq_length, contrastive_training_class)
     model.temperature, model.pooling, model.max_seq_length = temperature, pooling, max_seq_length
     if dropout is not None:
         for module in model.modules():

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import os
 import pickle
+from collections.abc import Callable
 from typing import Any
 
 from transformers import AutoConfig, AutoModelForMaskedLM, PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
@@ -15,6 +16,7 @@ from ..data.tokenizer import BERT_SPECIALS, SpecialTokens
 from ..errors import HfPretrainError
 from .architectures import Architecture, architecture_for, architecture_names
 from .arguments import ModelArguments
+from .heads import PretrainingForward
 from .span_boundary import span_boundary_class
 
 logger = logging.getLogger(__name__)
@@ -167,6 +169,35 @@ def _training_class(architecture: Architecture | None, model_type: str, with_nsp
     return architecture.pretraining if with_nsp else architecture.masked_lm
 
 
+def load_or_build(
+    args: ModelArguments, tokenizer: PreTrainedTokenizerBase, max_seq_length: int,
+    model_class: Callable[[PretrainedConfig], type[PreTrainedModel] | None], default_model_type: str = "bert",
+    fallback: type = AutoModelForMaskedLM,
+) -> PreTrainedModel:
+    """The model a run trains: ``--model_name_or_path`` loaded (with ``--config_overrides``; a failure is one line,
+    a tokenizer larger than its embeddings refused), or a fresh one from :func:`build_config`; either way as
+    ``model_class(config)``, or the ``fallback`` Auto class where that gives None."""
+    attention = {"attn_implementation": args.attn_implementation} if args.attn_implementation else {}
+    if not args.model_name_or_path:
+        config = build_config(args, tokenizer, max_seq_length, default_model_type)
+        if args.attn_implementation:
+            config._attn_implementation = args.attn_implementation
+        cls = model_class(config)
+        return cls(config) if cls else fallback.from_config(config)
+    path = args.model_name_or_path
+    try:
+        config = AutoConfig.from_pretrained(path, trust_remote_code=args.trust_remote_code)
+        overrides = parse_config_overrides(args.config_overrides, config.to_dict(), config.model_type)
+        model = (model_class(config) or fallback).from_pretrained(
+            path, use_safetensors=args.use_safetensors, trust_remote_code=args.trust_remote_code, **attention,
+            **overrides,
+        )
+    except (OSError, ValueError, pickle.UnpicklingError) as err:  # the last: a pickle weights_only refused
+        raise checkpoint_error(path, err, args.use_safetensors) from None
+    check_vocabulary(model, tokenizer, f"--model_name_or_path {path}")
+    return model
+
+
 def build_pretraining_model(
     args: ModelArguments,
     tokenizer: PreTrainedTokenizerBase,
@@ -182,28 +213,13 @@ def build_pretraining_model(
     saves as the stock class): fresh from :func:`build_config`, or continued from ``--model_name_or_path``.
     A model type with no registered architecture trains as its stock ``AutoModelForMaskedLM`` class.
     ``span_boundary`` adds SpanBERT's training-only span boundary network (:mod:`.span_boundary`)."""
-    attention = {"attn_implementation": args.attn_implementation} if args.attn_implementation else {}
-    if args.model_name_or_path:
-        path = args.model_name_or_path
-        try:
-            config = AutoConfig.from_pretrained(path, trust_remote_code=args.trust_remote_code)
-            overrides = parse_config_overrides(args.config_overrides, config.to_dict(), config.model_type)
-            architecture = architecture_for(config.model_type)
-            training_class = _training_class(architecture, config.model_type, with_nsp, objective, span_boundary)
-            loader = training_class or AutoModelForMaskedLM
-            model = loader.from_pretrained(path, use_safetensors=args.use_safetensors,
-                                           trust_remote_code=args.trust_remote_code, **attention, **overrides)
-        except (OSError, ValueError, pickle.UnpicklingError) as err:  # the last: a pickle weights_only refused
-            raise checkpoint_error(path, err, args.use_safetensors) from None
-        check_vocabulary(model, tokenizer, f"--model_name_or_path {path}")
-    else:
-        config = build_config(args, tokenizer, max_seq_length, default_model_type)
-        if args.attn_implementation:
-            config._attn_implementation = args.attn_implementation
-        training_class = _training_class(architecture_for(config.model_type), config.model_type, with_nsp, objective,
-                                         span_boundary)
-        model = training_class(config) if training_class else AutoModelForMaskedLM.from_config(config)
-    if training_class is not None:
+
+    def training_class(config):
+        return _training_class(architecture_for(config.model_type), config.model_type, with_nsp, objective,
+                               span_boundary)
+
+    model = load_or_build(args, tokenizer, max_seq_length, training_class, default_model_type)
+    if isinstance(model, PretrainingForward):
         model.sparse_prediction = sparse_prediction
     else:
         if isolate_documents:
