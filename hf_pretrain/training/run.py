@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import shutil
+import time
 from collections.abc import Callable, Sequence
 
 import transformers
@@ -338,7 +339,14 @@ def training_summary(args: TrainingArguments, run_args: RunArguments | None = No
 
 
 def finish(trainer: Trainer) -> None:
-    """End the run cleanly on every process: wait for the main one's last writes, then close the process group
-    (a group left to interpreter shutdown can abort a process after its work is done)."""
+    """End the run cleanly on every process: wait for the main one's last writes, then close the process group.
+
+    gloo frees each finished collective on its worker thread, and freeing one needs the GIL. The group itself is
+    torn down when the DDP model is freed, joining those threads while this one holds the GIL: if a worker is still
+    freeing the last collective then, the process hangs (seen: ``~ProcessGroupGloo`` joining a worker stuck in
+    ``~AsyncBarrierWork``) or aborts ("terminate called without an active exception"). A pause after the last
+    collective lets the workers finish first."""
     trainer.accelerator.wait_for_everyone()
+    if trainer.args.world_size > 1:
+        time.sleep(0.5)
     trainer.accelerator.end_training()
