@@ -122,12 +122,15 @@ def test_supervised_pairs_and_their_errors(tmp_path):
     assert result.returncode == 0, result.stdout[-3000:]
     assert "supervised pairs from" in (tmp_path / "out" / "README.md").read_text()
 
+    from hf_pretrain.errors import HfPretrainError
+    from hf_pretrain.objectives.contrastive import read_pairs
+
     broken = tmp_path / "broken.tsv"
     broken.write_text("sentence1\tsentence2\na cat\ta feline\nonly one side\t\n")
-    result = run_recipe(PRETRAIN, "--config", DEBUG, "--objective", "contrastive", "--pairs_file", str(broken),
-                        "--max_steps", "1", "--tokenizer_name", str(TOKENIZER), "--output_dir", str(tmp_path / "b"))
-    assert result.returncode == 2 and "Traceback" not in result.stdout
-    assert f"{broken}:3: no 'sentence2' (or 'sent1') text in this row" in result.stdout
+    with pytest.raises(HfPretrainError) as refused:
+        read_pairs(str(broken))
+    assert str(refused.value) == f"{broken}:3: no 'sentence2' (or 'sent1') text in this row"
+    assert [p["sentence2"] for p in read_pairs(str(pairs))][:1] == ["module 0 opens and reads files"]
 
 
 def test_similarity_spearman_ranks_pairs_by_cosine(tmp_path):
