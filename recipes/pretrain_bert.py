@@ -82,7 +82,7 @@ def main(required_objective: str | None = None) -> None:
             training_args.output_dir, config=model.config, parameters=objective.saved_parameters(model),
             trainer=trainer, objective=objective.title, objective_rows=objective.card_rows(), data_args=data_args,
             corpus=data.corpus_description, tokenizer=data.tokenizer_description,
-            n_documents=len(data.documents["train"]), n_sequences=len(data.sequences["train"]), metrics=metrics,
+            n_documents=data.n_documents, n_sequences=data.n_sequences, metrics=metrics,
             tags=list(objective.card_tags), pipeline_tag=objective.pipeline_tag,
         )
         if repo_id:

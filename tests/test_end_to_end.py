@@ -351,7 +351,9 @@ def test_two_process_ddp_over_gloo(tmp_path, glue_dir):
         # which on a machine without GPUs gives a CPU process group over gloo.
         "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
         "--dynamo_backend", "no", "--main_process_port", str(_free_port()),
-        PRETRAIN, "--config", DEBUG, "--max_steps", "4", "--eval_steps", "4", "--save_strategy", "no", "--logging_steps", "2",
+        # SpanBERT's objective: a training-only head beside the encoder, two weighted losses, under DDP.
+        PRETRAIN, "--config", DEBUG, "--objective", "mlm_sbo", "--objective_weights", "sbo=0.5",
+        "--max_steps", "4", "--eval_steps", "4", "--save_strategy", "no", "--logging_steps", "2",
         # The probe runs on the main process only, at a logging step: the other process must not wait for it.
         "--probe_tasks", "mrpc", "--probe_every", "2", "--glue_dir", str(glue_dir),
         "--output_dir", str(tmp_path), launcher=[str(Path(sys.executable).parent / "accelerate")], timeout=300,
@@ -363,6 +365,10 @@ def test_two_process_ddp_over_gloo(tmp_path, glue_dir):
     history = state["log_history"]
     assert [h["step"] for h in history if "loss" in h] == [2, 4]
     assert [h["step"] for h in history if "probe_mrpc_accuracy" in h] == [2, 4]
+    assert all(h["sbo_loss"] > 0 and 0 <= h["sbo_accuracy"] <= 1 for h in history if "loss" in h)
+    assert any("eval_sbo_loss" in h for h in history)
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["architectures"] == ["BertForMaskedLM"]  # the SBO head is training-only
 
 
 def _free_port() -> int:

@@ -38,6 +38,15 @@ class DataArguments:
             "evaluation, chosen from the seed. 0 disables evaluation."
         },
     )
+    streaming: bool = field(
+        default=False,
+        metadata={
+            "help": "Read --train_file as a stream (corpora larger than a disk): each file is a shard, each process "
+            "packs its own shards as it reads them, and a checkpoint saves each stream's position. Packed-row "
+            "objectives (mlm, mlm_sbo, electra, clm, prefix_lm) with dynamic masking; evaluation needs "
+            "--validation_file."
+        },
+    )
     max_seq_length: int = field(default=128, metadata={"help": "Tokens per training sequence, specials included."})
     short_seq_probability: float = field(
         default=0.1,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -97,10 +97,14 @@ def tokenize_documents(
     ).with_format(None)
 
 
-def flatten_sentences(tokenized: Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The corpus as flat arrays: ``tokens``, ``sentence_offsets`` (sentence i is ``tokens[o[i]:o[i+1]]``) and
-    ``document_offsets`` (document d holds sentences ``o[d]:o[d+1]``); no Python loop over tokens."""
-    column = tokenized.with_format("arrow")[:]["sentences"].combine_chunks()
+def flatten_sentences(tokenized: Dataset | pa.ListArray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The corpus (tokenized documents, or their ``sentences`` column) as flat arrays: ``tokens``,
+    ``sentence_offsets`` (sentence i is ``tokens[o[i]:o[i+1]]``) and ``document_offsets`` (document d holds sentences
+    ``o[d]:o[d+1]``); no Python loop over tokens."""
+    if isinstance(tokenized, Dataset):
+        column = tokenized.with_format("arrow")[:]["sentences"].combine_chunks()
+    else:
+        column = tokenized
     sentences = pc.list_flatten(column)
     tokens = pc.list_flatten(sentences).to_numpy(zero_copy_only=False).astype(np.int32)
 
@@ -116,10 +120,20 @@ def _packed_blocks(
 ) -> Iterator[np.ndarray]:
     """``(rows, max_seq_length)`` blocks of packed sequences, ``chunk`` documents at a time: what a chunk leaves
     over carries into the next, so memory is bounded by the chunk, whatever the corpus size."""
+    chunks = (tokenized.select(range(start, min(start + chunk, len(tokenized))))
+              for start in range(0, len(tokenized), chunk))
+    return pack_blocks(chunks, cls_id, sep_id, max_seq_length, isolate_documents)
+
+
+def pack_blocks(
+    chunks: Iterable[Dataset | pa.ListArray], cls_id: int, sep_id: int, max_seq_length: int, isolate_documents: bool
+) -> Iterator[np.ndarray]:
+    """Packed rows from consecutive chunks of tokenized documents (see :func:`pack_sequences`), a block of rows per
+    chunk; the tokens a chunk leaves over start the next one's first row, and the last chunk's are dropped."""
     carry = np.zeros(0, dtype=np.int32)
     width = max_seq_length if isolate_documents else max_seq_length - 2
-    for start in range(0, len(tokenized), chunk):
-        tokens, sentence_offsets, document_offsets = flatten_sentences(tokenized.select(range(start, min(start + chunk, len(tokenized)))))
+    for chunk in chunks:
+        tokens, sentence_offsets, document_offsets = flatten_sentences(chunk)
         document_ends = sentence_offsets[document_offsets[1:]]
         if isolate_documents:
             document_starts = sentence_offsets[document_offsets[:-1]]

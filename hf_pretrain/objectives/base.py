@@ -53,6 +53,7 @@ class Objective(abc.ABC):
     arguments_class: ClassVar[type | None] = None
     default_model_type: ClassVar[str] = "bert"  # what it trains when neither --model_type nor a config says
     losses: ClassVar[tuple[str, ...]] = ("mlm",)  # the losses it sums, by the names --objective_weights uses
+    streams: ClassVar[bool] = False  # trains on packed rows that --streaming can make as the corpus is read
 
     def __init__(self, args: PretrainingArguments, seed: int, extra: Any = None) -> None:
         self.args = args

@@ -34,6 +34,7 @@ class CausalLanguageModeling(Objective):
     card_tags = ("text-generation", "pretraining")
     default_model_type = "llama"
     prefix_lm = False
+    streams = True
 
     def __init__(self, args, seed, extra=None) -> None:
         if args.masking != "dynamic" or args.masking_unit != "token":

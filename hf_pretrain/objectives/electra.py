@@ -301,6 +301,7 @@ class ReplacedTokenDetection(MaskedObjective):
     arguments_class = ElectraArguments
     default_model_type = "electra"
     losses = ("generator", "discriminator")
+    streams = True
 
     def __init__(self, args, seed, extra: ElectraArguments | None = None) -> None:
         extra = extra or ElectraArguments()

@@ -83,6 +83,7 @@ class MaskedLanguageModeling(MaskedObjective):
 
     name = "mlm"
     title = "masked LM"
+    streams = True
 
     def build_model(
         self, model_args: ModelArguments, tokenizer: PreTrainedTokenizerBase, max_seq_length: int

@@ -8,7 +8,7 @@ import tempfile
 from dataclasses import dataclass
 
 import numpy as np
-from datasets import DatasetDict
+from datasets import DatasetDict, IterableDataset
 from transformers import PreTrainedTokenizerBase, TrainingArguments
 
 from ..data.arguments import DataArguments
@@ -122,6 +122,19 @@ class PretrainingData:
     corpus_description: str
     tokenizer_description: str
 
+    @property
+    def streamed(self) -> bool:
+        return isinstance(self.sequences["train"], IterableDataset)
+
+    @property
+    def n_documents(self) -> int | str:
+        """Training documents, as the model card counts them (a stream's are not counted)."""
+        return "streamed (not counted)" if self.streamed else len(self.documents["train"])
+
+    @property
+    def n_sequences(self) -> int | str:
+        return "streamed (not counted)" if self.streamed else len(self.sequences["train"])
+
 
 def prepare_pretraining_data(
     objective: Objective,
@@ -130,7 +143,12 @@ def prepare_pretraining_data(
     training_args: TrainingArguments,
     checkpoint: str | None,
 ) -> PretrainingData:
-    """Read the corpus (or a prepared dataset), get the tokenizer, tokenize, and build the objective's rows."""
+    """Read the corpus (or a prepared dataset), get the tokenizer, tokenize, and build the objective's rows; with
+    ``--streaming``, the rows come as the files are read (:mod:`.streaming`)."""
+    if data_args.streaming:
+        from .streaming import prepare_streaming_data
+
+        return prepare_streaming_data(objective, model_args, data_args, training_args, checkpoint)
     corpus = describe_corpus(data_args)
     if data_args.prepared_dataset:
         if model_args.tokenizer_name:

@@ -29,6 +29,7 @@ from .checkpoints import CheckpointManifestCallback
 from .data import PretrainingData
 from .preemption import PreemptionCallback
 from .schedules import TimeKeyedMultiplier, time_keyed_schedule
+from .streaming import StreamPositionCallback
 from .trainer import PretrainingTrainer
 
 logger = logging.getLogger(__name__)
@@ -246,10 +247,12 @@ def pretraining_trainer(
             "--validation_file"
         )
     multiplier = time_keyed_multiplier(training_args, run_args) if run_args.lr_schedule_clock == "time" else None
+    overrides = streaming_overrides(training_args) if data.streamed else {}
     trainer = PretrainingTrainer(
         model=model,
         # Evaluation reports the loss and the counted step metrics: the logits themselves are never gathered.
-        args=training_args_for_trainer(training_args, count_tokens=True, keep_columns=True, prediction_loss_only=True),
+        args=training_args_for_trainer(training_args, count_tokens=True, keep_columns=True, prediction_loss_only=True,
+                                       **overrides),
         train_dataset=data.sequences["train"],
         eval_dataset=data.sequences["validation"] if has_eval else None,
         data_collator=objective.collator(data.tokenizer),
@@ -258,6 +261,8 @@ def pretraining_trainer(
         lr_schedule=(lambda optimizer: time_keyed_schedule(optimizer, multiplier)) if multiplier else None,
     )
     warn_if_fsdp_ignored(trainer)
+    if data.streamed:  # before the manifest: a complete checkpoint holds every process's stream position
+        trainer.add_callback(StreamPositionCallback(trainer.step_batches))
     trainer.add_callback(CheckpointManifestCallback(settings))
     trainer.add_callback(NonFiniteLossCallback(trainer.step_batches, run_args.on_nonfinite_loss))
     trainer.add_callback(LearningRateOnResumeCallback())
@@ -270,6 +275,15 @@ def pretraining_trainer(
     if probes:
         trainer.add_callback(ProbeCallback(trainer, probes, probe_every))
     return trainer
+
+
+def streaming_overrides(args: TrainingArguments) -> dict:
+    """What a streamed run changes in the Trainer's arguments: each process reads its own shards (accelerate
+    would otherwise read the stream on the main process and send the batches), and a resume starts the stream after
+    its saved position instead of reading the trained batches again to skip them."""
+    config = args.accelerator_config
+    config = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config or {})
+    return {"accelerator_config": {**config, "dispatch_batches": False}, "ignore_data_skip": True}
 
 
 def warn_if_fsdp_ignored(trainer: Trainer) -> None:

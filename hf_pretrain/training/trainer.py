@@ -10,6 +10,7 @@ import torch
 from transformers import Trainer
 
 from ..objectives.base import StepMetrics
+from ..rng import Stream, torch_generator
 from .callbacks import StepBatches
 
 
@@ -42,6 +43,16 @@ class PretrainingTrainer(Trainer):
         model._keys_to_ignore_on_save = set(model._keys_to_ignore_on_save or ()) | set(
             getattr(model, "all_tied_weights_keys", {})
         )
+
+    def get_train_dataloader(self):
+        loader = super().get_train_dataloader()
+        base = getattr(loader, "base_dataloader", loader)  # accelerate's DataLoaderShard iterates a DataLoader it holds
+        if isinstance(self.train_dataset, torch.utils.data.IterableDataset) and base.generator is None:
+            # Every iterator over a DataLoader draws a seed (for its workers) from this generator, or else from the
+            # global RNG. A resumed stream's iterator is made after the Trainer restores the checkpoint's RNG state,
+            # so drawing it from there would shift dropout away from the uninterrupted run's (tests/test_streaming).
+            base.generator = torch_generator(Stream.STREAM_LOADER, self.args.seed, self.args.process_index)
+        return loader
 
     def create_scheduler(self, num_training_steps: int, optimizer=None):
         if self.lr_schedule is None:

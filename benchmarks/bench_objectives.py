@@ -1,0 +1,341 @@
+"""The objectives side by side: tokens/s of each next to masked LM's, and one quality figure for the new ones at the
+same wall-clock time on this machine.
+
+- **Throughput**: every objective through `recipes/pretrain_bert.py` on the same Wikipedia documents, the same model
+  size (4 layers x 256, BERT for the encoder objectives, ELECTRA's discriminator of that size, Llama for the decoder
+  ones), batch 64 x 128 tokens, bf16, one core; tokens/s (non-padding) between the 4th and the last logged step, so
+  start-up and the first steps are left out.
+- **SOP and SBO against MLM only**: `--objective mlm` (token and span masking), `mlm_sop` and `mlm_sbo` on BERT 4 x
+  256 with the `budget` preset's other settings (30 % masking, sparse prediction, bf16, lr 2e-3 decayed to 0 when
+  the time is up), each for the same number of minutes on one core; then the validation MLM loss and accuracy on the
+  same held-out rows (masked once at 15 %, as `bench_quality.py` makes them) and MRPC dev from each checkpoint over
+  seeds.
+- **CLM against the run_clm.py way**: ours is `--objective clm` (Llama 4 x 256, isolated documents, the same
+  settings as above); plain HF is run_clm.py's way: each document tokenized whole, `group_texts` into 128-token
+  blocks, labels = inputs, `default_data_collator`, the same `LlamaForCausalLM`, AdamW at lr 1e-3, batch 32, bf16,
+  linear decay over the steps a short probe says the time holds (+10 %). Both are scored on the same held-out
+  documents, each cut into 128-token windows that start at a document's beginning or continue it (no window spans
+  two documents): validation perplexity over every next-token prediction.
+
+Two runs at a time, one core each: SOP beside MLM; SBO beside MLM with the same span masking (what the boundary
+objective adds beyond its masking); our CLM beside plain HF's; the throughput runs in pairs; MRPC in pairs.
+
+    python benchmarks/bench_objectives.py --train_file ../shared/data/wikipedia --minutes 8
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_quality  # noqa: E402  (the shared data: documents, the 16k tokenizer, the masked validation rows)
+
+ROOT = bench_quality.ROOT
+SEQ = bench_quality.SEQ
+BUDGET = ["--config", str(bench_quality.BUDGET)]
+BERT = ["--model_type", "bert", "--intermediate_size", "1024"]
+LLAMA = ["--model_type", "llama", "--intermediate_size", "704"]  # SwiGLU's three matrices: about BERT's 1,024
+# Each objective as `recipes/pretrain_bert.py` flags on top of the budget preset. Rows of sentence pairs (NSP, SOP)
+# and single sentences (contrastive) are not packed documents, and prefix LM draws one prefix per packed row.
+OBJECTIVES = {
+    "mlm": [*BERT, "--objective", "mlm"],
+    "mlm_nsp": [*BERT, "--objective", "mlm_nsp", "--isolate_documents", "false"],
+    "mlm_sop": [*BERT, "--objective", "mlm_sop", "--isolate_documents", "false"],
+    "mlm_sbo": [*BERT, "--objective", "mlm_sbo"],
+    "electra": ["--model_type", "electra", "--intermediate_size", "1024", "--objective", "electra"],
+    "clm": [*LLAMA, "--objective", "clm"],
+    "prefix_lm": [*LLAMA, "--objective", "prefix_lm", "--isolate_documents", "false"],
+    "contrastive": [*BERT, "--objective", "contrastive", "--isolate_documents", "false"],
+    # MLM with SpanBERT's span masking and no SBO: what the boundary objective adds, apart from the masking.
+    "mlm_span": [*BERT, "--objective", "mlm", "--masking_unit", "span"],
+}
+THROUGHPUT = ("mlm", "mlm_nsp", "mlm_sop", "mlm_sbo", "electra", "clm", "prefix_lm", "contrastive")
+QUALITY = ("mlm", "mlm_span", "mlm_sop", "mlm_sbo")
+
+
+def one_core() -> dict:
+    return {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1",
+            "HF_DATASETS_OFFLINE": "1"}
+
+
+def recipe(work: Path, objective: str, out: Path, args: argparse.Namespace, *flags: str) -> list[str]:
+    return [sys.executable, str(ROOT / "recipes" / "pretrain_bert.py"), *BUDGET, *OBJECTIVES[objective],
+            "--train_file", args.train_file, "--tokenizer_name", str(work / "tokenizer"), "--eval_strategy", "no",
+            "--save_strategy", "no", "--output_dir", str(out), "--overwrite_output_dir", *flags]
+
+
+def start(command: list[str], log: Path) -> subprocess.Popen:
+    return subprocess.Popen(command, cwd=ROOT, env=one_core(), stdout=open(log, "w"), stderr=subprocess.STDOUT)
+
+
+def wait(processes: dict[str, subprocess.Popen], work: Path) -> None:
+    for name, process in processes.items():
+        if process.wait() != 0:
+            sys.exit(f"{name} failed: see {work / (name + '.log')}")
+
+
+# --- throughput ------------------------------------------------------------------------------------------------------
+
+
+def throughput(work: Path, args: argparse.Namespace) -> dict:
+    """tokens/s of each objective on one core, two objectives at a time (so each runs beside another run, as the
+    quality runs do)."""
+    for pair in zip(THROUGHPUT[::2], THROUGHPUT[1::2]):
+        wait({f"throughput-{objective}": start(
+            recipe(work, objective, work / "throughput" / objective, args, "--max_train_documents", "400",
+                   "--max_steps", str(args.throughput_steps), "--logging_steps", "4", "--max_train_minutes", "60"),
+            work / f"throughput-{objective}.log") for objective in pair}, work)
+    results = {}
+    for objective in THROUGHPUT:
+        out = work / "throughput" / objective
+        history = [h for h in json.loads((out / "trainer_state.json").read_text())["log_history"] if "loss" in h]
+        first, last = history[0], history[-1]
+        tokens = last["num_input_tokens_seen"] - first["num_input_tokens_seen"]
+        seconds = float(last["train_runtime"]) - float(first["train_runtime"])
+        results[objective] = {"tokens_per_second": tokens / seconds,
+                              "tokens_per_step": tokens / (last["step"] - first["step"]),
+                              "seconds_per_step": seconds / (last["step"] - first["step"])}
+        print(objective, results[objective], flush=True)
+    return results
+
+
+# --- plain HF causal LM (run_clm.py's way) ----------------------------------------------------------------------------
+
+
+def llama_config(tokenizer):
+    from transformers import LlamaConfig
+
+    budget = bench_quality.parse_budget()
+    return LlamaConfig(vocab_size=len(tokenizer), hidden_size=budget["hidden_size"],
+                       num_hidden_layers=budget["num_hidden_layers"], num_attention_heads=budget["num_attention_heads"],
+                       intermediate_size=704, max_position_embeddings=SEQ, pad_token_id=tokenizer.pad_token_id,
+                       bos_token_id=tokenizer.cls_token_id, eos_token_id=tokenizer.sep_token_id)
+
+
+def run_plain_clm(work: Path, args: argparse.Namespace) -> None:
+    from itertools import chain
+
+    from datasets import load_from_disk
+    from transformers import (LlamaForCausalLM, Trainer, TrainerCallback, TrainingArguments, default_data_collator,
+                              set_seed)
+
+    from hf_pretrain import load_tokenizer
+
+    torch.set_num_threads(1)
+    tokenizer = load_tokenizer(str(work / "tokenizer"))
+    documents = load_from_disk(str(work / "documents"))["train"]
+    tokenized = documents.map(lambda b: tokenizer(b["text"], return_token_type_ids=False), batched=True,
+                              remove_columns=["text"])
+
+    def group_texts(examples):  # run_clm.py's
+        concatenated = {k: list(chain(*examples[k])) for k in examples}
+        total = len(concatenated["input_ids"]) // SEQ * SEQ
+        result = {k: [t[i : i + SEQ] for i in range(0, total, SEQ)] for k, t in concatenated.items()}
+        result["labels"] = result["input_ids"].copy()
+        return result
+
+    blocks = tokenized.map(group_texts, batched=True)
+    set_seed(0)
+    steps = int(1.1 * bench_quality.probe_steps(LlamaForCausalLM(llama_config(tokenizer)), blocks,
+                                                default_data_collator, args.minutes * 60))
+    set_seed(0)
+    model = LlamaForCausalLM(llama_config(tokenizer))
+
+    class StopAtTime(TrainerCallback):  # the same training minutes as ours
+        def on_train_begin(self, a, state, control, **kwargs):
+            self.start = time.perf_counter()
+
+        def on_step_end(self, a, state, control, **kwargs):
+            if time.perf_counter() - self.start >= args.minutes * 60:
+                control.should_training_stop = True
+
+    training_args = TrainingArguments(
+        output_dir=str(work / "clm_hf"), per_device_train_batch_size=32, learning_rate=1e-3, max_steps=steps,
+        lr_scheduler_type="linear", warmup_steps=0.05, weight_decay=0.01, bf16=True, use_cpu=True, logging_steps=50,
+        save_strategy="no", report_to="none", include_num_input_tokens_seen="non_padding",
+        dataloader_pin_memory=False, seed=0,
+    )
+    trainer = Trainer(model=model, args=training_args, train_dataset=blocks, data_collator=default_data_collator,
+                      callbacks=[StopAtTime()])
+    trainer.train()
+    trainer.save_model(str(work / "clm_hf"))
+    tokenizer.save_pretrained(str(work / "clm_hf"))
+    (work / "clm_hf" / "run.json").write_text(json.dumps({
+        "steps": trainer.state.global_step, "scheduled_steps": steps, "tokens": int(trainer.state.num_input_tokens_seen),
+    }))
+
+
+# --- scoring -----------------------------------------------------------------------------------------------------------
+
+
+def causal_windows(work: Path) -> list[torch.Tensor]:
+    """Held-out documents cut into windows of at most 128 tokens, none spanning two documents, as batches."""
+    from datasets import load_from_disk
+
+    from hf_pretrain import load_tokenizer
+
+    tokenizer = load_tokenizer(str(work / "tokenizer"))
+    windows = []
+    for text in load_from_disk(str(work / "documents"))["validation"]["text"]:
+        ids = tokenizer(text)["input_ids"]
+        windows += [ids[i : i + SEQ] for i in range(0, len(ids) - 1, SEQ) if len(ids[i : i + SEQ]) > 1]
+    windows.sort(key=len)  # batches of one length, without padding
+    batches, current = [], []
+    for window in windows:
+        if current and (len(window) != len(current[0]) or len(current) == 32):
+            batches.append(torch.tensor(current))
+            current = []
+        current.append(window)
+    return batches + [torch.tensor(current)]
+
+
+@torch.no_grad()
+def perplexity(folder: Path, batches: list[torch.Tensor]) -> float:
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(str(folder)).eval()
+    nll = count = 0.0
+    for input_ids in batches:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            logits = model(input_ids=input_ids).logits.float()
+        nll += torch.nn.functional.cross_entropy(logits[:, :-1].flatten(0, 1), input_ids[:, 1:].flatten(),
+                                                 reduction="sum").item()
+        count += input_ids[:, 1:].numel()
+    return math.exp(nll / count)
+
+
+def masked_lm_scores(folder: Path, work: Path) -> tuple[float, float]:
+    from transformers import AutoModelForMaskedLM
+
+    model = AutoModelForMaskedLM.from_pretrained(str(folder))
+    return bench_quality.evaluate(model, bench_quality.validation_batches(work), bf16=True)
+
+
+def finetune(checkpoint: Path, out: Path, args: argparse.Namespace) -> tuple[subprocess.Popen, Path]:
+    command = [sys.executable, str(ROOT / "recipes" / "finetune_glue.py"), "--config",
+               str(ROOT / "recipes" / "configs" / "glue.yaml"), "--model_name_or_path", str(checkpoint),
+               "--task_name", "mrpc", "--glue_dir", args.glue_dir, "--output_dir", str(out), "--seeds",
+               *map(str, args.seeds), "--bf16"]
+    return subprocess.Popen(command, env=one_core(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), out
+
+
+def trained(folder: Path) -> dict:
+    state = json.loads((folder / "trainer_state.json").read_text())
+    final = next(h for h in reversed(state["log_history"]) if "train_runtime" in h)
+    return {"steps": state["global_step"], "tokens": int(state["num_input_tokens_seen"]),
+            "train_seconds": float(final["train_runtime"])}
+
+
+# --- the comparison ----------------------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--train_file", default=str(ROOT.parent / "shared" / "data" / "wikipedia"))
+    parser.add_argument("--glue_dir", default=str(ROOT.parent / "shared" / "data" / "glue"))
+    parser.add_argument("--output_dir", default=str(ROOT / "outputs" / "bench_objectives"))
+    parser.add_argument("--minutes", type=float, default=8.0, help="training minutes of each quality run")
+    parser.add_argument("--throughput_steps", type=int, default=16)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument("--vocab_size", type=int, default=16384)
+    parser.add_argument("--max_documents", type=int, default=None, help="a smaller corpus (quick runs)")
+    parser.add_argument("--plain_clm", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    work = Path(args.output_dir)
+    if args.plain_clm:
+        run_plain_clm(work, args)
+        return
+
+    work.mkdir(parents=True, exist_ok=True)
+    if not (work / "validation").is_dir():
+        bench_quality.prepare(work, args)
+    timed = ["--max_train_minutes", str(args.minutes), "--logging_steps", "50"]
+    if args.max_documents:
+        timed += ["--max_train_documents", str(args.max_documents)]
+    results_path = work / "results.json"
+    results = json.loads(results_path.read_text()) if results_path.is_file() else {}
+
+    def save():
+        results_path.write_text(json.dumps(results, indent=1))
+
+    if "mlm_sop" not in results:  # SOP beside MLM only, one core each
+        wait({name: start(recipe(work, name, work / name, args, *timed), work / f"{name}.log")
+              for name in ("mlm", "mlm_sop")}, work)
+        results.update({name: trained(work / name) for name in ("mlm", "mlm_sop")})
+        save()
+    if "clm" not in results:  # ours beside the run_clm.py way
+        plain = [sys.executable, __file__, "--plain_clm", "--output_dir", str(work), "--minutes", str(args.minutes)]
+        wait({"clm": start(recipe(work, "clm", work / "clm", args, *timed), work / "clm.log"),
+              "clm_hf": start(plain, work / "clm_hf.log")}, work)
+        results["clm"] = trained(work / "clm")
+        results["clm_hf"] = json.loads((work / "clm_hf" / "run.json").read_text())
+        save()
+    if "mlm_sbo" not in results:  # SBO beside MLM with the same span masking
+        wait({name: start(recipe(work, name, work / name, args, *timed), work / f"{name}.log")
+              for name in ("mlm_span", "mlm_sbo")}, work)
+        results.update({name: trained(work / name) for name in ("mlm_span", "mlm_sbo")})
+        save()
+    if "throughput" not in results:
+        results["throughput"] = throughput(work, args)
+        save()
+
+    for name in QUALITY:
+        if "validation_loss" not in results[name]:
+            loss, accuracy = masked_lm_scores(work / name, work)
+            results[name].update(validation_loss=loss, validation_accuracy=accuracy)
+            save()
+    if "perplexity" not in results["clm"]:
+        windows = causal_windows(work)
+        for name in ("clm", "clm_hf"):
+            results[name]["perplexity"] = perplexity(work / name, windows)
+        save()
+    for pair in zip(QUALITY[::2], QUALITY[1::2]):  # two fine-tunings at a time, one core each
+        pending = [name for name in pair if "mrpc" not in results[name]]
+        outputs = {name: finetune(work / name, work / f"mrpc-{name}", args) for name in pending}
+        for name, (process, out) in outputs.items():
+            if process.wait() != 0:
+                sys.exit(f"MRPC from {name} failed: run {' '.join(process.args)}")
+            results[name]["mrpc"] = json.loads((out / "glue_results.json").read_text())["summary"]
+        save()
+    report(work, results, args)
+
+
+def report(work: Path, results: dict, args: argparse.Namespace) -> None:
+    speed = results["throughput"]
+    base = speed["mlm"]["tokens_per_second"]
+    lines = ["| objective | tokens/s (one core) | vs `mlm` | tokens per step (batch 64) |", "|---|---|---|---|"]
+    for name, r in speed.items():
+        lines.append(f"| `{name}` | {r['tokens_per_second']:,.0f} | {r['tokens_per_second'] / base:.2f}x | "
+                     f"{r['tokens_per_step']:,.0f} |")
+    lines += ["", f"| {args.minutes:g} minutes each, one core | steps | tokens | validation MLM loss (15 %) | "
+              f"accuracy | MRPC accuracy ({len(args.seeds)} seeds) | MRPC F1 |", "|---|---|---|---|---|---|---|"]
+    for name in QUALITY:
+        r = results[name]
+        acc, f1 = r["mrpc"]["validation_accuracy"], r["mrpc"]["validation_f1"]
+        label = "`mlm`, span masking" if name == "mlm_span" else f"`{name}`"
+        lines.append(f"| {label} | {r['steps']:,} | {r['tokens'] / 1e6:.2f} M | {r['validation_loss']:.3f} | "
+                     f"{100 * r['validation_accuracy']:.1f} % | {100 * acc['mean']:.1f} ± {100 * acc['std']:.1f} | "
+                     f"{100 * f1['mean']:.1f} ± {100 * f1['std']:.1f} |")
+    ours, hf = results["clm"], results["clm_hf"]
+    lines += ["", f"| causal LM, {args.minutes:g} minutes each, one core | steps | tokens | validation perplexity |",
+              "|---|---|---|---|",
+              f"| ours (`--objective clm`, isolated documents, batch 64, lr 2e-3) | {ours['steps']:,} | "
+              f"{ours['tokens'] / 1e6:.2f} M | {ours['perplexity']:.1f} |",
+              f"| plain HF (run_clm.py's way, batch 32, lr 1e-3, {hf['scheduled_steps']:,} scheduled steps) | "
+              f"{hf['steps']:,} | {hf['tokens'] / 1e6:.2f} M | {hf['perplexity']:.1f} |",
+              "", f"perplexity ratio (plain HF / ours): {hf['perplexity'] / ours['perplexity']:.2f}x"]
+    (work / "results.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
