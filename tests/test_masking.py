@@ -117,6 +117,24 @@ def test_dynamic_collator_new_masks_each_epoch_reproducible_from_seed(tokenizer)
     assert torch.equal(collator(features, g1)["input_ids"], collator(features, g2)["input_ids"])
 
 
+def test_dataloader_workers_mask_batches_as_the_main_process_does(tokenizer):
+    """--dataloader_num_workers: rows with a sequence_id get masks keyed by their ids, not by a worker's stream, so
+    batches are the same with any number of workers, and a resumed run's too."""
+    features = [{**f, "sequence_id": i} for i, f in enumerate(_features(tokenizer, 48))]
+    collator = DataCollatorForMaskedLM(tokenizer, seed=0)
+
+    def batches(workers: int) -> list[dict]:
+        loader = torch.utils.data.DataLoader(features, batch_size=8, collate_fn=collator, num_workers=workers,
+                                             multiprocessing_context="fork" if workers else None)
+        return list(loader)
+
+    alone, workers = batches(0), batches(2)
+    assert len(alone) == len(workers) == 6
+    for a, b in zip(alone, workers):
+        assert torch.equal(a["input_ids"], b["input_ids"]) and torch.equal(a["labels"], b["labels"])
+    assert all((batch["labels"] != IGNORE_INDEX).any() for batch in workers)
+
+
 def test_collator_pads_and_builds_attention_mask(tokenizer):
     features = [{"input_ids": [2, 10, 11, 3]}, {"input_ids": [2, 12, 3]}]
     batch = DataCollatorForMaskedLM(tokenizer, pad_to_multiple_of=8)(features)

@@ -87,9 +87,9 @@ def test_modern_objective_flags_refused_in_one_line(tmp_path):
         result.stdout and "Traceback" not in result.stdout
 
 
-def test_torch_compile_on_the_cpu(tmp_path):
+def test_torch_compile_and_fused_adamw_on_the_cpu(tmp_path):
     _ok(run_recipe(PRETRAIN, *FAST, "--model_type", "modernbert", "--max_steps", "3", "--eval_strategy", "no",
-                   "--torch_compile", "--output_dir", str(tmp_path)))
+                   "--torch_compile", "--optim", "adamw_torch_fused", "--output_dir", str(tmp_path)))
     history = json.loads((tmp_path / "trainer_state.json").read_text())["log_history"]
     assert history[-1]["step"] == 3 and json.loads((tmp_path / "config.json").read_text())["architectures"] == [
         "ModernBertForMaskedLM"]
