@@ -232,7 +232,8 @@ def prepared(tmp_path_factory, tokenizer):
     corpus = _corpus(tmp)
     out = tmp / "prepared"
     result = _prepare("--train_file", str(corpus), "--output_dir", str(out), "--vocab_size", "300",
-                      "--max_seq_length", "64", "--validation_split_percentage", "10", "--test_split_percentage", "10")
+                      "--max_seq_length", "64", "--validation_split_percentage", "10", "--test_split_percentage", "10",
+                      "--num_shards", "2")
     assert result.returncode == 0, result.stderr[-3000:]
     return corpus, out, result
 
@@ -278,7 +279,7 @@ def test_the_cache_is_reused_and_invalidated(prepared, tmp_path):
     corpus = tmp_path / "raw.txt"
     shutil.copy(original, corpus)
     flags = ["--train_file", str(corpus), "--output_dir", str(out), "--vocab_size", "300", "--max_seq_length", "64",
-             "--validation_split_percentage", "10", "--test_split_percentage", "10"]
+             "--validation_split_percentage", "10", "--test_split_percentage", "10", "--num_shards", "2"]
     stamp = (out / "fingerprint.json").stat().st_mtime_ns
     again = _prepare(*flags)
     assert again.returncode == 0, again.stderr[-2000:]
@@ -354,11 +355,35 @@ def test_recipes_train_on_the_prepared_dataset(prepared, tmp_path):
     assert result.returncode == 0, result.stdout[-3000:]
     card = (tmp_path / "bert" / "README.md").read_text()
     assert f"the prepared dataset {out}" in card and "WordPiece from the prepared dataset" in card
+    # ELECTRA streams the prepared shards (--num_shards 2): packed as it reads them, not tokenized again.
     electra = run_recipe("recipes/pretrain_electra.py", "--config",
                          str(ROOT / "recipes" / "configs" / "electra_debug.yaml"), "--prepared_dataset", str(out),
-                         "--max_seq_length", "64", "--max_steps", "2", "--eval_strategy", "no",
+                         "--streaming", "--max_seq_length", "64", "--max_steps", "2", "--eval_strategy", "no",
                          "--save_strategy", "no", "--output_dir", str(tmp_path / "electra"))
     assert electra.returncode == 0, electra.stdout[-3000:]
+    assert "(streamed, 2 shards)" in (tmp_path / "electra" / "README.md").read_text()
+
+
+def test_a_sharded_preparation_streams_its_shards_as_packed_in_memory(prepared):
+    from itertools import islice
+
+    from datasets import load_from_disk
+
+    from hf_pretrain.data.streaming import stream_dataset, stream_sequence_id
+    from hf_pretrain.data.tokenizer import load_tokenizer
+
+    _, out, _ = prepared
+    shards = sorted((out / "tokenized" / "train").glob("*.arrow"))
+    assert len(shards) == 2
+    tokenizer = load_tokenizer(str(out / "tokenizer"))
+    train = load_from_disk(str(out / "tokenized"))["train"]
+    expected = []
+    for index in range(2):  # save_to_disk's shards are contiguous
+        packed = pack_sequences(train.shard(num_shards=2, index=index, contiguous=True), tokenizer.cls_token_id,
+                                tokenizer.sep_token_id, 64, isolate_documents=True)
+        expected += [(stream_sequence_id(0, index, row), ids) for row, ids in enumerate(packed["input_ids"])]
+    stream = stream_dataset([str(p) for p in shards], tokenizer, 64, True)
+    assert [(row["sequence_id"], row["input_ids"]) for row in islice(iter(stream), len(expected))] == expected
 
 
 @pytest.mark.faults

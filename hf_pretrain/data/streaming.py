@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import datasets
 import numpy as np
+import pyarrow as pa
 from transformers import PreTrainedTokenizerBase
 
 from ..errors import BadInput, HfPretrainError
@@ -49,9 +50,15 @@ def shard_rows(
     text_column: str = "text", bad: BadInput | None = None,
 ) -> Iterator[np.ndarray]:
     """The packed rows of one corpus file, in order (as :func:`~.sequences.pack_sequences` packs them); what its last
-    row cannot fill is dropped, so rows never span two files."""
+    row cannot fill is dropped, so rows never span two files. An ``.arrow`` file is a shard of a prepared dataset's
+    tokenized documents (``hf-pretrain prepare --num_shards``): packed without tokenizing again."""
 
     def chunks() -> Iterator:
+        if path.endswith(".arrow"):  # datasets writes Arrow IPC streams: read a record batch at a time
+            with pa.memory_map(path) as source:
+                for batch in pa.ipc.open_stream(source):
+                    yield batch.column(batch.schema.get_field_index("sentences"))
+            return
         documents: list[str] = []
         for text in read_documents(path, text_column, bad):
             documents.append(text)

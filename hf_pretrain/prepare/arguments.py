@@ -48,6 +48,11 @@ class PrepareArguments:
         default=False,
         metadata={"help": "Read and pack through files on disk, for corpora larger than memory (slower)."},
     )
+    num_shards: int | None = field(
+        default=None,
+        metadata={"help": "Write the tokenized train split in N Arrow files, the shards that `pretrain_bert.py "
+                  "--prepared_dataset DIR --streaming` gives each process its own of (N at least the processes)."},
+    )
     overwrite_cache: bool = field(
         default=False, metadata={"help": "Prepare again even if --output_dir holds this very preparation."}
     )

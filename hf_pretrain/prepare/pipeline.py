@@ -318,7 +318,8 @@ def prepare_corpus(args: PrepareArguments, filters: QualityFilters) -> dict:
     ]
 
     documents.save_to_disk(os.path.join(args.output_dir, "documents"))
-    tokenized.save_to_disk(os.path.join(args.output_dir, "tokenized"))
+    tokenized.save_to_disk(os.path.join(args.output_dir, "tokenized"),
+                           num_shards={"train": args.num_shards} if args.num_shards else None)
     sequences.save_to_disk(os.path.join(args.output_dir, "sequences"))
     report = {
         "inputs": files,

@@ -10,6 +10,7 @@ reading everything on the main process and sending it; the stream has one shard 
 
 from __future__ import annotations
 
+import glob
 import logging
 import os
 from itertools import islice
@@ -21,9 +22,11 @@ from ..data.arguments import DataArguments
 from ..data.corpus import expand_paths, load_documents, read_documents
 from ..data.sequences import tokenize_documents
 from ..data.streaming import StreamState, stream_dataset
+from ..data.tokenizer import load_tokenizer
 from ..errors import BadInput, HfPretrainError
 from ..models.arguments import ModelArguments
 from ..objectives import Objective
+from ..prepare.pipeline import load_prepared
 from .callbacks import StepBatches
 from .data import PretrainingData, describe_corpus, prepare_tokenizer
 
@@ -42,16 +45,16 @@ def check_streaming(objective: Objective, data_args: DataArguments, world_size: 
         )
     if objective.args.masking == "static":
         raise HfPretrainError("--streaming masks rows as they are drawn: drop --masking static")
-    if not data_args.train_file:
-        raise HfPretrainError("--streaming reads --train_file files (each one a shard); prepare a Hub dataset or "
-                              "a prepared dataset as files first, or drop --streaming")
+    if data_args.dataset_name:
+        raise HfPretrainError("--streaming reads --train_file files or a --prepared_dataset (each file a shard), not "
+                              "a Hub dataset yet: write it to files first, or drop --streaming")
     if data_args.max_train_documents is not None:
         raise HfPretrainError("--max_train_documents reads a sample into memory: with --streaming, bound the run "
                               "with --max_steps or --max_train_minutes")
-    if evaluates and not data_args.validation_file:
+    if evaluates and not (data_args.validation_file or data_args.prepared_dataset):
         raise HfPretrainError("--streaming holds no documents out for evaluation: pass a --validation_file, or "
                               "--eval_strategy no")
-    files = expand_paths(data_args.train_file)
+    files = stream_files(data_args)
     if len(files) < world_size:
         raise HfPretrainError(
             f"--streaming gives each process its own files: {len(files)} file(s) for {world_size} processes; split "
@@ -60,6 +63,18 @@ def check_streaming(objective: Objective, data_args: DataArguments, world_size: 
     if len(files) % world_size:
         logger.warning("--streaming: %d files over %d processes: some processes read more files than others (each "
                        "goes round its own again when done)", len(files), world_size)
+    return files
+
+
+def stream_files(data_args: DataArguments) -> list[str]:
+    """The stream's shards: the ``--train_file`` files, or a prepared dataset's tokenized train files."""
+    if not data_args.prepared_dataset:
+        return expand_paths(data_args.train_file or [])
+    folder = os.path.join(data_args.prepared_dataset, "tokenized", "train")
+    files = sorted(glob.glob(os.path.join(folder, "*.arrow")))
+    if not files:
+        raise HfPretrainError(f"--prepared_dataset {data_args.prepared_dataset}: no tokenized train files in {folder}; "
+                              "run hf-pretrain prepare")
     return files
 
 
@@ -86,25 +101,36 @@ def prepare_streaming_data(
     """The recipes' data step for ``--streaming``: the tokenizer, the training stream, validation rows if any."""
     files = check_streaming(objective, data_args, training_args.world_size, training_args.eval_strategy != "no")
     start = stream_start(checkpoint, training_args)
-    needs_sample = training_args.process_index == 0 and not (
-        model_args.tokenizer_name or model_args.model_name_or_path or checkpoint)
-    sample = tokenizer_sample(files, data_args) if needs_sample else DatasetDict(train=Dataset.from_dict({"text": []}))
-    tokenizer, tokenizer_description = prepare_tokenizer(
-        sample, model_args, data_args, training_args, checkpoint, objective.default_model_type
-    )
-    if needs_sample:
-        tokenizer_description += f", from the stream's first {len(sample['train']):,} documents"
+    documents = DatasetDict()
+    if data_args.prepared_dataset:  # tokenized already, with its own tokenizer
+        if model_args.tokenizer_name:
+            raise HfPretrainError("--prepared_dataset is tokenized with its own tokenizer: drop --tokenizer_name")
+        prepared = load_prepared(data_args.prepared_dataset)
+        tokenizer = load_tokenizer(prepared.tokenizer_path)
+        tokenizer_description = f"WordPiece from the prepared dataset ({len(tokenizer)} tokens)"
+        validation = prepared.tokenized["validation"] if len(prepared.tokenized.get("validation", [])) else None
+    else:
+        needs_sample = training_args.process_index == 0 and not (
+            model_args.tokenizer_name or model_args.model_name_or_path or checkpoint)
+        sample = tokenizer_sample(files, data_args) if needs_sample else DatasetDict(train=Dataset.from_dict({"text": []}))
+        tokenizer, tokenizer_description = prepare_tokenizer(
+            sample, model_args, data_args, training_args, checkpoint, objective.default_model_type
+        )
+        if needs_sample:
+            tokenizer_description += f", from the stream's first {len(sample['train']):,} documents"
+        validation = None
+        if data_args.validation_file:
+            documents["validation"] = load_documents(data_args.validation_file, data_args.text_column_name,
+                                                     bad=BadInput(data_args.on_bad_input))
+            validation = tokenize_documents(documents["validation"], tokenizer)
     sequences = DatasetDict(train=stream_dataset(
         files, tokenizer, data_args.max_seq_length, objective.args.isolate_documents, data_args.text_column_name,
         start, data_args.on_bad_input, training_args.world_size,
     ))
-    documents = DatasetDict()
-    if data_args.validation_file:
-        documents["validation"] = load_documents(data_args.validation_file, data_args.text_column_name,
-                                                 bad=BadInput(data_args.on_bad_input))
+    if validation is not None and training_args.eval_strategy != "no":
         sequences["validation"] = objective.build_rows(
-            tokenize_documents(documents["validation"], tokenizer), tokenizer, split="validation",
-            max_seq_length=data_args.max_seq_length, source=", ".join(data_args.validation_file),
+            validation, tokenizer, split="validation", max_seq_length=data_args.max_seq_length,
+            source=describe_corpus(data_args) + " (validation)",
         )
     corpus = f"{describe_corpus(data_args)} (streamed, {len(files)} shards)"
     return PretrainingData(documents, sequences, tokenizer, corpus, tokenizer_description)
