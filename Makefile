@@ -12,7 +12,7 @@ GLUE_DIR ?= ../shared/data/glue
 SEEDS ?= 1
 ARGS ?=
 
-.PHONY: install prepare pretrain finetune-glue test bench bench-quality bench-adaptation faults clean
+.PHONY: install prepare pretrain finetune-glue test bench bench-quality bench-objectives bench-adaptation faults clean
 
 install:
 	python3 -m venv $(VENV)
@@ -48,6 +48,9 @@ bench:
 # by side, then MRPC over 3 seeds. Not part of `make bench` or CI.
 bench-quality:
 	$(PY) benchmarks/bench_quality.py --train_file $(CORPUS) --glue_dir $(GLUE_DIR) $(ARGS)
+
+bench-objectives:  # every objective's tokens/s; SOP and SBO vs MLM, CLM vs run_clm.py's way, 8 minutes each (about 1 hour)
+	$(PY) benchmarks/bench_objectives.py --train_file $(CORPUS) --glue_dir $(GLUE_DIR) $(ARGS)
 
 bench-adaptation:  # full fine-tuning, linear probe and LoRA on MRPC, pretrained vs random init, 3 seeds
 	$(PY) benchmarks/bench_adaptation.py --checkpoint $(CKPT) --glue_dir $(GLUE_DIR) $(ARGS)
