@@ -147,8 +147,8 @@ def main() -> None:
         figure(f"training tokens/s, --streaming vs in memory, {len(small)} files", s["tokens_per_second"],
                m["tokens_per_second"], "tokens/s")
         figure(f"process start to end of {args.steps} steps, {len(small)} files", s["seconds"], m["seconds"], "s", 1)
-        for mode in ("streamed", "in-memory"):
-            figure(f"peak memory of a {mode} run, 4x the corpus ({len(large)} vs {len(small)} files)",
+        for mode, article in (("streamed", "a"), ("in-memory", "an")):
+            figure(f"peak memory of {article} {mode} run, 4x the corpus ({len(large)} vs {len(small)} files)",
                    runs[mode, "4x"]["peak_mb"], runs[mode, "1x"]["peak_mb"], "MB (hf: the 1x corpus)")
         figure(f"peak memory, --streaming vs in memory, {len(large)} files", runs["streamed", "4x"]["peak_mb"],
                runs["in-memory", "4x"]["peak_mb"], "MB")
