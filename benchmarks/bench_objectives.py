@@ -124,9 +124,6 @@ def llama_config(tokenizer):
 
 
 def run_plain_clm(work: Path, args: argparse.Namespace) -> None:
-    from itertools import chain
-
-    from datasets import load_from_disk
     from transformers import (LlamaForCausalLM, Trainer, TrainerCallback, TrainingArguments, default_data_collator,
                               set_seed)
 
@@ -134,18 +131,7 @@ def run_plain_clm(work: Path, args: argparse.Namespace) -> None:
 
     torch.set_num_threads(1)
     tokenizer = load_tokenizer(str(work / "tokenizer"))
-    documents = load_from_disk(str(work / "documents"))["train"]
-    tokenized = documents.map(lambda b: tokenizer(b["text"], return_token_type_ids=False), batched=True,
-                              remove_columns=["text"])
-
-    def group_texts(examples):  # run_clm.py's
-        concatenated = {k: list(chain(*examples[k])) for k in examples}
-        total = len(concatenated["input_ids"]) // SEQ * SEQ
-        result = {k: [t[i : i + SEQ] for i in range(0, total, SEQ)] for k, t in concatenated.items()}
-        result["labels"] = result["input_ids"].copy()
-        return result
-
-    blocks = tokenized.map(group_texts, batched=True)
+    blocks = bench_quality.plain_hf_blocks(work, tokenizer, labels=True, return_token_type_ids=False)
     set_seed(0)
     steps = int(1.1 * bench_quality.probe_steps(LlamaForCausalLM(llama_config(tokenizer)), blocks,
                                                 default_data_collator, args.minutes * 60))

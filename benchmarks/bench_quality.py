@@ -202,25 +202,13 @@ def build_ours(work: Path, out: Path, args: argparse.Namespace):
 
 
 def build_hf(work: Path, out: Path, args: argparse.Namespace):
-    from itertools import chain
-
-    from datasets import load_from_disk
     from transformers import (BertConfig, BertForMaskedLM, DataCollatorForLanguageModeling, Trainer,
                               TrainingArguments, set_seed)
 
     from hf_pretrain import load_tokenizer
 
     tokenizer = load_tokenizer(str(work / "tokenizer"))
-    documents = load_from_disk(str(work / "documents"))["train"]
-    tokenized = documents.map(lambda b: tokenizer(b["text"], return_special_tokens_mask=True), batched=True,
-                              remove_columns=["text"])
-
-    def group_texts(examples):  # run_mlm.py's
-        concatenated = {k: list(chain(*examples[k])) for k in examples}
-        total = len(concatenated["input_ids"]) // SEQ * SEQ
-        return {k: [t[i : i + SEQ] for i in range(0, total, SEQ)] for k, t in concatenated.items()}
-
-    blocks = tokenized.map(group_texts, batched=True)
+    blocks = plain_hf_blocks(work, tokenizer, return_special_tokens_mask=True)
     budget = parse_budget()
     config = BertConfig(vocab_size=len(tokenizer), hidden_size=budget["hidden_size"],
                         num_hidden_layers=budget["num_hidden_layers"],
@@ -242,6 +230,28 @@ def build_hf(work: Path, out: Path, args: argparse.Namespace):
     )
     return Trainer(model=model, args=training_args, train_dataset=blocks, data_collator=collator,
                    processing_class=tokenizer), model, 1.0
+
+
+def plain_hf_blocks(work: Path, tokenizer, labels: bool = False, **tokenizer_kwargs):
+    """The training documents as run_mlm.py and run_clm.py make them: each tokenized whole, then `group_texts`
+    into SEQ-token blocks (with ``labels``, a copy of the inputs, as run_clm.py's)."""
+    from itertools import chain
+
+    from datasets import load_from_disk
+
+    documents = load_from_disk(str(work / "documents"))["train"]
+    tokenized = documents.map(lambda b: tokenizer(b["text"], **tokenizer_kwargs), batched=True,
+                              remove_columns=["text"])
+
+    def group_texts(examples):
+        concatenated = {k: list(chain(*examples[k])) for k in examples}
+        total = len(concatenated["input_ids"]) // SEQ * SEQ
+        result = {k: [t[i : i + SEQ] for i in range(0, total, SEQ)] for k, t in concatenated.items()}
+        if labels:
+            result["labels"] = result["input_ids"].copy()
+        return result
+
+    return tokenized.map(group_texts, batched=True)
 
 
 def probe_steps(model, blocks, collator, seconds: float) -> int:
