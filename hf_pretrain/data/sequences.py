@@ -14,7 +14,7 @@ from transformers import PreTrainedTokenizerBase
 from .sentences import split_sentences
 
 
-def _encode_sentences(per_document: list[list[str]], tokenizer: PreTrainedTokenizerBase) -> pa.ListArray:
+def encode_sentences(per_document: list[list[str]], tokenizer: PreTrainedTokenizerBase) -> pa.ListArray:
     """Each document's sentences as token ids, ``list<list<int32>>`` built straight from numpy; empty sentences
     are dropped.
 
@@ -88,7 +88,7 @@ def tokenize_documents(
             per_document = batch["sentences"].to_pylist()
         else:
             per_document = [split_sentences(text) for text in batch["text"].to_pylist()]
-        return pa.table({"sentences": _encode_sentences(per_document, tokenizer)})
+        return pa.table({"sentences": encode_sentences(per_document, tokenizer)})
 
     return documents.with_format("arrow").map(
         tokenize, batched=True, batch_size=batch_size, writer_batch_size=batch_size, num_proc=num_proc,

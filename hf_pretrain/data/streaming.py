@@ -17,6 +17,7 @@ import json
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from itertools import islice
 
 import datasets
 import numpy as np
@@ -26,7 +27,7 @@ from transformers import PreTrainedTokenizerBase
 from ..errors import BadInput, HfPretrainError
 from .corpus import read_documents
 from .sentences import split_sentences
-from .sequences import _encode_sentences, pack_blocks
+from .sequences import encode_sentences, pack_blocks
 
 ROW_BITS = 32  # rows per shard and round: up to 4 billion
 SHARD_BITS = 20  # shards: up to a million files
@@ -59,14 +60,9 @@ def shard_rows(
                 for batch in pa.ipc.open_stream(source):
                     yield batch.column(batch.schema.get_field_index("sentences"))
             return
-        documents: list[str] = []
-        for text in read_documents(path, text_column, bad):
-            documents.append(text)
-            if len(documents) == DOCUMENTS_PER_CHUNK:
-                yield _encode_sentences([split_sentences(d) for d in documents], tokenizer)
-                documents = []
-        if documents:
-            yield _encode_sentences([split_sentences(d) for d in documents], tokenizer)
+        documents = iter(read_documents(path, text_column, bad))
+        while chunk := list(islice(documents, DOCUMENTS_PER_CHUNK)):
+            yield encode_sentences([split_sentences(text) for text in chunk], tokenizer)
 
     for block in pack_blocks(chunks(), tokenizer.cls_token_id, tokenizer.sep_token_id, max_seq_length,
                              isolate_documents):
@@ -87,16 +83,15 @@ def packed_stream(
     if start is not None and first_shard not in indices:
         raise HfPretrainError(f"the stream's saved position is in shard {first_shard}, which this process does not "
                               "read: resume with the number of processes the run was saved with")
+    resume_at = indices.index(first_shard) if start is not None else 0
     round_ = first_round
     while True:
         produced = False
-        for index, path in shards:
-            skip = -1
-            if round_ == first_round and start is not None:
-                if indices.index(index) < indices.index(first_shard):
-                    continue  # finished before the checkpoint: not opened
-                if index == first_shard:
-                    skip = last_row
+        for place, (index, path) in enumerate(shards):
+            resuming = round_ == first_round and start is not None
+            if resuming and place < resume_at:
+                continue  # finished before the checkpoint: not opened
+            skip = last_row if resuming and place == resume_at else -1
             for row, input_ids in enumerate(shard_rows(path, tokenizer, max_seq_length, isolate_documents,
                                                        text_column, bad)):
                 produced = True

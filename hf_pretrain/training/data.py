@@ -37,6 +37,16 @@ def describe_corpus(data_args: DataArguments) -> str:
     return "Python standard-library docstrings (the embedded default corpus)"
 
 
+def open_prepared(data_args: DataArguments, model_args: ModelArguments):
+    """``--prepared_dataset``: the preparation, its tokenizer (the one it was tokenized with: ``--tokenizer_name``
+    is refused) and the tokenizer's description."""
+    if model_args.tokenizer_name:
+        raise HfPretrainError("--prepared_dataset is tokenized with its own tokenizer: drop --tokenizer_name")
+    prepared = load_prepared(data_args.prepared_dataset)
+    tokenizer = load_tokenizer(prepared.tokenizer_path)
+    return prepared, tokenizer, f"WordPiece from the prepared dataset ({len(tokenizer)} tokens)"
+
+
 def prepare_tokenizer(
     documents: DatasetDict, model_args: ModelArguments, data_args: DataArguments, training_args: TrainingArguments,
     checkpoint: str | None, default_model_type: str = "bert",
@@ -151,11 +161,7 @@ def prepare_pretraining_data(
         return prepare_streaming_data(objective, model_args, data_args, training_args, checkpoint)
     corpus = describe_corpus(data_args)
     if data_args.prepared_dataset:
-        if model_args.tokenizer_name:
-            raise HfPretrainError("--prepared_dataset is tokenized with its own tokenizer: drop --tokenizer_name")
-        prepared = load_prepared(data_args.prepared_dataset)
-        tokenizer = load_tokenizer(prepared.tokenizer_path)
-        tokenizer_description = f"WordPiece from the prepared dataset ({len(tokenizer)} tokens)"
+        prepared, tokenizer, tokenizer_description = open_prepared(data_args, model_args)
         documents = prepared.documents
         tokenized = DatasetDict(train=prepared.tokenized["train"])
         if len(prepared.tokenized["validation"]) and data_args.validation_split_percentage > 0:

@@ -22,13 +22,11 @@ from ..data.arguments import DataArguments
 from ..data.corpus import expand_paths, load_documents, read_documents
 from ..data.sequences import tokenize_documents
 from ..data.streaming import StreamState, stream_dataset
-from ..data.tokenizer import load_tokenizer
 from ..errors import BadInput, HfPretrainError
 from ..models.arguments import ModelArguments
 from ..objectives import Objective
-from ..prepare.pipeline import load_prepared
 from .callbacks import StepBatches
-from .data import PretrainingData, describe_corpus, prepare_tokenizer
+from .data import PretrainingData, describe_corpus, open_prepared, prepare_tokenizer
 
 logger = logging.getLogger(__name__)
 
@@ -103,11 +101,7 @@ def prepare_streaming_data(
     start = stream_start(checkpoint, training_args)
     documents = DatasetDict()
     if data_args.prepared_dataset:  # tokenized already, with its own tokenizer
-        if model_args.tokenizer_name:
-            raise HfPretrainError("--prepared_dataset is tokenized with its own tokenizer: drop --tokenizer_name")
-        prepared = load_prepared(data_args.prepared_dataset)
-        tokenizer = load_tokenizer(prepared.tokenizer_path)
-        tokenizer_description = f"WordPiece from the prepared dataset ({len(tokenizer)} tokens)"
+        prepared, tokenizer, tokenizer_description = open_prepared(data_args, model_args)
         validation = prepared.tokenized["validation"] if len(prepared.tokenized.get("validation", [])) else None
     else:
         needs_sample = training_args.process_index == 0 and not (
