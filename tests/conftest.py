@@ -67,7 +67,7 @@ def run_recipe(*args: str, env: dict | None = None, launcher: list[str] | None =
 
 
 TIERS = {
-    "unit": ("test_architecture", "test_architectures", "test_config", "test_masking", "test_modeling", "test_rng", "test_sentence_pairs",
+    "unit": ("test_architecture", "test_architectures", "test_config", "test_host_sync", "test_masking", "test_modeling", "test_rng", "test_sentence_pairs",
              "test_word_masking"),
     "component": ("test_corpus", "test_glue", "test_hostile_input", "test_preparation", "test_security"),
     "end_to_end": ("test_benchmarks", "test_causal_lm", "test_contrastive", "test_distributed", "test_electra",

@@ -147,8 +147,12 @@ def test_embedded_default_corpus():
 
 @pytest.mark.faults
 def test_hub_dataset_fails_early_offline(monkeypatch):
+    from hf_pretrain.data.corpus import hub_shards
+
     with pytest.raises(HfPretrainError, match="--dataset_name wikitext: could not load it from the Hub"):
         load_corpus(None, dataset_name="wikitext", dataset_config_name="wikitext-2-raw-v1")
+    with pytest.raises(HfPretrainError, match="--dataset_name wikitext: could not load it from the Hub"):
+        hub_shards("wikitext", "wikitext-2-raw-v1")  # --streaming's way in
 
 
 @requires_shared_data

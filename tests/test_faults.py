@@ -53,11 +53,11 @@ def _losses(out: Path) -> dict[int, float]:
     return {h["step"]: h["loss"] for h in history if "loss" in h}
 
 
-def _kill_at_step(command: list[str], out: Path, step: int, timeout: float = 300) -> None:
+def _kill_at_step(command: list[str], out: Path, step: int, timeout: float = 300, env: dict | None = None) -> None:
     """Start the run in its own process group and SIGKILL the whole group (the launcher and the trainer) once the
     trainer has started step ``step``: mid-step, and past a checkpoint but not at one."""
-    process = subprocess.Popen(command, cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               start_new_session=True)
+    process = subprocess.Popen(command, cwd=ROOT, env={**_env(), **(env or {})}, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, start_new_session=True)
     log = out / "sequence_ids" / "rank-0.jsonl"
     deadline = time.monotonic() + timeout
     try:
@@ -225,6 +225,18 @@ def test_nonfinite_loss_stops_the_run_at_that_step(tmp_path):
     assert f"The last good checkpoint (finite weights) is {tmp_path / 'checkpoint-2'}" in result.stdout
     assert sorted(p.name for p in tmp_path.glob("checkpoint-*")) == ["checkpoint-1", "checkpoint-2"]
     assert all(t.isfinite().all() for t in _weights(tmp_path / "checkpoint-2").values())
+
+
+def test_nonfinite_loss_read_every_n_steps_is_named_at_its_step(tmp_path):
+    # --host_sync_steps 4: the NaN of step 3 is read at step 4, after step 3's update (checkpoint-3 holds NaNs).
+    result = run_recipe("recipes/pretrain_bert.py", "--config", DEBUG, *NAN_RUN, "--host_sync_steps", "4",
+                        "--output_dir", str(tmp_path))
+    assert result.returncode == 2 and "Traceback" not in result.stdout
+    assert "error: non-finite loss (nan) at step 3, batch of sequence ids [" in result.stdout
+    assert "(found at step 4: --host_sync_steps 4 reads the device every 4 steps); training stopped after its update" \
+        in result.stdout
+    assert f"The last good checkpoint (finite weights) is {tmp_path / 'checkpoint-2'}" in result.stdout
+    assert sorted(p.name for p in tmp_path.glob("checkpoint-*")) == ["checkpoint-1", "checkpoint-2", "checkpoint-3"]
 
 
 def test_nonfinite_loss_skips_the_update_by_flag(tmp_path):

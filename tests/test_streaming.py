@@ -115,20 +115,31 @@ def test_what_a_streamed_run_refuses(shards, tmp_path):
         StreamState.load(str(tmp_path), rank=0, world_size=2)
 
 
-def _command(shards: list[Path], out: Path, *flags: str) -> list[str]:
-    return ["recipes/pretrain_bert.py", "--config", DEBUG, "--objective", "mlm", "--streaming", "--train_file",
-            str(shards[0].parent), "--tokenizer_name", TOKENIZER, "--eval_strategy", "no", "--logging_steps", "1",
-            "--log_sequence_ids", "--output_dir", str(out), *flags]
+def _command(shards: list[Path], out: Path, *flags: str, source: tuple[str, ...] = ()) -> list[str]:
+    """A streamed debug run of ``shards`` (or of ``source``, another corpus flag and its value)."""
+    return ["recipes/pretrain_bert.py", "--config", DEBUG, "--objective", "mlm", "--streaming",
+            *(source or ("--train_file", str(shards[0].parent))), "--tokenizer_name", TOKENIZER, "--eval_strategy",
+            "no", "--logging_steps", "1", "--log_sequence_ids", "--output_dir", str(out), *flags]
+
+
+RESUMED_FLAGS = ("--max_steps", "8", "--save_steps", "3")
+
+
+@pytest.fixture(scope="module")
+def reference(shards, tmp_path_factory) -> Path:
+    """An uninterrupted streamed run of ``shards``: what a killed and resumed one must train, step by step."""
+    out = tmp_path_factory.mktemp("streamed") / "reference"
+    result = run_recipe(*_command(shards, out, *RESUMED_FLAGS))
+    assert result.returncode == 0, result.stdout[-3000:]
+    return out
 
 
 @pytest.mark.faults
-def test_a_streamed_run_killed_mid_run_resumes_exactly(shards, tmp_path):
+def test_a_streamed_run_killed_mid_run_resumes_exactly(shards, reference, tmp_path):
     from .test_faults import _batches, _kill_at_step, _losses
 
-    flags = ("--max_steps", "8", "--save_steps", "3")
-    reference, killed = tmp_path / "reference", tmp_path / "killed"
-    result = run_recipe(*_command(shards, reference, *flags))
-    assert result.returncode == 0, result.stdout[-3000:]
+    flags = RESUMED_FLAGS
+    killed = tmp_path / "killed"
     _kill_at_step([sys.executable, *_command(shards, killed, *flags)], killed, step=5)
     assert not (killed / "model.safetensors").exists()
     resumed = run_recipe(*_command(shards, killed, *flags))
@@ -139,6 +150,40 @@ def test_a_streamed_run_killed_mid_run_resumes_exactly(shards, tmp_path):
     assert _losses(killed) == pytest.approx(_losses(reference), abs=1e-5)
     card = (killed / "README.md").read_text()
     assert "streamed, 4 shards" in card and "| training sequences | streamed (not counted) |" in card
+
+
+@pytest.mark.faults
+def test_a_hub_dataset_streams_file_by_file_and_resumes_exactly(shards, reference, tmp_path):
+    """The same documents as ``shards``, as a Hub dataset of four JSON Lines data files on a loopback Hub: the run
+    trains what the files' run trains, and killed after its checkpoint-6 (in the third file), the rerun does not
+    download the second file again."""
+    from hf_pretrain.data.corpus import read_documents
+
+    from .hub_server import LoopbackHub
+    from .test_faults import _batches, _kill_at_step, _losses
+
+    killed = tmp_path / "hub"
+    files = {f"data/train-{i:05d}-of-00004.jsonl": "".join(json.dumps({"text": text}) + "\n" for text in
+                                                           read_documents(str(path))).encode()
+             for i, path in enumerate(shards)}
+    with LoopbackHub() as hub:
+        hub.datasets["user/corpus"] = files
+        env = {"HF_ENDPOINT": hub.endpoint, "HF_HUB_OFFLINE": "0", "HF_DATASETS_OFFLINE": "0",
+               "HF_HUB_DISABLE_XET": "1", "HF_HOME": str(tmp_path / "hf_home")}
+        command = _command(shards, killed, *RESUMED_FLAGS, source=("--dataset_name", "user/corpus"))
+        _kill_at_step([sys.executable, *command], killed, step=7, env=env)
+        hub.downloads.clear()
+        resumed = run_recipe(*command, env=env)
+    assert resumed.returncode == 0, resumed.stdout[-3000:]
+    assert f"resuming the stream after sequence {_batches(reference)[(6, 0)][-1]}" in resumed.stdout
+    assert _batches(killed) == _batches(reference)
+    assert _losses(killed) == pytest.approx(_losses(reference), abs=1e-5)
+    # checkpoint-6 stands in the third file: the rerun reads it again and the fourth; the second, finished, is not
+    # fetched (the first is, by datasets, which reads a file to learn the columns).
+    fetched = {name.removeprefix("user/corpus/") for name in hub.downloads}
+    assert {"data/train-00002-of-00004.jsonl", "data/train-00003-of-00004.jsonl"} <= fetched
+    assert "data/train-00001-of-00004.jsonl" not in fetched
+    assert "user/corpus (default) from the Hub (streamed, 4 shards)" in (killed / "README.md").read_text()
 
 
 def test_two_processes_stream_their_own_files_and_save_where_each_stands(shards, debug_tokenizer, tmp_path):

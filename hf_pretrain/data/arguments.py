@@ -41,7 +41,8 @@ class DataArguments:
     streaming: bool = field(
         default=False,
         metadata={
-            "help": "Read --train_file as a stream (corpora larger than a disk): each file is a shard, each process "
+            "help": "Read --train_file, --dataset_name (a Hub dataset, through datasets' streaming) or "
+            "--prepared_dataset as a stream (corpora larger than a disk): each file is a shard, each process "
             "packs its own shards as it reads them, and a checkpoint saves each stream's position. Packed-row "
             "objectives (mlm, mlm_sbo, electra, clm, prefix_lm) with dynamic masking; evaluation needs "
             "--validation_file."

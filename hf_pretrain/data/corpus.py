@@ -221,22 +221,50 @@ def load_documents(
     return Dataset.from_dict({"text": texts})
 
 
-def load_hub_documents(name: str, config: str | None, text_column: str = "text", split: str = "train") -> Dataset:
-    """A Hub dataset's split as documents; fails with a clear message when the Hub cannot be reached."""
+def _open_hub_dataset(name: str, config: str | None, text_column: str, split: str, streaming: bool):
+    """``datasets.load_dataset`` of a Hub dataset's split, failing in one line when the Hub cannot be reached (or
+    the name, split or text column is wrong)."""
     try:
-        dataset = datasets.load_dataset(name, config, split=split)
+        dataset = datasets.load_dataset(name, config, split=split, streaming=streaming)
     except Exception as err:  # the Hub client raises many types: connection, auth, missing repo
         raise HfPretrainError(
             f"--dataset_name {name}: could not load it from the Hub ({type(err).__name__}: {err}); "
             "check the name and your connection, or pass local files with --train_file"
         ) from None
-    if text_column not in dataset.column_names:
+    columns = dataset.column_names  # a stream whose files declare no features has none until it is read
+    if columns is not None and text_column not in columns:
         raise HfPretrainError(
-            f"--dataset_name {name}: no '{text_column}' column (columns: {', '.join(dataset.column_names)}); "
+            f"--dataset_name {name}: no '{text_column}' column (columns: {', '.join(columns)}); "
             "set --text_column_name"
         )
+    return dataset
+
+
+def load_hub_documents(name: str, config: str | None, text_column: str = "text", split: str = "train") -> Dataset:
+    """A Hub dataset's split as documents; fails with a clear message when the Hub cannot be reached."""
+    dataset = _open_hub_dataset(name, config, text_column, split, streaming=False)
     dataset = dataset.select_columns([text_column]).filter(lambda row: bool(row[text_column].strip()))
     return dataset.rename_column(text_column, "text") if text_column != "text" else dataset
+
+
+def hub_shards(name: str, config: str | None, text_column: str = "text", split: str = "train"
+               ) -> list[datasets.IterableDataset]:
+    """A Hub dataset's split as a stream per data file, in the repository's order: the shards a streamed run
+    gives its processes. Nothing is downloaded until a shard is read."""
+    stream = _open_hub_dataset(name, config, text_column, split, streaming=True)
+    # With as many shards as the stream has files, shard i is file i alone (datasets' contiguous split of files).
+    return [stream.shard(num_shards=stream.n_shards, index=i) for i in range(stream.n_shards)]
+
+
+def hub_shard_documents(shard: datasets.IterableDataset, text_column: str = "text") -> Iterator[str]:
+    """The documents of one Hub shard (:func:`hub_shards`), blank ones left out as in :func:`load_hub_documents`."""
+    for row in shard:
+        if text_column not in row:
+            raise HfPretrainError(f"the Hub dataset has no '{text_column}' column (columns: {', '.join(row)}); "
+                                  "set --text_column_name")
+        text = row[text_column]
+        if isinstance(text, str) and text.strip():
+            yield text
 
 
 def stdlib_docstrings() -> Dataset:

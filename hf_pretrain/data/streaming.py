@@ -1,14 +1,14 @@
 """Corpora read as a stream (``--streaming``): packed training rows made as the files are read, for corpora larger than
 a disk.
 
-Each corpus file is a shard. Process p of W reads only its own shards, files p, p + W, p + 2W... (the stream has one
-``datasets`` shard per process, which accelerate hands to that process), tokenizes and packs them as it goes, and
-goes round them again when they are used up, so that no process runs dry before another. A row's ``sequence_id``
-says where it comes from (the round, the shard and the row's place in it), so masks, which the collator keys by that
-id, are the same whatever the number of processes, and a checkpoint can say where each process's stream stands: the
-id of the last row it trained. A resumed stream starts right after it, without opening the shards it has finished;
-only the shard it stopped in is read again up to that row (rows are cut from tokenized text, which has no index to
-seek).
+Each corpus file is a shard, and so is each data file of a Hub dataset (read through ``datasets``' streaming). Process
+p of W reads only its own shards, files p, p + W, p + 2W... (the stream has one ``datasets`` shard per process, which
+accelerate hands to that process), tokenizes and packs them as it goes, and goes round them again when they are used
+up, so that no process runs dry before another. A row's ``sequence_id`` says where it comes from (the round, the shard
+and the row's place in it), so masks, which the collator keys by that id, are the same whatever the number of
+processes, and a checkpoint can say where each process's stream stands: the id of the last row it trained. A resumed
+stream starts right after it, without opening the shards it has finished; only the shard it stopped in is read again
+up to that row (rows are cut from tokenized text, which has no index to seek).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import pyarrow as pa
 from transformers import PreTrainedTokenizerBase
 
 from ..errors import BadInput, HfPretrainError
-from .corpus import read_documents
+from .corpus import hub_shard_documents, read_documents
 from .sentences import split_sentences
 from .sequences import encode_sentences, pack_blocks
 
@@ -46,21 +46,31 @@ def stream_position(sequence_id: int) -> tuple[int, int, int]:
             sequence_id & (2**ROW_BITS - 1))
 
 
+Shard = str | datasets.IterableDataset  # a corpus file's path, or one data file of a Hub dataset
+
+
+def shard_documents(shard: Shard, text_column: str = "text", bad: BadInput | None = None) -> Iterator[str]:
+    """The documents of one shard, in order."""
+    if isinstance(shard, datasets.IterableDataset):
+        return hub_shard_documents(shard, text_column)
+    return read_documents(shard, text_column, bad)
+
+
 def shard_rows(
-    path: str, tokenizer: PreTrainedTokenizerBase, max_seq_length: int, isolate_documents: bool,
+    shard: Shard, tokenizer: PreTrainedTokenizerBase, max_seq_length: int, isolate_documents: bool,
     text_column: str = "text", bad: BadInput | None = None,
 ) -> Iterator[np.ndarray]:
-    """The packed rows of one corpus file, in order (as :func:`~.sequences.pack_sequences` packs them); what its last
-    row cannot fill is dropped, so rows never span two files. An ``.arrow`` file is a shard of a prepared dataset's
+    """The packed rows of one shard, in order (as :func:`~.sequences.pack_sequences` packs them); what its last row
+    cannot fill is dropped, so rows never span two shards. An ``.arrow`` file is a shard of a prepared dataset's
     tokenized documents (``hf-pretrain prepare --num_shards``): packed without tokenizing again."""
 
     def chunks() -> Iterator:
-        if path.endswith(".arrow"):  # datasets writes Arrow IPC streams: read a record batch at a time
-            with pa.memory_map(path) as source:
+        if isinstance(shard, str) and shard.endswith(".arrow"):
+            with pa.memory_map(shard) as source:  # datasets writes Arrow IPC streams: read a record batch at a time
                 for batch in pa.ipc.open_stream(source):
                     yield batch.column(batch.schema.get_field_index("sentences"))
             return
-        documents = iter(read_documents(path, text_column, bad))
+        documents = iter(shard_documents(shard, text_column, bad))
         while chunk := list(islice(documents, DOCUMENTS_PER_CHUNK)):
             yield encode_sentences([split_sentences(text) for text in chunk], tokenizer)
 
@@ -70,11 +80,11 @@ def shard_rows(
 
 
 def packed_stream(
-    assignments: Sequence[Sequence[tuple[int, str]]], tokenizer: PreTrainedTokenizerBase, max_seq_length: int,
+    assignments: Sequence[Sequence[tuple[int, Shard]]], tokenizer: PreTrainedTokenizerBase, max_seq_length: int,
     isolate_documents: bool, text_column: str = "text", start: int | None = None, on_bad_input: str = "error",
 ) -> Iterator[dict]:
     """Rows ``{"input_ids", "sequence_id"}`` of one process's shards (``assignments``: a one-item list of its
-    ``(index, path)`` pairs, as ``datasets`` passes a shard of the generator's arguments), round after round, from
+    ``(index, shard)`` pairs, as ``datasets`` passes a shard of the generator's arguments), round after round, from
     the row after ``start`` (a ``sequence_id``) on. A stream that yields nothing in a whole round ends."""
     (shards,) = assignments
     bad = BadInput(on_bad_input)
@@ -87,12 +97,12 @@ def packed_stream(
     round_ = first_round
     while True:
         produced = False
-        for place, (index, path) in enumerate(shards):
+        for place, (index, shard) in enumerate(shards):
             resuming = round_ == first_round and start is not None
             if resuming and place < resume_at:
                 continue  # finished before the checkpoint: not opened
             skip = last_row if resuming and place == resume_at else -1
-            for row, input_ids in enumerate(shard_rows(path, tokenizer, max_seq_length, isolate_documents,
+            for row, input_ids in enumerate(shard_rows(shard, tokenizer, max_seq_length, isolate_documents,
                                                        text_column, bad)):
                 produced = True
                 if row > skip:
@@ -103,14 +113,14 @@ def packed_stream(
 
 
 def stream_dataset(
-    files: Sequence[str], tokenizer: PreTrainedTokenizerBase, max_seq_length: int, isolate_documents: bool,
+    shards: Sequence[Shard], tokenizer: PreTrainedTokenizerBase, max_seq_length: int, isolate_documents: bool,
     text_column: str = "text", start: int | None = None, on_bad_input: str = "error", num_processes: int = 1,
 ) -> datasets.IterableDataset:
     """A ``datasets.IterableDataset`` of packed rows (see :func:`packed_stream`) with a shard per process: its
     files, strided, so that sizes even out. ``start`` is the calling process's position."""
-    if len(files) < num_processes:
-        raise HfPretrainError(f"{len(files)} file(s) cannot give each of {num_processes} processes its own")
-    assignments = [[(i, files[i]) for i in range(p, len(files), num_processes)] for p in range(num_processes)]
+    if len(shards) < num_processes:
+        raise HfPretrainError(f"{len(shards)} shard(s) cannot give each of {num_processes} processes its own")
+    assignments = [[(i, shards[i]) for i in range(p, len(shards), num_processes)] for p in range(num_processes)]
     features = datasets.Features({"input_ids": datasets.Sequence(datasets.Value("int32")),
                                   "sequence_id": datasets.Value("int64")})
     return datasets.IterableDataset.from_generator(

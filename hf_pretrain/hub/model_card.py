@@ -106,7 +106,8 @@ def write_pretraining_card(
             },
             "Training": {
                 "steps": trainer.state.global_step,
-                "tokens seen (non-padding)": int(trainer.state.num_input_tokens_seen),
+                "tokens seen (non-padding)": int(trainer.state.num_input_tokens_seen)
+                if trainer.args.include_num_input_tokens_seen not in ("no", False) else "not counted",
                 "batch size (global)": args.per_device_train_batch_size * args.gradient_accumulation_steps
                 * args.world_size,
                 "learning rate": args.learning_rate,

@@ -11,7 +11,8 @@ NONFINITE_POLICIES = ("stop", "skip")
 
 @dataclass
 class RunArguments:
-    """The run's wall-clock budget, what a non-finite loss does, and the data-order audit log."""
+    """The run's wall-clock budget, what a non-finite loss does and how often the guards read the device, and the
+    data-order audit log."""
 
     max_train_minutes: float | None = field(
         default=None, metadata={"help": "Stop training (and save) after this many minutes of wall-clock time."}
@@ -22,6 +23,14 @@ class RunArguments:
             "help": "A NaN or infinite loss: 'stop' the run with an error naming the step and batch (the last "
             "checkpoint stays good) or 'skip' that optimizer step."
         },
+    )
+    host_sync_steps: int = field(
+        default=1,
+        metadata={"help": "How often the run's guards read the device: the non-finite-loss check, and (over several "
+                  "processes) the agreement on a preemption signal and on the time budget, once every N optimizer "
+                  "steps; the steps between wait for nothing on the host (what keeps a GPU's queue full). With N > 1 a "
+                  "non-finite loss is caught up to N - 1 steps late ('stop' only) and the Trainer's per-micro-batch "
+                  "token count is off unless --include_num_input_tokens_seen asks for it."},
     )
     lr_schedule_clock: str = field(
         default="steps",
@@ -52,6 +61,11 @@ class RunArguments:
             raise HfPretrainError(
                 f"--on_nonfinite_loss must be one of {', '.join(NONFINITE_POLICIES)}, not '{self.on_nonfinite_loss}'"
             )
+        if self.host_sync_steps < 1:
+            raise HfPretrainError(f"--host_sync_steps must be at least 1, not {self.host_sync_steps}")
+        if self.host_sync_steps > 1 and self.on_nonfinite_loss == "skip":
+            raise HfPretrainError("--on_nonfinite_loss skip must check every step before its update: drop "
+                                  "--host_sync_steps or use --on_nonfinite_loss stop")
         if self.max_train_minutes is not None and self.max_train_minutes <= 0:
             raise HfPretrainError("--max_train_minutes must be positive")
         if self.lr_schedule_clock not in ("steps", "time"):

@@ -43,29 +43,61 @@ class StepBatches:
         self.sequence_ids.append(sequence_ids)
 
 
+@dataclass
+class _CheckedStep:
+    """What a non-finite-loss check needs of one optimizer step: its micro-batches' finiteness (on the device)."""
+
+    step: int
+    finite: torch.Tensor  # (micro-batches,) bool
+    losses: list[torch.Tensor]
+    sequence_ids: list[torch.Tensor | None]
+
+
 class NonFiniteLossCallback(TrainerCallback):
     """Catches a NaN or infinite loss at the optimizer step it happens, on every process at once, before the update.
 
     ``policy="stop"`` raises an error naming the step, the batch's sequence ids and the last good checkpoint;
     ``"skip"`` drops the step's gradients, so the optimizer leaves the weights and its moments untouched. One
     finiteness check per optimizer step: the micro-batches' losses are stacked, reduced over processes and read
-    once. With fp16 the gradient scaler already skips steps whose gradients are not finite.
+    once. With ``every=N`` the steps' finiteness stays on the device and is read once every N steps (and at the end
+    of training), so the steps between never wait for the device; a bad step is then named up to N - 1 steps after
+    its update ("stop" only: "skip" must know before the update). With fp16 the gradient scaler already skips steps
+    whose gradients are not finite.
     """
 
-    def __init__(self, batches: StepBatches, policy: str = "stop") -> None:
+    def __init__(self, batches: StepBatches, policy: str = "stop", every: int = 1) -> None:
         self.batches = batches
         self.policy = policy
+        self.every = every
+        self.pending: list[_CheckedStep] = []
 
     def on_pre_optimizer_step(self, args, state, control, model=None, **kwargs):
         if not self.batches.losses:
             return
+        step = state.global_step + 1
         finite = torch.isfinite(torch.stack([loss.float().reshape(()) for loss in self.batches.losses]))
-        everywhere = finite.all().to(args.device, torch.float32).reshape(1)
+        self.pending.append(_CheckedStep(step, finite, list(self.batches.losses), list(self.batches.sequence_ids)))
+        if step % self.every == 0:  # the same steps on every process, as the reduction requires
+            self._check(args, step, model, pending_update=True)
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if self.pending:  # the steps since the last check, before the final weights are saved
+            self._check(args, state.global_step)
+
+    def _check(self, args, step: int, model=None, pending_update: bool = False) -> None:
+        """Reads the finiteness of the steps since the last check, at ``step`` (whose update is still to come
+        when ``pending_update``)."""
+        pending, self.pending = self.pending, []
+        everywhere = torch.stack([checked.finite.all() for checked in pending]).to(args.device, torch.float32)
         if _distributed():
             torch.distributed.all_reduce(everywhere, op=torch.distributed.ReduceOp.MIN)
-        if everywhere.item():
+        if everywhere.all().item():
             return
-        message = self._where(finite, state.global_step + 1)
+        bad = pending[everywhere.tolist().index(0.0)]
+        message = self._where(bad)
+        before_update = pending_update and bad.step == step
+        if not before_update:
+            message += f" (found at step {step}: --host_sync_steps {self.every} reads the device every {self.every} steps)"
         if self.policy == "skip":
             logger.warning("%s: skipping this optimizer step (--on_nonfinite_loss skip)", message)
             if model is not None and not args.fp16:  # fp16: the gradient scaler skips the step itself
@@ -73,21 +105,23 @@ class NonFiniteLossCallback(TrainerCallback):
             return
         # Good means finite weights: a blow-up can make the weights huge, then infinite, before the loss is.
         last = checkpoints.last_finite_checkpoint(args.output_dir)
+        applied = "before the update was applied" if before_update else "after its update"
         raise HfPretrainError(
-            f"{message}; training stopped before the update was applied. The last good checkpoint (finite weights) "
+            f"{message}; training stopped {applied}. The last good checkpoint (finite weights) "
             f"is {last or 'none (no checkpoint with finite weights was saved)'}; resume from it with "
             "--resume_from_checkpoint and a lower --learning_rate, or pass --on_nonfinite_loss skip"
         )
 
-    def _where(self, finite: torch.Tensor, step: int) -> str:
-        bad = [i for i, ok in enumerate(finite.tolist()) if not ok]
+    @staticmethod
+    def _where(checked: _CheckedStep) -> str:
+        bad = [i for i, ok in enumerate(checked.finite.tolist()) if not ok]
         if not bad:  # this process's losses are fine: another one's are not
-            ids = self.batches.sequence_ids[0]
-            return f"non-finite loss on another process at step {step}" + (
+            ids = checked.sequence_ids[0]
+            return f"non-finite loss on another process at step {checked.step}" + (
                 f" (this one's batch: sequence ids {ids.tolist()[:16]})" if ids is not None else "")
-        value = self.batches.losses[bad[0]].item()
-        ids = self.batches.sequence_ids[bad[0]]
-        return f"non-finite loss ({value}) at step {step}" + (
+        value = checked.losses[bad[0]].item()
+        ids = checked.sequence_ids[bad[0]]
+        return f"non-finite loss ({value}) at step {checked.step}" + (
             f", batch of sequence ids {ids.tolist()[:16]}" if ids is not None else "")
 
 
@@ -145,13 +179,16 @@ class LearningRateOnResumeCallback(TrainerCallback):
 class TimeBudgetCallback(TrainerCallback):
     """Stop training, and save, once ``minutes`` of wall-clock training time have passed.
 
-    Every process must stop at the same step, so the time is the maximum over processes. With a time-keyed
-    learning-rate schedule (``multiplier``), the callback also hands it the time spent after every step; the time
-    then lives in the scheduler's state, so a resumed run continues the budget where the checkpoint left it.
+    Every process must stop at the same step, so the time is the maximum over processes, agreed every ``every``
+    steps (a host synchronisation); a single process reads its clock every step. With a time-keyed learning-rate
+    schedule (``multiplier``), the callback also hands it the time spent, so processes keep the same learning rate;
+    the time then lives in the scheduler's state, so a resumed run continues the budget where the checkpoint left it.
     """
 
-    def __init__(self, minutes: float, multiplier: TimeKeyedMultiplier | None = None, clock=time.monotonic) -> None:
+    def __init__(self, minutes: float, multiplier: TimeKeyedMultiplier | None = None, clock=time.monotonic,
+                 every: int = 1) -> None:
         self.seconds = minutes * 60
+        self.every = every
         self.multiplier = multiplier
         self.clock = clock
         self.start: float | None = None
@@ -162,6 +199,8 @@ class TimeBudgetCallback(TrainerCallback):
         self.before = self.multiplier.spent if self.multiplier is not None else 0.0
 
     def on_step_end(self, args, state, control, **kwargs):
+        if _distributed() and state.global_step % self.every:
+            return  # processes agree on the time at every N-th step only; until then the schedule holds its value
         spent = torch.tensor(self.before + self.clock() - self.start, dtype=torch.float64)
         if _distributed():
             spent = spent.to(args.device)

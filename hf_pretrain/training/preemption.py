@@ -3,7 +3,7 @@ progress on every process, saves a checkpoint of it, and stops the run, which th
 (:class:`~hf_pretrain.errors.Interrupted`). A rerun of the same command resumes from that checkpoint.
 
 Schedulers and terminals signal every process of the job; a signal that reaches one process only is still
-honoured by all, since the processes agree on it at each step's end. A second Ctrl-C stops at once, without a
+honoured by all, since the processes agree on it at each step's end (every ``--host_sync_steps`` steps' end). A second Ctrl-C stops at once, without a
 checkpoint (the last complete one stays the one to resume); repeated SIGTERMs are one notice (a launcher such as
 torchrun forwards the scheduler's signal to processes that already got it).
 """
@@ -26,9 +26,11 @@ SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 class PreemptionCallback(TrainerCallback):
     """Turns a SIGTERM or SIGINT received during ``Trainer.train`` into a checkpoint at the end of the current
-    optimizer step and a stop. :meth:`raise_if_stopped`, called after ``train`` returns, ends the run."""
+    optimizer step and a stop. :meth:`raise_if_stopped`, called after ``train`` returns, ends the run. Over several
+    processes they agree on it every ``every`` steps (one scalar all-reduce, a host synchronisation)."""
 
-    def __init__(self) -> None:
+    def __init__(self, every: int = 1) -> None:
+        self.every = every
         self.received: int = 0  # the signal's number; 0 while none came
         self.stopped_at: int | None = None  # the step whose checkpoint was saved
         self._previous: dict[int, object] = {}
@@ -54,6 +56,8 @@ class PreemptionCallback(TrainerCallback):
     def on_step_end(self, args, state, control, **kwargs):
         received = self.received
         if args.world_size > 1:
+            if state.global_step % self.every:
+                return  # not a step the processes agree at: each goes on until the next one
             # Every process must stop at the same step, or the others would wait forever in the next one's
             # collectives: the highest signal number any process got wins. One scalar per optimizer step.
             flag = torch.tensor([received], device=args.device)

@@ -251,8 +251,10 @@ def pretraining_trainer(
     trainer = PretrainingTrainer(
         model=model,
         # Evaluation reports the loss and the counted step metrics: the logits themselves are never gathered.
-        args=training_args_for_trainer(training_args, count_tokens=True, keep_columns=True, prediction_loss_only=True,
-                                       **overrides),
+        # Counting tokens is a read per micro-batch (the Trainer's own): kept unless the run reads the device
+        # only every --host_sync_steps, where --include_num_input_tokens_seen still asks for it.
+        args=training_args_for_trainer(training_args, count_tokens=run_args.host_sync_steps == 1, keep_columns=True,
+                                       prediction_loss_only=True, **overrides),
         train_dataset=data.sequences["train"],
         eval_dataset=data.sequences["validation"] if has_eval else None,
         data_collator=objective.collator(data.tokenizer),
@@ -264,11 +266,12 @@ def pretraining_trainer(
     if data.streamed:  # before the manifest: a complete checkpoint holds every process's stream position
         trainer.add_callback(StreamPositionCallback(trainer.step_batches))
     trainer.add_callback(CheckpointManifestCallback(settings))
-    trainer.add_callback(NonFiniteLossCallback(trainer.step_batches, run_args.on_nonfinite_loss))
+    every = run_args.host_sync_steps
+    trainer.add_callback(NonFiniteLossCallback(trainer.step_batches, run_args.on_nonfinite_loss, every))
     trainer.add_callback(LearningRateOnResumeCallback())
-    trainer.add_callback(PreemptionCallback())
+    trainer.add_callback(PreemptionCallback(every))
     if run_args.max_train_minutes:
-        trainer.add_callback(TimeBudgetCallback(run_args.max_train_minutes, multiplier))
+        trainer.add_callback(TimeBudgetCallback(run_args.max_train_minutes, multiplier, every=every))
     if run_args.log_sequence_ids:
         folder = os.path.join(training_args.output_dir, "sequence_ids")
         trainer.add_callback(SequenceLogCallback(trainer.step_batches, folder))

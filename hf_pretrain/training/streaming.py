@@ -5,7 +5,8 @@ The Trainer resumes a map-style dataset by skipping the batches it has trained; 
 them again, so a streamed run sets ``ignore_data_skip`` and starts each process's stream after the last row it
 trained instead (:class:`~hf_pretrain.data.streaming.StreamState`). Each process reads its own shards
 (``dispatch_batches=False``: accelerate gives each process its own shard of a ``datasets`` stream rather than
-reading everything on the main process and sending it; the stream has one shard per process, its files).
+reading everything on the main process and sending it; the stream has one shard per process, its files: corpus
+files, a prepared dataset's Arrow files, or a Hub dataset's data files).
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ from datasets import Dataset, DatasetDict
 from transformers import TrainerCallback, TrainingArguments
 
 from ..data.arguments import DataArguments
-from ..data.corpus import expand_paths, load_documents, read_documents
+from ..data.corpus import expand_paths, hub_shards, load_documents
 from ..data.sequences import tokenize_documents
-from ..data.streaming import StreamState, stream_dataset
+from ..data.streaming import Shard, StreamState, shard_documents, stream_dataset
 from ..errors import BadInput, HfPretrainError
 from ..models.arguments import ModelArguments
 from ..objectives import Objective
@@ -33,9 +34,9 @@ logger = logging.getLogger(__name__)
 TOKENIZER_SAMPLE_DOCUMENTS = 20_000  # what a streamed run trains its tokenizer on: the stream's first documents
 
 
-def check_streaming(objective: Objective, data_args: DataArguments, world_size: int, evaluates: bool) -> list[str]:
-    """The stream's files, or a one-line refusal of what a streamed run on ``world_size`` processes cannot do
-    (before any work)."""
+def check_streaming(objective: Objective, data_args: DataArguments, world_size: int, evaluates: bool) -> list[Shard]:
+    """The stream's shards, or a one-line refusal of what a streamed run on ``world_size`` processes cannot do
+    (before any work; a Hub dataset is looked up, not read)."""
     if not objective.streams:
         raise HfPretrainError(
             f"--streaming packs documents as they are read; --objective {objective.name} builds its rows from the "
@@ -43,29 +44,29 @@ def check_streaming(objective: Objective, data_args: DataArguments, world_size: 
         )
     if objective.args.masking == "static":
         raise HfPretrainError("--streaming masks rows as they are drawn: drop --masking static")
-    if data_args.dataset_name:
-        raise HfPretrainError("--streaming reads --train_file files or a --prepared_dataset (each file a shard), not "
-                              "a Hub dataset yet: write it to files first, or drop --streaming")
     if data_args.max_train_documents is not None:
         raise HfPretrainError("--max_train_documents reads a sample into memory: with --streaming, bound the run "
                               "with --max_steps or --max_train_minutes")
     if evaluates and not (data_args.validation_file or data_args.prepared_dataset):
         raise HfPretrainError("--streaming holds no documents out for evaluation: pass a --validation_file, or "
                               "--eval_strategy no")
-    files = stream_files(data_args)
-    if len(files) < world_size:
-        raise HfPretrainError(
-            f"--streaming gives each process its own files: {len(files)} file(s) for {world_size} processes; split "
-            "the corpus into at least as many files, or run fewer processes"
-        )
-    if len(files) % world_size:
+    shards = stream_shards(data_args)
+    if len(shards) < world_size:
+        split = (f"push --dataset_name {data_args.dataset_name} in at least as many data files" if data_args.dataset_name
+                 else "split the corpus into at least as many files")
+        raise HfPretrainError(f"--streaming gives each process its own files: {len(shards)} file(s) for {world_size} "
+                              f"processes; {split}, or run fewer processes")
+    if len(shards) % world_size:
         logger.warning("--streaming: %d files over %d processes: some processes read more files than others (each "
-                       "goes round its own again when done)", len(files), world_size)
-    return files
+                       "goes round its own again when done)", len(shards), world_size)
+    return shards
 
 
-def stream_files(data_args: DataArguments) -> list[str]:
-    """The stream's shards: the ``--train_file`` files, or a prepared dataset's tokenized train files."""
+def stream_shards(data_args: DataArguments) -> list[Shard]:
+    """The stream's shards: the ``--train_file`` files, a Hub dataset's data files, or a prepared dataset's
+    tokenized train files."""
+    if data_args.dataset_name:
+        return hub_shards(data_args.dataset_name, data_args.dataset_config_name, data_args.text_column_name)
     if not data_args.prepared_dataset:
         return expand_paths(data_args.train_file or [])
     folder = os.path.join(data_args.prepared_dataset, "tokenized", "train")
@@ -85,10 +86,11 @@ def stream_start(checkpoint: str | None, training_args: TrainingArguments) -> in
     return state.sequence_id
 
 
-def tokenizer_sample(files: list[str], data_args: DataArguments, n: int = TOKENIZER_SAMPLE_DOCUMENTS) -> DatasetDict:
+def tokenizer_sample(shards: list[Shard], data_args: DataArguments, n: int = TOKENIZER_SAMPLE_DOCUMENTS
+                     ) -> DatasetDict:
     """The stream's first ``n`` documents: what a streamed run trains its tokenizer on."""
     bad = BadInput(data_args.on_bad_input)
-    documents = (text for path in files for text in read_documents(path, data_args.text_column_name, bad))
+    documents = (text for shard in shards for text in shard_documents(shard, data_args.text_column_name, bad))
     return DatasetDict(train=Dataset.from_dict({"text": list(islice(documents, n))}))
 
 
@@ -97,7 +99,7 @@ def prepare_streaming_data(
     checkpoint: str | None,
 ) -> PretrainingData:
     """The recipes' data step for ``--streaming``: the tokenizer, the training stream, validation rows if any."""
-    files = check_streaming(objective, data_args, training_args.world_size, training_args.eval_strategy != "no")
+    shards = check_streaming(objective, data_args, training_args.world_size, training_args.eval_strategy != "no")
     start = stream_start(checkpoint, training_args)
     documents = DatasetDict()
     if data_args.prepared_dataset:  # tokenized already, with its own tokenizer
@@ -106,7 +108,7 @@ def prepare_streaming_data(
     else:
         needs_sample = training_args.process_index == 0 and not (
             model_args.tokenizer_name or model_args.model_name_or_path or checkpoint)
-        sample = tokenizer_sample(files, data_args) if needs_sample else DatasetDict(train=Dataset.from_dict({"text": []}))
+        sample = tokenizer_sample(shards, data_args) if needs_sample else DatasetDict(train=Dataset.from_dict({"text": []}))
         tokenizer, tokenizer_description = prepare_tokenizer(
             sample, model_args, data_args, training_args, checkpoint, objective.default_model_type
         )
@@ -118,7 +120,7 @@ def prepare_streaming_data(
                                                      bad=BadInput(data_args.on_bad_input))
             validation = tokenize_documents(documents["validation"], tokenizer)
     sequences = DatasetDict(train=stream_dataset(
-        files, tokenizer, data_args.max_seq_length, objective.args.isolate_documents, data_args.text_column_name,
+        shards, tokenizer, data_args.max_seq_length, objective.args.isolate_documents, data_args.text_column_name,
         start, data_args.on_bad_input, training_args.world_size,
     ))
     if validation is not None and training_args.eval_strategy != "no":
@@ -126,7 +128,7 @@ def prepare_streaming_data(
             validation, tokenizer, split="validation", max_seq_length=data_args.max_seq_length,
             source=describe_corpus(data_args) + " (validation)",
         )
-    corpus = f"{describe_corpus(data_args)} (streamed, {len(files)} shards)"
+    corpus = f"{describe_corpus(data_args)} (streamed, {len(shards)} shards)"
     return PretrainingData(documents, sequences, tokenizer, corpus, tokenizer_description)
 
 
