@@ -8,11 +8,13 @@ tokenizer trained once, and the same validation rows: packed 128-token rows mask
 - hf:   run_mlm.py's way: each document tokenized whole, `group_texts` into 128-token blocks,
         `DataCollatorForLanguageModeling` (15 %), a `BertForMaskedLM` as wide and deep as ours, AdamW at lr 1e-3,
         batch 32, linear decay over the steps it reaches in the budget (measured on a short probe, plus 10 %),
-        the same precision as ours.
+        the same precision as ours (the preset's `bf16: auto`, decided once on one core, for both sides and the
+        fine-tuning).
 
 Each side runs in its own process on one core (`torch.set_num_threads(1)`), both at once, and is evaluated on the
 validation rows at 5, 10, 20 and 30 minutes of training (evaluation time is not counted). Each also measures this
-machine's bf16 matrix-multiply peak on its core (large `torch.matmul`s) and reports its model-FLOPs utilization.
+machine's matrix-multiply peak on its core (large `torch.matmul`s), in bf16 and in fp32, and reports its
+model-FLOPs utilization against the peak of the precision it trains in.
 Prints the table, the time-to-loss ratio (how much longer plain HF needs to reach our 30-minute loss, extrapolated
 from its curve when it does not get there: a straight line in log-time over its last evaluations), MRPC dev over
 seeds, and writes `results.json`, `results.md` and `curves.png` to --output_dir.
@@ -92,19 +94,6 @@ def evaluate(model, batches, bf16: bool) -> tuple[float, float]:
     return nll / count, correct / count
 
 
-def matmul_peak_flops(seconds: float = 3.0, n: int = 1024) -> float:
-    """This core's bf16 matrix-multiply rate: the best of repeated large matmuls (FLOP/s)."""
-    a, b = torch.randn(n, n, dtype=torch.bfloat16), torch.randn(n, n, dtype=torch.bfloat16)
-    torch.matmul(a, b)
-    best, end = 0.0, time.perf_counter() + seconds
-    while time.perf_counter() < end:
-        start = time.perf_counter()
-        for _ in range(4):
-            torch.matmul(a, b)
-        best = max(best, 4 * 2 * n**3 / (time.perf_counter() - start))
-    return best
-
-
 def flops_per_token(config, predicted_fraction: float) -> float:
     """Training FLOPs per token the model executes: 3 x (2 x the layers' weights + attention over the sequence +
     the MLM head at the positions it runs on: all of them, or the masked fraction with sparse prediction)."""
@@ -147,11 +136,14 @@ def timed_evaluation(marks: list[float], batches, bf16: bool, record: list):
 
 
 def run_side(side: str, work: Path, args: argparse.Namespace) -> dict:
+    from hf_pretrain.training.precision import matmul_rate
+
     torch.set_num_threads(1)
-    peak = matmul_peak_flops()
+    peaks = {name: matmul_rate(dtype, seconds=3.0) for name, dtype in (("bf16", torch.bfloat16),
+                                                                        ("fp32", torch.float32))}
     batches = validation_batches(work)
     record: list[dict] = []
-    callback = timed_evaluation(args.evals, batches, True, record)
+    callback = timed_evaluation(args.evals, batches, args.bf16, record)
     out = work / side
     if side == "ours":
         trainer, model, predicted = build_ours(work, out, args)
@@ -160,7 +152,7 @@ def run_side(side: str, work: Path, args: argparse.Namespace) -> dict:
     trainer.add_callback(callback)
     trainer.train()
     if callback.pending:  # ours' time budget counts the evaluations too: it can end before the last mark
-        loss, accuracy = evaluate(model, batches, True)
+        loss, accuracy = evaluate(model, batches, args.bf16)
         record.append({"minutes": round(callback.spent / 60, 2), "train_seconds": callback.spent,
                        "step": trainer.state.global_step, "tokens": int(trainer.state.num_input_tokens_seen),
                        "loss": loss, "accuracy": accuracy, "budget_end": True})
@@ -169,8 +161,11 @@ def run_side(side: str, work: Path, args: argparse.Namespace) -> dict:
     tokens = record[-1]["tokens"]
     seconds = record[-1]["train_seconds"]
     achieved = flops_per_token(model.config, predicted) * tokens / seconds
-    return {"side": side, "curve": record, "tokens_per_second": tokens / seconds, "matmul_peak_tflops": peak / 1e12,
-            "mfu": achieved / peak, "parameters": model.num_parameters()}
+    precision = "bf16" if args.bf16 else "fp32"
+    return {"side": side, "curve": record, "tokens_per_second": tokens / seconds, "precision": precision,
+            "matmul_peak_tflops": peaks[precision] / 1e12, "matmul_peaks_tflops": {k: v / 1e12 for k, v in peaks.items()},
+            "mfu": achieved / peaks[precision], "mfu_bf16_peak": achieved / peaks["bf16"],
+            "parameters": model.num_parameters()}
 
 
 def build_ours(work: Path, out: Path, args: argparse.Namespace):
@@ -187,7 +182,7 @@ def build_ours(work: Path, out: Path, args: argparse.Namespace):
         (ModelArguments, DataArguments, PretrainingArguments, RunArguments, TrainingArguments),
         ["--config", str(BUDGET), "--output_dir", str(out), "--tokenizer_name", str(work / "tokenizer"),
          "--max_train_minutes", str(max(args.evals)), "--eval_strategy", "no", "--save_strategy", "no",
-         "--logging_steps", "50", "--max_steps", "1000000"],
+         "--logging_steps", "50", "--max_steps", "1000000", "--bf16", str(args.bf16).lower()],
     )
     objective = objective_class(pretraining.objective)(pretraining, training_args.seed)
     tokenizer = load_tokenizer(str(work / "tokenizer"))
@@ -219,12 +214,12 @@ def build_hf(work: Path, out: Path, args: argparse.Namespace):
     collator = DataCollatorForLanguageModeling(tokenizer, mlm_probability=0.15)
     # The schedule's length as a run_mlm.py user would size it: the steps the budget holds at the probed speed,
     # plus 10 % so that a slower stretch never ends training before the last evaluation.
-    steps = int(1.1 * probe_steps(model, blocks, collator, max(args.evals) * 60))
+    steps = int(1.1 * probe_steps(model, blocks, collator, max(args.evals) * 60, args.bf16))
     set_seed(0)
     model = BertForMaskedLM(config)
     training_args = TrainingArguments(
         output_dir=str(out), per_device_train_batch_size=32, learning_rate=1e-3, max_steps=steps,
-        lr_scheduler_type="linear", warmup_steps=0.05, weight_decay=0.01, bf16=True, use_cpu=True,
+        lr_scheduler_type="linear", warmup_steps=0.05, weight_decay=0.01, bf16=args.bf16, use_cpu=True,
         logging_steps=50, save_strategy="no", report_to="none", include_num_input_tokens_seen="non_padding",
         dataloader_pin_memory=False, seed=0,
     )
@@ -254,14 +249,15 @@ def plain_hf_blocks(work: Path, tokenizer, labels: bool = False, **tokenizer_kwa
     return tokenized.map(group_texts, batched=True)
 
 
-def probe_steps(model, blocks, collator, seconds: float) -> int:
-    """How many batch-32 steps fit in ``seconds`` (timed over a few steps), so the schedule ends with the budget."""
+def probe_steps(model, blocks, collator, seconds: float, bf16: bool) -> int:
+    """How many batch-32 steps fit in ``seconds`` (timed over a few steps in the precision the side trains in), so
+    the schedule ends with the budget."""
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     timings = []
     for i in range(6):
         batch = collator([blocks[j] for j in range(32 * i, 32 * (i + 1))])
         start = time.perf_counter()
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             loss = model(**batch).loss
         loss.backward()
         optimizer.step()
@@ -300,7 +296,7 @@ def finetune(checkpoint: Path, out: Path, args: argparse.Namespace, from_scratch
     command = [sys.executable, str(ROOT / "recipes" / "finetune_glue.py"), "--config",
                str(ROOT / "recipes" / "configs" / "glue.yaml"), "--model_name_or_path", str(checkpoint),
                "--task_name", "mrpc", "--glue_dir", args.glue_dir, "--output_dir", str(out), "--seeds",
-               *map(str, args.seeds), "--bf16"] + (["--from_scratch"] if from_scratch else [])
+               *map(str, args.seeds), "--bf16", str(args.bf16).lower()] + (["--from_scratch"] if from_scratch else [])
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return json.loads((out / "glue_results.json").read_text())["summary"]
 
@@ -337,6 +333,8 @@ def main() -> None:
     parser.add_argument("--skip_glue", action="store_true")
     parser.add_argument("--report_only", action="store_true", help="write the report again from the saved sides")
     parser.add_argument("--side", choices=["ours", "hf"], help=argparse.SUPPRESS)
+    parser.add_argument("--bf16", type=lambda v: v.lower() == "true", default=None,
+                        help="true or false for both sides (default: the budget preset's auto, decided here)")
     args = parser.parse_args()
     work = Path(args.output_dir)
     if args.report_only:
@@ -352,9 +350,16 @@ def main() -> None:
         return
 
     work.mkdir(parents=True, exist_ok=True)
+    if args.bf16 is None:  # the preset's bf16: auto, decided on one core as each side trains
+        from hf_pretrain.training.precision import choose_bf16
+
+        torch.set_num_threads(1)
+        args.bf16, reason = choose_bf16()
+        torch.set_num_threads(os.cpu_count() or 1)
+        print(f"precision: {reason}", flush=True)
     prepare(work, args)
     child = [sys.executable, __file__, "--output_dir", str(work), "--train_file", args.train_file,
-             "--evals", *map(str, args.evals)]
+             "--evals", *map(str, args.evals), "--bf16", str(args.bf16).lower()]
     sides = {side: subprocess.Popen([*child, "--side", side], stdout=open(work / f"{side}.log", "w"),
                                     stderr=subprocess.STDOUT, env={**os.environ, "OMP_NUM_THREADS": "1"})
              for side in ("ours", "hf")}
@@ -393,8 +398,13 @@ def report(work: Path, results: dict, n_seeds: int) -> None:
               f"{ours_minutes:.1f} minutes (interpolated), {hf[-1]['minutes'] / ours_minutes:.1f}x faster"]
     for side in ("ours", "hf"):
         r = results[side]
-        lines.append(f"{side}: {r['tokens_per_second']:,.0f} tokens/s, MFU {100 * r['mfu']:.0f} % of this core's "
-                     f"bf16 matmul peak ({r['matmul_peak_tflops'] * 1000:.0f} GFLOP/s), {r['parameters']:,} parameters")
+        precision = r.get("precision", "bf16")
+        line = (f"{side}: {r['tokens_per_second']:,.0f} tokens/s in {precision}, MFU {100 * r['mfu']:.0f} % of this "
+                f"core's {precision} matmul peak ({r['matmul_peak_tflops'] * 1000:.0f} GFLOP/s)")
+        if precision != "bf16":
+            line += (f", {100 * r['mfu_bf16_peak']:.0f} % of its bf16 peak "
+                     f"({r['matmul_peaks_tflops']['bf16'] * 1000:.0f} GFLOP/s)")
+        lines.append(f"{line}, {r['parameters']:,} parameters")
     if "mrpc" in results:
         lines += ["", "| MRPC dev | accuracy | F1 |", "|---|---|---|"]
         for name, summary in results["mrpc"].items():

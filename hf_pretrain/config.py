@@ -19,6 +19,7 @@ import yaml
 from transformers import HfArgumentParser, TrainingArguments
 
 from .errors import HfPretrainError
+from .training.precision import choose_bf16
 
 logger = logging.getLogger(__name__)
 
@@ -141,6 +142,20 @@ def _place_without_accelerator(values: dict[str, Any]) -> None:
     values["use_cpu"] = True
 
 
+def _auto_bf16(preset: dict[str, Any], argv: list[str]) -> tuple[bool, list[str]]:
+    """Whether ``--bf16 auto`` (a flag) or ``bf16: auto`` (the preset, unless a flag sets it) asks for the precision
+    to be chosen on this device; the 'auto' value is taken out, since the flag itself is a boolean."""
+    for i, arg in enumerate(argv):
+        if arg == "--bf16=auto":
+            return True, argv[:i] + argv[i + 1:]
+        if arg == "--bf16" and argv[i + 1 : i + 2] == ["auto"]:
+            return True, argv[:i] + argv[i + 2:]
+    if preset.get("bf16") != "auto":
+        return False, argv
+    del preset["bf16"]
+    return not any(arg == "--bf16" or arg.startswith("--bf16=") for arg in argv), argv
+
+
 def parse_config(
     dataclass_types: Sequence[type], argv: Sequence[str] | None = None, defaults: dict[str, Any] | None = None
 ) -> tuple[Any, ...]:
@@ -157,8 +172,9 @@ def parse_config(
     if defaults:
         parser.set_defaults(**defaults)
 
+    preset = _load_preset(config_path) if config_path is not None else {}
+    auto_bf16, argv = _auto_bf16(preset, argv)
     if config_path is not None:
-        preset = _load_preset(config_path)
         # The annotations as written (HfArgumentParser narrows its fields' types to what argparse parses).
         declared = {name: str(kind) for dtype in dataclass_types for cls in reversed(dtype.__mro__)
                     for name, kind in vars(cls).get("__annotations__", {}).items()}
@@ -174,6 +190,9 @@ def parse_config(
         hint = _suggest(flag.lstrip("-"), known)
         raise HfPretrainError(f"unknown argument {flag}{hint}")
     values = vars(namespace)
+    if auto_bf16 and "bf16" in values:
+        values["bf16"], reason = choose_bf16()
+        logger.info("--bf16 auto: %s", reason)
     _place_without_accelerator(values)
     _check_training_values(values)
 

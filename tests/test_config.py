@@ -23,6 +23,34 @@ def test_preset_gives_defaults_and_flags_override(tmp_path):
     assert training.output_dir == str(tmp_path)
 
 
+@pytest.mark.parametrize(
+    "rates, preset, flags, expected, measured",
+    [
+        ({"bf16": 80e9, "fp32": 145e9}, "auto", [], False, True),  # AVX-512 BF16 alone: half fp32's rate
+        ({"bf16": 500e9, "fp32": 150e9}, "auto", [], True, True),  # AMX
+        ({"bf16": 160e9, "fp32": 145e9}, "auto", [], False, True),  # within the margin: fp32
+        ({"bf16": 80e9, "fp32": 145e9}, "auto", ["--bf16", "true"], True, False),  # a flag wins over the preset
+        ({"bf16": 80e9, "fp32": 145e9}, "auto", ["--bf16"], True, False),
+        ({"bf16": 500e9, "fp32": 150e9}, "false", ["--bf16", "auto"], True, True),  # and asks for auto itself
+        ({"bf16": 500e9, "fp32": 150e9}, "false", ["--bf16=auto"], True, True),
+        ({"bf16": 500e9, "fp32": 150e9}, "false", [], False, False),
+    ],
+)
+def test_bf16_auto_trains_in_the_precision_this_cpu_multiplies_faster(tmp_path, monkeypatch, caplog, rates, preset,
+                                                                     flags, expected, measured):
+    import torch
+
+    from hf_pretrain.training import precision
+
+    monkeypatch.setattr(precision, "matmul_rate", lambda dtype: rates["bf16" if dtype == torch.bfloat16 else "fp32"])
+    config = tmp_path / "p.yaml"
+    config.write_text(f"hidden_size: 64\nbf16: {preset}\n")
+    with caplog.at_level("INFO"):
+        *_, training = parse_config(TYPES, ["--config", str(config), "--output_dir", str(tmp_path), *flags])
+    assert training.bf16 is expected
+    assert ("--bf16 auto: this CPU multiplies bf16 matrices at" in caplog.text) == measured
+
+
 @pytest.mark.faults
 def test_unknown_key_in_preset(tmp_path):
     preset = tmp_path / "p.yaml"
