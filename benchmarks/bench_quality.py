@@ -275,6 +275,9 @@ def parse_budget() -> dict:
 # --- the comparison ----------------------------------------------------------------------------------------------
 
 
+EXTRAPOLATION_LIMIT = 10.0  # times plain HF's measured minutes
+
+
 def time_to_loss(curve: list[dict], target: float) -> tuple[float, bool]:
     """Minutes at which ``curve`` reaches ``target``: interpolated, or extrapolated on a line in log-time through
     its last two evaluations (True when extrapolated)."""
@@ -380,10 +383,18 @@ def report(work: Path, results: dict, n_seeds: int) -> None:
     target = ours[-1]["loss"]
     minutes, extrapolated = time_to_loss(hf, target)
     ratio = minutes / ours[-1]["minutes"]
+    # A line through two points says little far past them: beyond EXTRAPOLATION_LIMIT times plain HF's measured
+    # time, report the bound and the slope rather than a figure (a flat curve would give astronomic minutes).
+    out_of_reach = extrapolated and minutes > EXTRAPOLATION_LIMIT * hf[-1]["minutes"]
     # The other way round, without extrapolating: when do we reach plain HF's final loss?
     ours_minutes, _ = time_to_loss(ours, hf[-1]["loss"])
-    results["time_to_loss"] = {"target_loss": target, "hf_minutes": minutes, "extrapolated": extrapolated,
-                               "ratio": ratio, "ours_minutes_to_hf_final_loss": ours_minutes,
+    slope = (hf[-1]["loss"] - hf[-2]["loss"]) / math.log2(hf[-1]["minutes"] / hf[-2]["minutes"])
+    results["time_to_loss"] = {"target_loss": target, "extrapolated": extrapolated,
+                               "hf_minutes": None if out_of_reach else minutes,
+                               "ratio": None if out_of_reach else ratio,
+                               "ratio_above": EXTRAPOLATION_LIMIT * hf[-1]["minutes"] / ours[-1]["minutes"]
+                               if out_of_reach else None,
+                               "hf_loss_per_doubling": slope, "ours_minutes_to_hf_final_loss": ours_minutes,
                                "ratio_at_hf_final_loss": hf[-1]["minutes"] / ours_minutes}
     lines = ["| training minutes (ours / HF) | ours loss | ours accuracy | plain HF loss | plain HF accuracy |",
              "|---|---|---|---|---|"]
@@ -391,9 +402,14 @@ def report(work: Path, results: dict, n_seeds: int) -> None:
         when = f"{a['minutes']:g}" if a["minutes"] == b["minutes"] else f"{a['minutes']:g} / {b['minutes']:g}"
         lines.append(f"| {when} | {a['loss']:.3f} | {100 * a['accuracy']:.1f} % | {b['loss']:.3f} | "
                      f"{100 * b['accuracy']:.1f} % |")
-    lines += ["", f"time to our final loss ({target:.3f}, at {ours[-1]['minutes']:g} minutes): plain HF "
-              f"{'~' if extrapolated else ''}{minutes:,.0f} minutes{' (extrapolated)' if extrapolated else ''}, "
-              f"{ratio:,.1f}x ours",
+    if out_of_reach:
+        reach = (f"not within {EXTRAPOLATION_LIMIT:g}x its measured time on its last slope ({slope:+.3f} loss per "
+                 f"doubling of time; extrapolated), so more than "
+                 f"{results['time_to_loss']['ratio_above']:,.1f}x ours")
+    else:
+        reach = (f"{'~' if extrapolated else ''}{minutes:,.0f} minutes{' (extrapolated)' if extrapolated else ''}, "
+                 f"{ratio:,.1f}x ours")
+    lines += ["", f"time to our final loss ({target:.3f}, at {ours[-1]['minutes']:g} minutes): plain HF {reach}",
               f"time to plain HF's final loss ({hf[-1]['loss']:.3f}, at {hf[-1]['minutes']:g} minutes): ours "
               f"{ours_minutes:.1f} minutes (interpolated), {hf[-1]['minutes'] / ours_minutes:.1f}x faster"]
     for side in ("ours", "hf"):
