@@ -16,7 +16,8 @@ validation rows at 5, 10, 20 and 30 minutes of training (evaluation time is not 
 machine's matrix-multiply peak on its core (large `torch.matmul`s), in bf16 and in fp32, and reports its
 model-FLOPs utilization against the peak of the precision it trains in.
 Prints the table, the time-to-loss ratio (how much longer plain HF needs to reach our 30-minute loss, extrapolated
-from its curve when it does not get there: a straight line in log-time over its last evaluations), MRPC dev over
+from its curve when it does not get there: a straight line in log-time over its last evaluations, up to 10x its
+measured time, beyond which the bound and the slope are printed), MRPC dev over
 seeds, and writes `results.json`, `results.md` and `curves.png` to --output_dir.
 
     make bench-quality            # python benchmarks/bench_quality.py --train_file ../shared/data/wikipedia

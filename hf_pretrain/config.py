@@ -192,7 +192,9 @@ def parse_config(
     values = vars(namespace)
     if auto_bf16 and "bf16" in values:
         values["bf16"], reason = choose_bf16()
-        logger.info("--bf16 auto: %s", reason)
+        # A warning, not info: the recipe sets up logging only after parsing, and which precision a run trains in
+        # (measured here, so it can differ between machines) should never go unsaid.
+        logger.warning("--bf16 auto: %s", reason)
     _place_without_accelerator(values)
     _check_training_values(values)
 

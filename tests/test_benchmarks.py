@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from .conftest import SHARED_DATA, run_recipe
+from .conftest import ROOT, SHARED_DATA, run_recipe
 
 FIGURE = re.compile(r"^(?P<name>[^:]+): (?P<ratio>\d+\.\d\d)x \(ours (?P<ours>[\d,.]+), hf (?P<hf>[\d,.]+) (?P<unit>.+)\)$")
 
@@ -70,3 +70,33 @@ def test_adaptation_benchmark_prints_its_table(tmp_path):
     row = re.compile(r"^\| (full|linear_probe|lora) \| (pretrained|random init) \| [\d.]+ ± [\d.]+ \| [\d.]+ ± [\d.]+ \| \d+ \|$")
     rows = [line for line in result.stdout.splitlines() if row.match(line)]
     assert len(rows) == 6 and (tmp_path / "out" / "results.md").read_text().count("\n| ") == 7  # header and 6 rows
+
+
+def _quality_side(losses: list[float], minutes: list[float]) -> dict:
+    return {"curve": [{"minutes": m, "loss": loss, "accuracy": 0.1} for m, loss in zip(minutes, losses)],
+            "tokens_per_second": 1000.0, "precision": "fp32", "mfu": 0.4, "mfu_bf16_peak": 0.8,
+            "matmul_peak_tflops": 0.15, "matmul_peaks_tflops": {"bf16": 0.075, "fp32": 0.15}, "parameters": 10}
+
+
+def test_quality_report_extrapolates_plain_hf_within_ten_times_its_time_and_bounds_it_beyond(tmp_path, monkeypatch):
+    import json
+
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import bench_quality
+
+    minutes = [5.0, 10.0, 20.0, 30.0]
+    ours = _quality_side([7.0, 6.5, 6.0, 5.5], minutes)
+    # Plain HF falls 0.5 per doubling from 6.5 at 30 minutes: 5.5 two doublings later, at 120 minutes (4x ours).
+    steep = {"ours": ours, "hf": _quality_side([7.5, 7.3, 7.0, 6.5], [5.0, 10.0, 15.0, 30.0])}
+    bench_quality.report(tmp_path, steep, n_seeds=1)
+    figures = json.loads((tmp_path / "results.json").read_text())["time_to_loss"]
+    assert abs(figures["hf_minutes"] - 120.0) < 1e-6 and abs(figures["ratio"] - 4.0) < 1e-9
+    assert "~120 minutes (extrapolated), 4.0x ours" in (tmp_path / "results.md").read_text()
+
+    # Nearly flat (0.02 per doubling): 1.5 loss would take 2^50 times longer; reported as a bound past 10x instead.
+    flat = {"ours": ours, "hf": _quality_side([7.1, 7.06, 7.04, 7.02], [5.0, 10.0, 15.0, 30.0])}
+    bench_quality.report(tmp_path, flat, n_seeds=1)
+    figures = json.loads((tmp_path / "results.json").read_text())["time_to_loss"]
+    assert figures["ratio"] is None and figures["hf_minutes"] is None and abs(figures["ratio_above"] - 10.0) < 1e-9
+    assert "not within 10x its measured time on its last slope (-0.020 loss per doubling" in (
+        tmp_path / "results.md").read_text()
