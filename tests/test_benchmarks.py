@@ -93,7 +93,7 @@ def test_quality_report_extrapolates_plain_hf_within_ten_times_its_time_and_boun
     assert abs(figures["hf_minutes"] - 120.0) < 1e-6 and abs(figures["ratio"] - 4.0) < 1e-9
     assert "~120 minutes (extrapolated), 4.0x ours" in (tmp_path / "results.md").read_text()
 
-    # Nearly flat (0.02 per doubling): 1.5 loss would take 2^50 times longer; reported as a bound past 10x instead.
+    # Nearly flat (0.02 per doubling): 1.52 more loss would take 76 doublings; reported as a bound past 10x instead.
     flat = {"ours": ours, "hf": _quality_side([7.1, 7.06, 7.04, 7.02], [5.0, 10.0, 15.0, 30.0])}
     bench_quality.report(tmp_path, flat, n_seeds=1)
     figures = json.loads((tmp_path / "results.json").read_text())["time_to_loss"]
