@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from .zygote import zygote_for
+
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = ROOT.parent / "shared" / "data"
 DEBUG = str(ROOT / "recipes" / "configs" / "debug.yaml")
@@ -58,9 +60,14 @@ def tokenizer(corpus_file):
 
 
 def run_recipe(*args: str, env: dict | None = None, launcher: list[str] | None = None, timeout: int = 600):
-    """Run a recipe as a user would, in a fresh process; returns the CompletedProcess (stdout+stderr merged)."""
+    """Run a recipe as a user would, in a fresh process; returns the CompletedProcess (stdout+stderr merged).
+
+    A script run with this interpreter is forked from the worker's warm parent (``tests/zygote.py``), its imports
+    done; a launcher, a ``-c`` probe or another environment gets a process of its own from the start."""
     command = [*(launcher or [sys.executable]), *args]
     full_env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1", **(env or {})}
+    if launcher is None and not env and args[0] != "-c" and (zygote := zygote_for(full_env)) is not None:
+        return zygote.run(list(args), ROOT, timeout)
     return subprocess.run(
         command, cwd=ROOT, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout
     )

@@ -145,6 +145,80 @@ def test_embedded_default_corpus():
     assert any("pickle" in t.lower() for t in docs["text"])
 
 
+def test_the_embedded_corpus_is_parsed_once_then_read_from_its_cache(tmp_path, monkeypatch):
+    import ast
+
+    from hf_pretrain.data import corpus
+
+    sources = corpus._stdlib_sources()[:40]  # a part of the standard library, to keep each parse short
+    monkeypatch.setattr(corpus, "_stdlib_sources", lambda: sources)
+    first = list(stdlib_docstrings(cache_dir=tmp_path)["text"])
+    (cached,) = tmp_path.glob("stdlib_docstrings-*.json")
+
+    def no_parsing(*args, **kwargs):
+        raise AssertionError("the cached corpus was parsed again")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(ast, "parse", no_parsing)
+        assert list(stdlib_docstrings(cache_dir=tmp_path)["text"]) == first
+
+    cached.write_text('["half a wri')  # a torn file is parsed again and replaced
+    assert list(stdlib_docstrings(cache_dir=tmp_path)["text"]) == first
+    assert json.loads(cached.read_text()) == first
+    # Where the cache cannot be written, the corpus is still read.
+    assert list(stdlib_docstrings(cache_dir=cached / "not-a-folder")["text"]) == first
+    # A changed standard library (here: one source fewer) is another key: parsed again, cached beside the first.
+    monkeypatch.setattr(corpus, "_stdlib_sources", lambda: sources[1:])
+    assert list(stdlib_docstrings(cache_dir=tmp_path)["text"]) != first
+    assert len(list(tmp_path.glob("stdlib_docstrings-*.json"))) == 2
+
+
+def test_docstrings_come_in_the_order_of_a_full_walk():
+    import ast
+
+    from hf_pretrain.data.corpus import _docstrings
+
+    source = '''
+"""module"""
+if True:
+    def in_if():
+        """in if"""
+        class Deep:
+            """deep"""
+try:
+    pass
+except ValueError:
+    def in_handler():
+        """in handler"""
+else:
+    async def in_else():
+        """in else"""
+finally:
+    def in_finally():
+        """in finally"""
+match 1:
+    case 1:
+        def in_case():
+            """in case"""
+class Top:
+    """top"""
+    def method(self):
+        """method"""
+        for _ in ():
+            while False:
+                def in_loops():
+                    """in loops"""
+    f = lambda: None
+def top():
+    """top function"""
+'''
+    tree = ast.parse(source)
+    walked = [ast.get_docstring(node) for node in ast.walk(tree)
+              if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))]
+    assert _docstrings(tree) == walked
+    assert len(walked) == 11 and walked[0] == "module" and walked[-1] == "in loops"
+
+
 @pytest.mark.faults
 def test_hub_dataset_fails_early_offline(monkeypatch):
     from hf_pretrain.data.corpus import hub_shards
