@@ -48,10 +48,11 @@ def child(request):
         try:
             runpy.run_path(sys.argv[0], run_name="__main__")
             code = 0
-        except SystemExit as exit:  # as the interpreter reads it
-            code = exit.code if isinstance(exit.code, int) else 0 if exit.code is None else 1
-            if not isinstance(exit.code, int) and exit.code is not None:
-                print(exit.code, file=sys.stderr)
+        except SystemExit as exit:  # as the interpreter reads it: None is 0, a message is printed and is 1
+            code = 0 if exit.code is None else exit.code
+            if not isinstance(code, int):
+                print(code, file=sys.stderr)
+                code = 1
         except BaseException:
             traceback.print_exc()
         atexit._run_exitfuncs()  # what the interpreter runs at exit: the output folder's lock, logging's flush
