@@ -31,6 +31,7 @@ class Stream(enum.IntEnum):
     PREFIX_LENGTHS = 12  # prefix LM: where each row's bidirectional prefix ends, keyed by the batch's sequence ids
     PREFIX_LENGTHS_RUNNING = 13  # ... a running stream per (process, DataLoader worker) without sequence ids
     STREAM_LOADER = 14  # the seed a streamed run's DataLoader draws for its workers, per process
+    MATCH_PAIRS = 15  # token-matching pairs: which sentences pair, the edits of the copy, the order
 
 
 def derive_seed(stream: Stream, seed: int, *key: int) -> int:

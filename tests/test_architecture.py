@@ -39,7 +39,7 @@ def test_a_new_objective_is_one_registered_module():
     with pytest.raises(HfPretrainError) as refused:
         PretrainingArguments(objective="toy")
     assert str(refused.value) == f"--objective must be one of {', '.join(sorted(objective_names()))}, not 'toy'"
-    assert {"mlm", "mlm_nsp", "mlm_sop", "mlm_sbo", "electra", "clm", "prefix_lm", "contrastive"} == set(objective_names())
+    assert {"mlm", "mlm_nsp", "mlm_sop", "mlm_sbo", "mlm_match", "electra", "clm", "prefix_lm", "contrastive"} == set(objective_names())
 
     class Toy(MaskedLanguageModeling):
         name = "toy"

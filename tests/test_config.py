@@ -100,7 +100,7 @@ def test_an_accelerator_other_than_cuda_is_not_disabled(monkeypatch):
 @pytest.mark.parametrize(
     "flags, message",
     [
-        (["--objective", "sop"], "--objective must be one of clm, contrastive, electra, mlm, mlm_nsp, mlm_sbo"),
+        (["--objective", "sop"], "--objective must be one of clm, contrastive, electra, mlm, mlm_match, mlm_nsp, mlm_sbo"),
         (["--mlm_probability", "1.5"], "--mlm_probability must be in"),
         (["--mask_replace_prob", "0.95"], "sum to at most 1"),
         (["--hidden_size", "65"], "not a multiple of --num_attention_heads"),

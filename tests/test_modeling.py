@@ -227,11 +227,12 @@ def test_span_boundaries_on_crafted_spans():
 
 
 def test_span_boundary_loss_is_the_boundary_prediction_and_the_export_drops_its_network(tmp_path):
-    from hf_pretrain.models.span_boundary import span_boundary_class
+    from hf_pretrain.models.heads import with_training_modules
+    from hf_pretrain.models.span_boundary import SpanBoundaryTraining
     from hf_pretrain.objectives.metrics import SpanBoundaryMetrics
 
     torch.manual_seed(0)
-    model = span_boundary_class(TrainingBertForMaskedLM)(BertConfig(**CONFIG)).eval()
+    model = with_training_modules(SpanBoundaryTraining, TrainingBertForMaskedLM)(BertConfig(**CONFIG)).eval()
     model.loss_weights = (1.0, 0.5)
     ids = torch.randint(5, 500, (2, 9))
     labels = torch.full((2, 9), IGNORE_INDEX)
@@ -258,3 +259,52 @@ def test_span_boundary_loss_is_the_boundary_prediction_and_the_export_drops_its_
     reloaded = BertForMaskedLM.from_pretrained(tmp_path / "export")
     assert json.loads((tmp_path / "export" / "config.json").read_text())["architectures"] == ["BertForMaskedLM"]
     assert torch.equal(reloaded.bert.embeddings.word_embeddings.weight, model.bert.embeddings.word_embeddings.weight)
+
+
+def test_token_match_loss_scores_the_unmasked_tokens_and_the_export_drops_its_head(tmp_path):
+    from transformers import ModernBertConfig, ModernBertForMaskedLM
+
+    from hf_pretrain.models.architectures.modernbert import TrainingModernBertForMaskedLM
+    from hf_pretrain.models.heads import with_training_modules
+    from hf_pretrain.models.token_match import TokenMatchTraining
+    from hf_pretrain.objectives.metrics import TokenMatchMetrics
+
+    torch.manual_seed(0)
+    config = ModernBertConfig(vocab_size=500, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                              intermediate_size=48, pad_token_id=0, cls_token_id=1, sep_token_id=2,
+                              bos_token_id=1, eos_token_id=2)
+    model = with_training_modules(TokenMatchTraining, TrainingModernBertForMaskedLM)(config).eval()
+    model.loss_weights = (1.0, 0.5)
+    ids = torch.randint(5, 500, (2, 9))
+    labels = torch.full((2, 9), IGNORE_INDEX)
+    labels[0, 2] = ids[0, 2]
+    match_labels = torch.randint(0, 2, (2, 9))
+    match_labels[:, 0] = IGNORE_INDEX
+    with torch.no_grad():
+        out = model(input_ids=ids, labels=labels, match_labels=match_labels)
+        hidden = model.model(ids).last_hidden_state
+        scored = match_labels != IGNORE_INDEX
+        scored[0, 2] = False  # the masked token is not scored: its identity is hidden from the input
+        logits = model.match_head(hidden[scored]).squeeze(-1)
+        expected = torch.nn.functional.binary_cross_entropy_with_logits(logits, match_labels[scored].float())
+        mlm = torch.nn.functional.cross_entropy(model.decoder(model.head(hidden[0, 2:3])), ids[0, 2:3])
+    assert out.match_total.item() == 15
+    assert out.match_loss.item() == pytest.approx(expected.item(), rel=1e-5)
+    assert out.mlm_loss.item() == pytest.approx(mlm.item(), rel=1e-5)
+    assert out.loss.item() == pytest.approx(mlm.item() + 0.5 * expected.item(), rel=1e-5)
+    counter = TokenMatchMetrics()
+    logged = counter.summarize(dict(zip(counter.names, counter.count(out, {"labels": labels}).tolist())))
+    assert logged["match_loss"] == pytest.approx(expected.item(), rel=1e-5)
+    assert logged["match_accuracy"] == pytest.approx(((logits > 0) == match_labels[scored].bool()).float().mean().item())
+
+    model.save_pretrained(tmp_path / "checkpoint")
+    model.export_parts = True
+    model.save_pretrained(tmp_path / "export")
+    from safetensors import safe_open
+
+    keys = {name: set(safe_open(str(tmp_path / name / "model.safetensors"), "pt").keys()) for name in ("checkpoint", "export")}
+    assert keys["checkpoint"] - keys["export"] == {"match_head.weight", "match_head.bias"}
+    assert model.training_only_parameters() == 33
+    reloaded = ModernBertForMaskedLM.from_pretrained(tmp_path / "export")
+    assert json.loads((tmp_path / "export" / "config.json").read_text())["architectures"] == ["ModernBertForMaskedLM"]
+    assert torch.equal(reloaded.model.embeddings.tok_embeddings.weight, model.model.embeddings.tok_embeddings.weight)

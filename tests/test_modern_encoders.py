@@ -87,6 +87,34 @@ def test_modern_objective_flags_refused_in_one_line(tmp_path):
         result.stdout and "Traceback" not in result.stdout
 
 
+def test_token_matching_pretrains_a_modernbert_that_pools_its_tokens(tmp_path):
+    out = tmp_path / "match"
+    _ok(run_recipe(PRETRAIN, "--config", DEBUG, "--objective", "mlm_match", "--model_type", "modernbert",
+                   "--mlm_probability", "0.3", "--objective_weights", "match=0.5", "--max_steps", "4",
+                   "--eval_steps", "4", "--save_steps", "2", "--logging_steps", "2", "--output_dir", str(out)))
+    config = json.loads((out / "config.json").read_text())
+    assert config["architectures"] == ["ModernBertForMaskedLM"] and config["classifier_pooling"] == "mean"
+    from safetensors import safe_open
+
+    def keys(folder):
+        return set(safe_open(str(folder / "model.safetensors"), "pt").keys())
+
+    assert keys(out / "checkpoint-4") - keys(out) == {"match_head.weight", "match_head.bias"}  # training-only
+    history = json.loads((out / "trainer_state.json").read_text())["log_history"]
+    trained = [h for h in history if "loss" in h]
+    assert [h["step"] for h in trained] == [2, 4]
+    assert all(h["match_loss"] > 0 and 0 <= h["match_accuracy"] <= 1 and h["mlm_loss"] > 0 for h in trained)
+    assert any(0 <= h.get("eval_match_accuracy", -1) <= 1 for h in history)
+    card = (out / "README.md").read_text()
+    assert "| loss | mlm + 0.5 x match |" in card and "| token matching | each unmasked token" in card
+
+    result = run_recipe(PRETRAIN, "--config", DEBUG, "--objective", "mlm_match", "--isolate_documents",
+                        "--output_dir", str(tmp_path / "refused"))
+    assert result.returncode == 2 and result.stdout.strip().splitlines()[-1] == (
+        "error: --isolate_documents packs documents for --objective mlm; token-matching rows are single sentence pairs"
+    )
+
+
 def test_torch_compile_and_fused_adamw_on_the_cpu(tmp_path):
     _ok(run_recipe(PRETRAIN, *FAST, "--model_type", "modernbert", "--max_steps", "3", "--eval_strategy", "no",
                    "--torch_compile", "--optim", "adamw_torch_fused", "--output_dir", str(tmp_path)))

@@ -144,3 +144,65 @@ def test_a_tokenizer_left_truncating_by_an_earlier_call_does_not_cut_documents(t
     assert tokenizer.backend_tokenizer.truncation is not None  # what transformers leaves behind
     after = tokenize_documents(Dataset.from_dict({"text": [text]}), tokenizer)[0]["sentences"]
     assert after == before and all(len(sentence) > 4 for sentence in after)
+
+
+def test_match_pairs_label_each_token_by_its_presence_in_the_other_segment(tokenizer, tokenized):
+    from hf_pretrain.data.pairs import build_match_pairs
+    from hf_pretrain.objectives.masking import word_start_table
+
+    kwargs = dict(cls_id=tokenizer.cls_token_id, sep_id=tokenizer.sep_token_id,
+                  word_starts=word_start_table(tokenizer).numpy(), max_seq_length=64)
+    pairs = build_match_pairs(tokenized, seed=0, **kwargs)
+    assert len(pairs) > 1000
+    for row in pairs:
+        ids, labels = np.array(row["input_ids"]), np.array(row["match_labels"])
+        seps = np.flatnonzero(ids == tokenizer.sep_token_id)
+        assert ids[0] == tokenizer.cls_token_id and len(seps) == 2 and seps[1] == len(ids) - 1
+        a, b = ids[1 : seps[0]], ids[seps[0] + 1 : -1]
+        assert 0 < len(a) <= 30 and 0 < len(b) <= 30  # each cut to half of the 61 tokens a row holds
+        assert (labels[[0, seps[0], -1]] == -100).all()
+        assert labels[1 : seps[0]].tolist() == np.isin(a, b).astype(int).tolist()
+        assert labels[seps[0] + 1 : -1].tolist() == np.isin(b, a).astype(int).tolist()
+    assert build_match_pairs(tokenized, seed=0, **kwargs)["input_ids"] == pairs["input_ids"]
+    assert build_match_pairs(tokenized, seed=1, **kwargs)["input_ids"] != pairs["input_ids"]
+
+
+def test_match_pairs_are_edited_copies_or_the_next_sentence_in_either_order():
+    """Sentences of distinct token ids (one word each), so a segment's provenance shows in its ids."""
+    from hf_pretrain.data.pairs import MATCH_MAX_EDIT_RATE, MATCH_NEIGHBOUR_PROBABILITY, build_match_pairs
+
+    docs = [[list(range(1000 + 100 * (12 * d + s), 1000 + 100 * (12 * d + s) + 20)) for s in range(12)]
+            for d in range(200)]
+    pairs = build_match_pairs(Dataset.from_dict({"sentences": docs}), cls_id=1, sep_id=2,
+                              word_starts=np.ones(300_000, bool), max_seq_length=64, seed=0)
+    assert len(pairs) == 200 * 12
+    neighbours, first_is_copy, kept = 0, 0, []
+    for ids in pairs["input_ids"]:
+        sep = ids.index(2)
+        a, b = np.array(ids[1:sep]), np.array(ids[sep + 1 : -1])
+        source = {(t - 1000) // 100 for t in np.concatenate([a, b])}
+        assert len(source) <= 2 and max(source) - min(source) <= 1  # one sentence and its neighbour
+        if not np.isin(a, b).any():
+            neighbours += 1
+            continue
+        sentence_a, sentence_b = ((t - 1000) // 100 for t in (a, b))
+        original, copy = (a, b) if (sentence_a == sentence_a[0]).all() and len(a) == 20 else (b, a)
+        first_is_copy += copy is a
+        kept.append(np.isin(original, copy).mean())
+    n = len(pairs)
+    assert abs(neighbours / n - MATCH_NEIGHBOUR_PROBABILITY) < 0.03  # one standard deviation is 0.008
+    assert abs(first_is_copy / (n - neighbours) - 0.5) < 0.04
+    # Each word is dropped or replaced with probability rate x 2/3, the rate uniform in [0, 0.6): 0.8 kept on average.
+    assert abs(np.mean(kept) - (1 - MATCH_MAX_EDIT_RATE / 3)) < 0.02
+    # All 20 words kept: the mean of (1 - 2 rate / 3) ** 20 over the rates, (1.5 / 21) (1 - 0.6 ** 21) / 0.6 = 0.119.
+    assert abs(np.mean(np.array(kept) == 1) - 0.119) < 0.025
+
+
+def test_match_pairs_refuse_a_corpus_without_two_sentence_documents(tokenizer):
+    from hf_pretrain.data.pairs import build_match_pairs
+    from hf_pretrain.objectives.masking import word_start_table
+
+    single = tokenize_documents(Dataset.from_dict({"text": ["One sentence only."] * 3}), tokenizer)
+    with pytest.raises(HfPretrainError, match="docs.txt: token-matching pairs need documents of at least two"):
+        build_match_pairs(single, cls_id=tokenizer.cls_token_id, sep_id=tokenizer.sep_token_id,
+                          word_starts=word_start_table(tokenizer).numpy(), max_seq_length=64, source="docs.txt")

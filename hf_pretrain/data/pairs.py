@@ -1,10 +1,12 @@
-"""Sentence-pair construction for next-sentence prediction, following BERT's ``create_pretraining_data.py``."""
+"""Sentence-pair construction: next-sentence prediction (following BERT's ``create_pretraining_data.py``),
+sentence order, and cross-segment token matching."""
 
 from __future__ import annotations
 
 import numpy as np
 from datasets import Dataset
 
+from ..constants import IGNORE_INDEX
 from ..errors import HfPretrainError
 from ..rng import Stream, numpy_generator
 from .sequences import flatten_sentences
@@ -169,3 +171,93 @@ def build_sop_pairs(
     return Dataset.from_dict(
         {"input_ids": input_ids, "token_type_ids": token_type_ids, "next_sentence_label": labels}
     )
+
+
+MATCH_NEIGHBOUR_PROBABILITY = 0.2  # B is the next sentence (few shared tokens) instead of an edited copy of A
+MATCH_MAX_EDIT_RATE = 0.6  # a copy's edit rate is uniform in [0, this): from near-identical to mostly rewritten
+MATCH_ROTATE_PROBABILITY = 0.3  # a copy is also rotated at a word boundary (clauses in another order)
+MATCH_MIN_TOKENS = 8  # a shorter sentence is joined with the one after it
+
+
+def _words(tokens: np.ndarray, word_starts: np.ndarray) -> list[np.ndarray]:
+    starts = np.flatnonzero(word_starts[tokens])
+    starts = starts[starts > 0]
+    return np.split(tokens, starts)
+
+
+def _edited_copy(a: np.ndarray, other: np.ndarray, word_starts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``a`` with each word, at a rate drawn per pair, dropped, replaced by a word of ``other``, or followed by one
+    (a third each), then rotated at a word boundary some of the time: a paraphrase-like copy whose overlap with
+    ``a`` runs from nearly all to little."""
+    rate = rng.uniform(0, MATCH_MAX_EDIT_RATE)
+    donors = _words(other, word_starts)
+    draws = rng.random(len(a))  # one per token bounds the words; only the first len(words) are used
+    words: list[np.ndarray] = []
+    for word, u in zip(_words(a, word_starts), draws):
+        if u < rate / 3:
+            continue
+        if u < 2 * rate / 3:
+            words.append(donors[rng.integers(len(donors))])
+            continue
+        words.append(word)
+        if u < rate:
+            words.append(donors[rng.integers(len(donors))])
+    if len(words) > 3 and rng.random() < MATCH_ROTATE_PROBABILITY:
+        cut = int(rng.integers(1, len(words)))
+        words = words[cut:] + words[:cut]
+    return np.concatenate(words) if words else other
+
+
+def build_match_pairs(
+    tokenized: Dataset,
+    *,
+    cls_id: int,
+    sep_id: int,
+    word_starts: np.ndarray,
+    max_seq_length: int,
+    seed: int = 0,
+    source: str = "the corpus",
+) -> Dataset:
+    """``[CLS] A [SEP] B [SEP]`` pairs for cross-segment token matching, one per sentence A of every document with
+    two or more: B is an edited copy of A (:func:`_edited_copy`, with words of the next sentence) or, with
+    ``MATCH_NEIGHBOUR_PROBABILITY``, the next sentence itself; A and B swap places half of the time. Each segment is
+    cut to half the row. ``match_labels`` says, for each token, whether its id occurs in the other segment (1) or
+    not (0); -100 on the special tokens. ``word_starts[id]`` is True where token ``id`` begins a word.
+
+    A sentence pair task that MRPC-like fine-tuning transfers from: telling which tokens of one segment the other
+    holds can only be learned by attending across the two, and pooled over tokens it is the overlap of the pair.
+    """
+    tokens, sentence_offsets, document_offsets = flatten_sentences(tokenized)
+    n_sentences = np.diff(document_offsets)
+    if not (n_sentences >= 2).any():
+        raise HfPretrainError(
+            f"{source}: token-matching pairs need documents of at least two sentences; add text or use --objective mlm"
+        )
+    rng = numpy_generator(Stream.MATCH_PAIRS, seed)
+    half = (max_seq_length - 3) // 2
+    input_ids, match_labels = [], []
+    for doc in np.flatnonzero(n_sentences >= 2):
+        first, count = int(document_offsets[doc]), int(n_sentences[doc])
+        i = 0
+        while i < count:
+            end = i + 1
+            while end < count and sentence_offsets[first + end] - sentence_offsets[first + i] < MATCH_MIN_TOKENS:
+                end += 1
+            a = tokens[sentence_offsets[first + i] : sentence_offsets[first + end]][:half]
+            neighbour = end if end < count else i - 1
+            if neighbour < 0:
+                break
+            other = tokens[sentence_offsets[first + neighbour] : sentence_offsets[first + neighbour + 1]][:half]
+            if rng.random() < MATCH_NEIGHBOUR_PROBABILITY:
+                b = other
+            else:
+                b = _edited_copy(a, other, word_starts, rng)[:half]
+            if rng.random() < 0.5:
+                a, b = b, a
+            if len(a) and len(b):
+                input_ids.append(np.concatenate([[cls_id], a, [sep_id], b, [sep_id]]).astype(np.int32))
+                match_labels.append(np.concatenate(
+                    [[IGNORE_INDEX], np.isin(a, b), [IGNORE_INDEX], np.isin(b, a), [IGNORE_INDEX]]
+                ).astype(np.int8))
+            i = end
+    return Dataset.from_dict({"input_ids": input_ids, "match_labels": match_labels})

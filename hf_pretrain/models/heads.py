@@ -9,6 +9,7 @@ ModernBERT do; 15-30 % of the tokens, where the full projection costs a large sh
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import ClassVar
 
 import torch
 from torch.nn.functional import cross_entropy
@@ -84,3 +85,35 @@ class PretrainingMaskedLM(PretrainingForward):
         hidden = self.encode(input_ids, attention_mask, token_type_ids, position_ids, document_ids, **kwargs)
         logits, loss = predict_masked(self.mlm_head(), hidden.last_hidden_state, labels, self.sparse_prediction)
         return MaskedLMOutput(loss=loss, logits=logits)
+
+
+class TrainingOnlyModules:
+    """Mixed into a training-time class that adds modules the stock class does not have (SpanBERT's boundary
+    network, the token-matching head): training checkpoints keep them, so a resume is exact; with ``export_parts``
+    set, ``save_pretrained`` writes the stock class's weights alone, the folder a plain ``transformers`` loads."""
+
+    training_only_modules: ClassVar[tuple[str, ...]] = ()
+    export_parts = False
+
+    def training_only_parameters(self) -> int:
+        return sum(p.numel() for name in self.training_only_modules for p in getattr(self, name).parameters())
+
+    def save_pretrained(self, save_directory, *args, state_dict=None, is_main_process: bool = True, **kwargs):
+        if self.export_parts:
+            state = state_dict if state_dict is not None else self.state_dict()
+            prefixes = tuple(f"{name}." for name in self.training_only_modules)
+            state_dict = {k: v for k, v in state.items() if not k.startswith(prefixes)}
+        super().save_pretrained(save_directory, *args, state_dict=state_dict, is_main_process=is_main_process,
+                                **kwargs)
+
+
+_COMBINED: dict[tuple[type, type], type] = {}
+
+
+def with_training_modules(mixin: type[TrainingOnlyModules], masked_lm: type) -> type:
+    """``masked_lm`` (an architecture's training-time masked-LM class) with ``mixin``'s training-only modules and
+    forward pass: ``SpanBoundaryTraining`` + ``TrainingBertForMaskedLM`` is ``SpanBoundaryTrainingBertForMaskedLM``."""
+    key = (mixin, masked_lm)
+    if key not in _COMBINED:
+        _COMBINED[key] = type(mixin.__name__.removesuffix("Training") + masked_lm.__name__, (mixin, masked_lm), {})
+    return _COMBINED[key]

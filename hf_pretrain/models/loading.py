@@ -16,8 +16,7 @@ from ..data.tokenizer import BERT_SPECIALS, SpecialTokens
 from ..errors import HfPretrainError
 from .architectures import Architecture, architecture_for, architecture_names
 from .arguments import ModelArguments
-from .heads import PretrainingForward
-from .span_boundary import span_boundary_class
+from .heads import PretrainingForward, TrainingOnlyModules, with_training_modules
 
 logger = logging.getLogger(__name__)
 
@@ -154,18 +153,18 @@ def tokenizer_spec(args: ModelArguments, default_model_type: str = "bert") -> tu
 
 
 def _training_class(architecture: Architecture | None, model_type: str, with_nsp: bool, objective: str,
-                    span_boundary: bool = False):
+                    training_modules: type[TrainingOnlyModules] | None = None):
     if with_nsp and (architecture is None or architecture.pretraining is None):
         raise HfPretrainError(
             f"--objective {objective} needs a next-sentence head, which {model_type} has none of: use --objective mlm"
         )
     if architecture is None:
-        if span_boundary:
+        if training_modules:
             raise HfPretrainError(f"--objective {objective} needs an architecture hf_pretrain knows "
                                   f"({', '.join(architecture_names())}), not {model_type}")
         return None
-    if span_boundary:
-        return span_boundary_class(architecture.masked_lm)
+    if training_modules:
+        return with_training_modules(training_modules, architecture.masked_lm)
     return architecture.pretraining if with_nsp else architecture.masked_lm
 
 
@@ -207,16 +206,17 @@ def build_pretraining_model(
     isolate_documents: bool = False,
     default_model_type: str = "bert",
     objective: str = "mlm_nsp",
-    span_boundary: bool = False,
+    training_modules: type[TrainingOnlyModules] | None = None,
 ) -> PreTrainedModel:
     """The model to pretrain, as its architecture's training-time class (sparse prediction, document isolation; it
     saves as the stock class): fresh from :func:`build_config`, or continued from ``--model_name_or_path``.
     A model type with no registered architecture trains as its stock ``AutoModelForMaskedLM`` class.
-    ``span_boundary`` adds SpanBERT's training-only span boundary network (:mod:`.span_boundary`)."""
+    ``training_modules`` adds an objective's training-only modules and forward pass to the masked LM (SpanBERT's
+    span boundary network, :mod:`.span_boundary`; the token-matching head, :mod:`.token_match`)."""
 
     def training_class(config):
         return _training_class(architecture_for(config.model_type), config.model_type, with_nsp, objective,
-                               span_boundary)
+                               training_modules)
 
     model = load_or_build(args, tokenizer, max_seq_length, training_class, default_model_type)
     if isinstance(model, PretrainingForward):

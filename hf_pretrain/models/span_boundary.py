@@ -19,7 +19,7 @@ from torch.nn.functional import cross_entropy
 from transformers.utils import ModelOutput
 
 from ..constants import IGNORE_INDEX
-from .heads import predict_masked
+from .heads import TrainingOnlyModules, predict_masked
 
 MAX_SPAN_POSITION = 64  # relative positions beyond this share its embedding (spans of 10 words are rarely longer)
 
@@ -59,12 +59,12 @@ class SpanBoundaryOutput(ModelOutput):
     sbo_predictions: torch.Tensor | None = None  # (n_masked,) argmax of the SBO logits
 
 
-class SpanBoundaryTraining:
+class SpanBoundaryTraining(TrainingOnlyModules):
     """Mixed into an architecture's training-time masked-LM class: MLM loss + SBO loss, weighted by
     ``loss_weights`` (MLM, SBO; ``--objective_weights mlm=..,sbo=..``)."""
 
     loss_weights: tuple[float, float] = (1.0, 1.0)
-    export_parts = False
+    training_only_modules = ("sbo_head",)
 
     def __init__(self, config) -> None:
         super().__init__(config)
@@ -89,21 +89,3 @@ class SpanBoundaryTraining:
             loss=mlm_weight * mlm_loss + sbo_weight * sbo_loss, logits=logits, mlm_loss=mlm_loss.detach(),
             sbo_loss=sbo_loss.detach(), sbo_predictions=sbo_logits.detach().argmax(-1),
         )
-
-    def save_pretrained(self, save_directory, *args, state_dict=None, is_main_process: bool = True, **kwargs):
-        """A checkpoint with the SBO network, or (``export_parts``) the stock masked LM without it."""
-        if self.export_parts:
-            state = state_dict if state_dict is not None else self.state_dict()
-            state_dict = {k: v for k, v in state.items() if not k.startswith("sbo_head.")}
-        super().save_pretrained(save_directory, *args, state_dict=state_dict, is_main_process=is_main_process,
-                                **kwargs)
-
-
-_TRAINING_CLASSES: dict[type, type] = {}
-
-
-def span_boundary_class(masked_lm: type) -> type:
-    """``masked_lm`` (an architecture's training-time masked-LM class) with the span boundary objective."""
-    if masked_lm not in _TRAINING_CLASSES:
-        _TRAINING_CLASSES[masked_lm] = type(f"SpanBoundary{masked_lm.__name__}", (SpanBoundaryTraining, masked_lm), {})
-    return _TRAINING_CLASSES[masked_lm]

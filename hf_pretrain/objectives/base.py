@@ -17,6 +17,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase, Trainer
 
 from ..errors import HfPretrainError
 from ..models.arguments import ModelArguments
+from ..models.heads import TrainingOnlyModules
 from .arguments import PretrainingArguments
 
 
@@ -117,12 +118,22 @@ class Objective(abc.ABC):
         """What the trainer counts at each training and evaluation step."""
 
     def save(self, trainer: Trainer, output_dir: str) -> None:
-        """Save the trained model as the stock class (every process calls this: the Trainer gathers shards)."""
-        trainer.save_model(output_dir)
+        """Save the trained model as the stock class, without any training-only modules (every process calls this:
+        the Trainer gathers shards)."""
+        model = trainer.accelerator.unwrap_model(trainer.model)
+        if not isinstance(model, TrainingOnlyModules):
+            trainer.save_model(output_dir)
+            return
+        model.export_parts = True
+        try:
+            trainer.save_model(output_dir)
+        finally:
+            model.export_parts = False
 
     def saved_parameters(self, model: PreTrainedModel) -> int:
         """How many parameters the saved folder's model has (the model card's count)."""
-        return model.num_parameters()
+        extra = model.training_only_parameters() if isinstance(model, TrainingOnlyModules) else 0
+        return model.num_parameters() - extra
 
     # --- description ----------------------------------------------------------------------------------------------
 

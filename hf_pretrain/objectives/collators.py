@@ -27,8 +27,8 @@ def pad_batch(
 ) -> dict[str, torch.Tensor]:
     """Right-pad token-level fields to the longest feature and stack scalar ones.
 
-    ``input_ids`` pad with ``pad_token_id``, ``labels`` with -100, ``word_ids`` with -1, other token-level fields
-    with 0; the ``attention_mask`` is built from the lengths.
+    ``input_ids`` pad with ``pad_token_id``, ``labels`` and ``match_labels`` with -100, ``word_ids`` with -1, other
+    token-level fields with 0; the ``attention_mask`` is built from the lengths.
     """
     lengths = np.array([len(f["input_ids"]) for f in features])
     width = int(lengths.max())
@@ -40,7 +40,8 @@ def pad_batch(
         if np.ndim(values[0]) == 0:
             batch[key] = torch.tensor(values)
             continue
-        fill = {"input_ids": pad_token_id, "labels": IGNORE_INDEX, "word_ids": -1}.get(key, 0)
+        fill = {"input_ids": pad_token_id, "labels": IGNORE_INDEX, "match_labels": IGNORE_INDEX,
+                "word_ids": -1}.get(key, 0)
         array = np.full((len(features), width), fill, dtype=np.int64)
         for i, value in enumerate(values):
             if key == "word_ids":  # a fast tokenizer's word_ids() gives None for special tokens

@@ -118,3 +118,23 @@ class SpanBoundaryMetrics(MaskedLMMetrics):
             metrics["sbo_loss"] = totals["sbo_nll"] / totals["mlm_selected"]
             metrics["sbo_accuracy"] = totals["sbo_correct"] / totals["mlm_selected"]
         return metrics
+
+
+class TokenMatchMetrics(MaskedLMMetrics):
+    """The masked-LM metrics, plus the token-matching head's ``match_loss`` (mean over the scored tokens) and
+    ``match_accuracy``."""
+
+    names = (*MaskedLMMetrics.names, "match_nll", "match_correct", "match_total")
+
+    def count(self, outputs, inputs) -> torch.Tensor:
+        counts = super().count(outputs, inputs)
+        total = outputs["match_total"].double()
+        match = torch.stack([outputs["match_loss"].double() * total, outputs["match_correct"].double(), total])
+        return torch.cat([counts, match.to(counts.device)])
+
+    def summarize(self, totals: dict[str, float]) -> dict[str, float]:
+        metrics = super().summarize(totals)
+        if totals["match_total"]:
+            metrics["match_loss"] = totals["match_nll"] / totals["match_total"]
+            metrics["match_accuracy"] = totals["match_correct"] / totals["match_total"]
+        return metrics

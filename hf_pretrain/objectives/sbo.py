@@ -17,6 +17,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from ..models.arguments import ModelArguments
 from ..models.loading import build_pretraining_model
+from ..models.span_boundary import SpanBoundaryTraining
 from .base import StepMetrics
 from .metrics import SpanBoundaryMetrics
 from .mlm import MaskedLanguageModeling
@@ -45,24 +46,13 @@ class MaskedLMWithSpanBoundary(MaskedLanguageModeling):
         model = build_pretraining_model(
             model_args, tokenizer, with_nsp=False, max_seq_length=max_seq_length,
             sparse_prediction=self.args.sparse_prediction, isolate_documents=self.args.isolate_documents,
-            objective=self.name, span_boundary=True,
+            objective=self.name, training_modules=SpanBoundaryTraining,
         )
         model.loss_weights = tuple(self.loss_weights.values())  # (MLM, SBO)
         return model
 
     def step_metrics(self) -> StepMetrics:
         return SpanBoundaryMetrics()
-
-    def save(self, trainer, output_dir: str) -> None:
-        model = trainer.accelerator.unwrap_model(trainer.model)
-        model.export_parts = True  # the stock masked LM, without the training-only SBO network
-        try:
-            trainer.save_model(output_dir)
-        finally:
-            model.export_parts = False
-
-    def saved_parameters(self, model: PreTrainedModel) -> int:
-        return model.num_parameters() - sum(p.numel() for p in model.sbo_head.parameters())
 
     def card_rows(self) -> dict[str, Any]:
         return {**super().card_rows(), "loss": self.loss_description(),

@@ -16,6 +16,9 @@ class TrainingModernBertForMaskedLM(PretrainingForward, ModernBertForMaskedLM):
 
     training_only_config = {"sparse_prediction": False}
 
+    def mlm_head(self):  # for objectives that run the head themselves (SBO, token matching)
+        return lambda hidden: self.decoder(self.head(hidden))
+
     def forward(self, input_ids=None, attention_mask=None, position_ids=None, labels=None, document_ids=None,
                 **kwargs):
         if document_ids is not None:  # a mask per layer type, which ModernBertModel takes as it is
