@@ -4,7 +4,8 @@ time on this machine, then MRPC from our checkpoint and from random initializati
 Both sides see the same documents (a by-document validation split held out of the corpus), the same 16k WordPiece
 tokenizer trained once, and the same validation rows: packed 128-token rows masked once at 15 % from a fixed seed.
 
-- ours: `recipes/configs/budget.yaml`, built with the recipe's own pieces (objective, data step, model, trainer);
+- ours: `recipes/configs/budget.yaml` (or the preset --config names, e.g. `budget_match.yaml`), built with the
+        recipe's own pieces (objective, data step, model, trainer), saved as the recipe saves it;
 - hf:   run_mlm.py's way: each document tokenized whole, `group_texts` into 128-token blocks,
         `DataCollatorForLanguageModeling` (15 %), a `BertForMaskedLM` as wide and deep as ours, AdamW at lr 1e-3,
         batch 32, linear decay over the steps it reaches in the budget (measured on a short probe, plus 10 %),
@@ -147,9 +148,9 @@ def run_side(side: str, work: Path, args: argparse.Namespace) -> dict:
     callback = timed_evaluation(args.evals, batches, args.bf16, record)
     out = work / side
     if side == "ours":
-        trainer, model, predicted = build_ours(work, out, args)
+        trainer, model, predicted, save = build_ours(work, out, args)
     else:
-        trainer, model, predicted = build_hf(work, out, args)
+        trainer, model, predicted, save = build_hf(work, out, args)
     trainer.add_callback(callback)
     trainer.train()
     if callback.pending:  # ours' time budget counts the evaluations too: it can end before the last mark
@@ -157,7 +158,7 @@ def run_side(side: str, work: Path, args: argparse.Namespace) -> dict:
         record.append({"minutes": round(callback.spent / 60, 2), "train_seconds": callback.spent,
                        "step": trainer.state.global_step, "tokens": int(trainer.state.num_input_tokens_seen),
                        "loss": loss, "accuracy": accuracy, "budget_end": True})
-    trainer.save_model(str(out / "model"))
+    save(trainer, str(out / "model"))  # ours: the stock class, without an objective's training-only modules
     trainer.processing_class.save_pretrained(str(out / "model"))
     tokens = record[-1]["tokens"]
     seconds = record[-1]["train_seconds"]
@@ -166,7 +167,7 @@ def run_side(side: str, work: Path, args: argparse.Namespace) -> dict:
     return {"side": side, "curve": record, "tokens_per_second": tokens / seconds, "precision": precision,
             "matmul_peak_tflops": peaks[precision] / 1e12, "matmul_peaks_tflops": {k: v / 1e12 for k, v in peaks.items()},
             "mfu": achieved / peaks[precision], "mfu_bf16_peak": achieved / peaks["bf16"],
-            "parameters": model.num_parameters()}
+            "parameters": model.num_parameters(), "config": Path(args.config).name if side == "ours" else None}
 
 
 def build_ours(work: Path, out: Path, args: argparse.Namespace):
@@ -181,7 +182,7 @@ def build_ours(work: Path, out: Path, args: argparse.Namespace):
 
     model_args, data_args, pretraining, run_args, training_args = parse_config(
         (ModelArguments, DataArguments, PretrainingArguments, RunArguments, TrainingArguments),
-        ["--config", str(BUDGET), "--output_dir", str(out), "--tokenizer_name", str(work / "tokenizer"),
+        ["--config", args.config, "--output_dir", str(out), "--tokenizer_name", str(work / "tokenizer"),
          "--max_train_minutes", str(max(args.evals)), "--eval_strategy", "no", "--save_strategy", "no",
          "--logging_steps", "50", "--max_steps", "1000000", "--bf16", str(args.bf16).lower()],
     )
@@ -194,7 +195,7 @@ def build_ours(work: Path, out: Path, args: argparse.Namespace):
     model = objective.build_model(model_args, tokenizer, data_args.max_seq_length)
     data = PretrainingData(documents, sequences, tokenizer, args.train_file, "shared WordPiece")
     trainer = pretraining_trainer(objective, model, data, training_args, run_args)
-    return trainer, model, pretraining.mlm_probability
+    return trainer, model, pretraining.mlm_probability, objective.save
 
 
 def build_hf(work: Path, out: Path, args: argparse.Namespace):
@@ -205,7 +206,7 @@ def build_hf(work: Path, out: Path, args: argparse.Namespace):
 
     tokenizer = load_tokenizer(str(work / "tokenizer"))
     blocks = plain_hf_blocks(work, tokenizer, return_special_tokens_mask=True)
-    budget = parse_budget()
+    budget = parse_budget(args.config)
     config = BertConfig(vocab_size=len(tokenizer), hidden_size=budget["hidden_size"],
                         num_hidden_layers=budget["num_hidden_layers"],
                         num_attention_heads=budget["num_attention_heads"],
@@ -224,8 +225,9 @@ def build_hf(work: Path, out: Path, args: argparse.Namespace):
         logging_steps=50, save_strategy="no", report_to="none", include_num_input_tokens_seen="non_padding",
         dataloader_pin_memory=False, seed=0,
     )
-    return Trainer(model=model, args=training_args, train_dataset=blocks, data_collator=collator,
-                   processing_class=tokenizer), model, 1.0
+    trainer = Trainer(model=model, args=training_args, train_dataset=blocks, data_collator=collator,
+                      processing_class=tokenizer)
+    return trainer, model, 1.0, Trainer.save_model
 
 
 def plain_hf_blocks(work: Path, tokenizer, labels: bool = False, **tokenizer_kwargs):
@@ -267,10 +269,10 @@ def probe_steps(model, blocks, collator, seconds: float, bf16: bool) -> int:
     return int(seconds / statistics.median(timings[2:]))
 
 
-def parse_budget() -> dict:
+def parse_budget(config: str) -> dict:
     import yaml
 
-    return yaml.safe_load(BUDGET.read_text())
+    return yaml.safe_load(Path(config).read_text())
 
 
 # --- the comparison ----------------------------------------------------------------------------------------------
@@ -312,7 +314,8 @@ def plot(results: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for side, label in (("ours", "hf_pretrain budget preset"), ("hf", "plain HF (run_mlm.py way)")):
+    preset = results["ours"].get("config") or "budget.yaml"
+    for side, label in (("ours", f"hf_pretrain {preset}"), ("hf", "plain HF (run_mlm.py way)")):
         curve = results[side]["curve"]
         axes[0].plot([c["minutes"] for c in curve], [c["loss"] for c in curve], marker="o", label=label)
         axes[1].plot([c["minutes"] for c in curve], [100 * c["accuracy"] for c in curve], marker="o", label=label)
@@ -330,6 +333,7 @@ def main() -> None:
     parser.add_argument("--train_file", default=str(ROOT.parent / "shared" / "data" / "wikipedia"))
     parser.add_argument("--glue_dir", default=str(ROOT.parent / "shared" / "data" / "glue"))
     parser.add_argument("--output_dir", default=str(ROOT / "outputs" / "bench_quality"))
+    parser.add_argument("--config", default=str(BUDGET), help="ours: the preset (default: budget.yaml)")
     parser.add_argument("--evals", type=float, nargs="+", default=[5, 10, 20, 30], help="minutes")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--vocab_size", type=int, default=16384)
@@ -363,7 +367,7 @@ def main() -> None:
         print(f"precision: {reason}", flush=True)
     prepare(work, args)
     child = [sys.executable, __file__, "--output_dir", str(work), "--train_file", args.train_file,
-             "--evals", *map(str, args.evals), "--bf16", str(args.bf16).lower()]
+             "--config", args.config, "--evals", *map(str, args.evals), "--bf16", str(args.bf16).lower()]
     sides = {side: subprocess.Popen([*child, "--side", side], stdout=open(work / f"{side}.log", "w"),
                                     stderr=subprocess.STDOUT, env={**os.environ, "OMP_NUM_THREADS": "1"})
              for side in ("ours", "hf")}
