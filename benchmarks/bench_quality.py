@@ -269,7 +269,7 @@ def probe_steps(model, blocks, collator, seconds: float, bf16: bool) -> int:
     return int(seconds / statistics.median(timings[2:]))
 
 
-def parse_budget(config: str) -> dict:
+def parse_budget(config: str | Path = BUDGET) -> dict:
     import yaml
 
     return yaml.safe_load(Path(config).read_text())
