@@ -15,7 +15,7 @@ import os
 import sys
 
 from .config import parse_config
-from .errors import HfPretrainError, cli_entry
+from .errors import HfPretrainError, Interrupted, cli_entry
 from .glue.score import compare_results
 from .hub.report import write_run_report
 from .prepare.arguments import PrepareArguments
@@ -25,24 +25,48 @@ from .prepare.pipeline import prepare_corpus
 COMMANDS = ("prepare", "compare", "report", "similarity")
 
 
+USAGE = {
+    "prepare": "hf-pretrain prepare --train_file FILE [FILE ...] --output_dir DIR [flags]  (prepare --help lists them)",
+    "compare": "hf-pretrain compare DIR [DIR ...]: the GLUE results of finetune_glue.py runs (their --output_dir) "
+               "in one table",
+    "report": "hf-pretrain report OUTPUT_DIR: a pretraining run's figures and report.md, drawn again from its logs",
+    "similarity": "hf-pretrain similarity MODEL_DIR --glue_dir DIR [--task stsb] [--pooling cls|mean]  "
+                  "(similarity --help lists them)",
+}
+HELP = ("-h", "--help")
+
+
 @cli_entry
 def main() -> None:
-    if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:
-        raise HfPretrainError(f"usage: hf-pretrain {{{','.join(COMMANDS)}}} [flags]; hf-pretrain prepare --help lists them")
-    if sys.argv[1] == "compare":
-        print(compare(sys.argv[2:]), end="")
+    argv = sys.argv[1:]
+    if not argv or argv[0] in HELP:
+        print("usage:\n" + "\n".join(f"  {line}" for line in USAGE.values()))
         return
-    if sys.argv[1] == "report":
-        if len(sys.argv) != 3:
+    if argv[0] not in COMMANDS:
+        raise HfPretrainError(f"usage: hf-pretrain {{{','.join(COMMANDS)}}} [flags]; hf-pretrain --help says more")
+    command, rest = argv[0], argv[1:]
+    if command in ("compare", "report") and any(arg in HELP for arg in rest):
+        print(f"usage: {USAGE[command]}")
+        return
+    if command == "compare":
+        print(compare(rest), end="")
+        return
+    if command == "report":
+        if len(rest) != 1:
             raise HfPretrainError("usage: hf-pretrain report OUTPUT_DIR, the --output_dir of a pretraining run")
-        print(f"wrote {write_run_report(sys.argv[2])}")
+        print(f"wrote {write_run_report(rest[0])}")
         return
-    if sys.argv[1] == "similarity":
-        print(similarity(sys.argv[2:]))
+    if command == "similarity":
+        print(similarity(rest))
         return
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
-    args, filters = parse_config((PrepareArguments, QualityFilters), sys.argv[2:])
-    report = prepare_corpus(args, filters)
+    args, filters = parse_config((PrepareArguments, QualityFilters), rest)
+    try:
+        report = prepare_corpus(args, filters)
+    except KeyboardInterrupt:  # not a training run: there is no checkpoint, and nothing finished is lost
+        raise Interrupted(f"the preparation into {args.output_dir} stopped before it finished (the folder holds no "
+                          "fingerprint.json, so nothing reads it as done); rerun the same command to prepare it "
+                          "from the start", 130) from None
     counts = {stage["stage"]: stage.get("documents") for stage in report["stages"]}
     print(f"prepared {args.output_dir}: documents per stage {counts}; splits {report['splits']}; "
           f"report in {args.output_dir}/report.md")

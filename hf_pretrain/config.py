@@ -7,6 +7,7 @@ in the file as on the command line. Validation errors raised by a dataclass's ``
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import difflib
 import logging
@@ -41,7 +42,14 @@ class _PresetLoader(yaml.SafeLoader):
 
 
 class _Parser(HfArgumentParser):
-    """``HfArgumentParser`` whose errors are one-line ``HfPretrainError``s, not a page of usage."""
+    """``HfArgumentParser`` whose errors are one-line ``HfPretrainError``s, not a page of usage, and whose ``--help``
+    prints help texts as written: argparse reads a help's ``%`` as a format code ("30 % of lines" crashed it)."""
+
+    def __init__(self, dataclass_types, **kwargs) -> None:
+        super().__init__(dataclass_types, **kwargs)
+        for action in self._actions:
+            if action.help and action.help is not argparse.SUPPRESS:
+                action.help = action.help.replace("%", "%%")
 
     def error(self, message: str):
         raise HfPretrainError(message)
@@ -75,6 +83,11 @@ def _check_preset_type(path: str, key: str, value: Any, parser: HfArgumentParser
     expected = action.type
     if action.nargs in ("+", "*") and isinstance(value, str):
         return [value]
+    if isinstance(value, str) and expected in (int, float):
+        try:
+            expected(value)
+        except ValueError:
+            raise HfPretrainError(f"{path}: '{key}' must be {expected.__name__}, not {value!r}") from None
     if value is None or isinstance(value, str):
         return value
     if isinstance(value, dict):
@@ -105,6 +118,35 @@ def _check_training_values(values: dict[str, Any]) -> None:
         raise HfPretrainError(
             f"--max_steps must be positive, or -1 to train --num_train_epochs, not {values['max_steps']}"
         )
+    if values.get("max_steps") == -1 and "num_train_epochs" in values and values["num_train_epochs"] <= 0:
+        # The Trainer would save the untrained model as if trained (and GLUE report its metrics).
+        raise HfPretrainError(f"--num_train_epochs must be positive, not {values['num_train_epochs']:g}: a run of no "
+                              "epochs trains nothing; pass --num_train_epochs or --max_steps")
+    seeds = {"seed": [values.get("seed")], "data_seed": [values.get("data_seed")], "seeds": values.get("seeds") or []}
+    for flag, given in seeds.items():
+        for seed in given:
+            if seed is not None and not 0 <= seed < 2**32:  # numpy's and torch's seeding both take [0, 2**32)
+                raise HfPretrainError(f"--{flag} must be an integer in [0, 2**32), not {seed}")
+    if "report_to" in values:
+        _check_report_to(values["report_to"])
+
+
+def _check_report_to(report_to: Any) -> None:
+    """``--report_to``: each name an integration transformers has and this environment has installed, said now
+    rather than by the Trainer after the data work."""
+    from transformers.integrations import get_available_reporting_integrations
+    from transformers.integrations import INTEGRATION_TO_CALLBACK
+
+    names = [report_to] if isinstance(report_to, (str, int, float)) else list(report_to or [])
+    for name in names:
+        if name in ("none", "all"):
+            continue
+        if name not in INTEGRATION_TO_CALLBACK:
+            raise HfPretrainError(f"--report_to {name!r}: not an integration transformers has; use one of "
+                                  f"{', '.join(INTEGRATION_TO_CALLBACK)}, or none")
+        if name not in get_available_reporting_integrations():
+            raise HfPretrainError(f"--report_to {name}: the {name} package is not installed; install it, or pass "
+                                  "--report_to none")
 
 
 def _split_config_flag(argv: list[str]) -> tuple[str | None, list[str]]:

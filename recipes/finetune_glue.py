@@ -21,7 +21,7 @@ from hf_pretrain.errors import HfPretrainError, cli_entry
 from hf_pretrain.glue.arguments import GlueArguments
 from hf_pretrain.glue.finetune import finetune_task, task_training_args, tasks_to_run, write_glue_table
 from hf_pretrain.hub.push import prepare_push, push_folder
-from hf_pretrain.training.lock import lock_output_dir
+from hf_pretrain.runtime import lock_output_dir
 from hf_pretrain.training.run import configure_logging, finish, training_args_for_trainer
 
 logger = logging.getLogger("finetune_glue")
@@ -33,8 +33,10 @@ def main() -> None:
     configure_logging(training_args)
 
     repo_id = prepare_push(training_args)  # before any work, so an unreachable Hub fails the run at once
-    lock_output_dir(training_args)  # a second run on this folder is refused while this one lives
-    tokenizer = load_tokenizer(glue_args.model_name_or_path, glue_args.trust_remote_code, "--model_name_or_path")
+    lock_output_dir(training_args.output_dir, training_args.process_index == 0)  # a second run on this folder is refused while this one lives
+    tokenizer = load_tokenizer(glue_args.model_name_or_path, glue_args.trust_remote_code, "--model_name_or_path",
+                               advice="copy into it the tokenizer files of the run that trained it (the pretraining "
+                               "recipes save them beside the weights)")
     tasks, missing = tasks_to_run(glue_args)
     if not tasks:
         raise HfPretrainError(f"--glue_dir {glue_args.glue_dir}: no GLUE task folder in it (CoLA/, SST-2/, MRPC/, ...)")

@@ -26,10 +26,10 @@ from hf_pretrain.objectives import argument_classes, make_objective
 from hf_pretrain.objectives.arguments import PretrainingArguments
 from hf_pretrain.training.arguments import RunArguments
 from hf_pretrain.training.data import prepare_pretraining_data
-from hf_pretrain.training.lock import lock_output_dir
+from hf_pretrain.training.output_folder import claim_output_dir
+from hf_pretrain.runtime import lock_output_dir
 from hf_pretrain.training.run import (
     batch_layout,
-    check_output_dir,
     check_resume,
     configure_logging,
     finish,
@@ -56,10 +56,12 @@ def main(required_objective: str | None = None) -> None:
             "use recipes/pretrain_bert.py"
         )
     objective = make_objective(pretraining_args, training_args.seed, extras)
+    objective.check_model(model_args)  # before any data work: gpt2 has no masked-LM head, say so now
 
     repo_id = prepare_push(training_args)  # before any work, so an unreachable Hub fails the run at once
-    check_output_dir(training_args.output_dir)  # (after it: a run refused by the Hub leaves no folder behind)
-    lock_output_dir(training_args)  # a second run on this folder is refused while this one lives
+    # After it (a run refused by the Hub leaves no folder behind): never write over a user's own files.
+    claim_output_dir(training_args.output_dir, run_args.overwrite_output_dir, training_args.process_index == 0)
+    lock_output_dir(training_args.output_dir, training_args.process_index == 0)  # a second run on this folder is refused while this one lives
     checkpoint = resume_checkpoint(training_args, run_args.overwrite_output_dir)
     settings = {**run_settings(model_args, data_args, pretraining_args, objective.extra), **batch_layout(training_args)}
     check_resume(checkpoint, settings, training_args)  # before any data work: another run's checkpoint is refused

@@ -78,7 +78,7 @@ TIERS = {
              "test_word_masking"),
     "component": ("test_corpus", "test_glue", "test_hostile_input", "test_preparation", "test_security"),
     "end_to_end": ("test_benchmarks", "test_causal_lm", "test_contrastive", "test_distributed", "test_electra",
-                   "test_end_to_end", "test_examples", "test_faults", "test_modern_encoders", "test_preemption", "test_streaming"),
+                   "test_end_to_end", "test_examples", "test_faults", "test_modern_encoders", "test_preemption", "test_streaming", "test_user_data"),
 }
 _TIER_OF = {module: tier for tier, modules in TIERS.items() for module in modules}
 _seconds: dict[str, float] = {}

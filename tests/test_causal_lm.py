@@ -152,12 +152,13 @@ def test_bad_causal_flags_are_one_line(tmp_path):
     from hf_pretrain.objectives import make_objective
     from hf_pretrain.objectives.arguments import PretrainingArguments
 
-    # Through the recipe: a model type with no causal LM class, found when the model is built.
+    # Through the recipe: a model type with no causal LM class, refused before any data work.
     result = run_recipe("recipes/pretrain_bert.py", "--config", DEBUG, "--objective", "clm", "--model_type",
                         "modernbert", "--max_steps", "1", "--tokenizer_name", str(TOKENIZER), "--output_dir",
                         str(tmp_path))
     assert result.returncode == 2 and "Traceback" not in result.stdout
-    assert "error: --model_type modernbert: transformers has no causal LM class" in result.stdout
+    assert ("error: --objective clm trains a causal-LM model, and transformers has no causal-LM class for "
+            "modernbert: choose a model type that has one (llama, gpt2, qwen2, ...)") in result.stdout
     # Flags the objectives refuse as they are made, before any data work.
     for flags, message in [(dict(objective="prefix_lm", isolate_documents=True), "--objective prefix_lm draws one prefix"),
                            (dict(objective="clm", masking="static"), "--objective clm masks nothing")]:

@@ -29,6 +29,36 @@ COMPRESSORS = {"": lambda b: b, ".gz": gzip.compress, ".bz2": bz2.compress, ".xz
                ".zst": zstandard.compress}
 
 
+@pytest.mark.parametrize("suffix", [".csv", ".tsv.gz"])
+@pytest.mark.faults
+def test_csv_and_tsv_are_read_by_their_columns(tmp_path, suffix):
+    """--text_column_name names the column; never the raw rows as one plain-text document."""
+    separator = "," if suffix == ".csv" else "\t"
+    rows = [["id", "body"], ["1", '"The first document, with a comma."'], ["2", '"Quoted, and\nover two lines."'],
+            ["3", "Plain text."]]
+    text = "".join(separator.join(row) + "\n" for row in rows)
+    path = tmp_path / f"corpus{suffix}"
+    path.write_bytes(gzip.compress(text.encode()) if suffix.endswith(".gz") else text.encode())
+    expected = ["The first document, with a comma.", "Quoted, and\nover two lines.", "Plain text."]
+    assert load_documents([str(path)], "body")["text"] == expected
+    with pytest.raises(HfPretrainError, match=rf"corpus{suffix}:1: no 'text' column in the header \(columns: id, "
+                                              r"body\); set --text_column_name"):
+        load_documents([str(path)])
+
+
+@pytest.mark.faults
+def test_a_csv_row_with_the_wrong_number_of_fields_is_named_or_skipped(tmp_path):
+    from hf_pretrain.errors import BadInput
+
+    path = tmp_path / "corpus.csv"
+    path.write_text("id,body\n1,Fine text here.\n2,one,too many\n3,More fine text.\n")
+    with pytest.raises(HfPretrainError, match=r"corpus\.csv:3: 3 fields, the header has 2"):
+        load_documents([str(path)], "body")
+    bad = BadInput("skip")
+    assert load_documents([str(path)], "body", bad=bad)["text"] == ["Fine text here.", "More fine text."]
+    assert bad.counts == {"3 fields, the header has 2": 1}
+
+
 @pytest.mark.parametrize("suffix", list(COMPRESSORS))
 @pytest.mark.faults
 def test_plain_text_in_every_compression(tmp_path, suffix):

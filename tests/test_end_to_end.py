@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from transformers import BertConfig
 
 from .conftest import DEBUG, ROOT, run_recipe
 from .hub_server import LoopbackHub
@@ -99,7 +100,11 @@ def test_finetune_glue_from_checkpoint(checkpoint, glue_dir, tmp_path):
     result = _ok(run_recipe(
         FINETUNE, "--config", GLUE_CONFIG, "--model_name_or_path", str(checkpoint), "--task_name", "mrpc",
         "--glue_dir", str(glue_dir), "--output_dir", str(tmp_path), "--seeds", "1", "2", "--max_steps", "3",
+        "--max_seq_length", "512",
     ))
+    # Past the checkpoint's 128 positions, the length is capped (the embedding lookup would fail), and said.
+    assert f"--max_seq_length 512 is longer than {checkpoint}'s position embeddings take (128 tokens): using 128" \
+        in result.stdout
     results = json.loads((tmp_path / "glue_results.json").read_text())
     assert results["seeds"] == [1, 2] and len(results["runs"]) == 2
     assert set(results["summary"]) == {"validation_accuracy", "validation_f1"}
@@ -297,6 +302,12 @@ def test_resume_continues_from_the_saved_step(checkpoint, tmp_path):  # and refu
     assert other.returncode == 2 and "Traceback" not in other.stdout
     last = other.stdout.strip().splitlines()[-1]
     assert last.startswith(f"error: {out}/checkpoint-") and "belongs to another run (--vocab_size 2000 then, 500 now)" in last
+    assert "pass --overwrite_output_dir" in last
+    # ...and named explicitly, the advice is not a flag that would not help.
+    named = run_recipe(PRETRAIN, "--config", DEBUG, "--max_steps", "12", "--vocab_size", "500", "--output_dir",
+                       str(tmp_path / "elsewhere"), "--resume_from_checkpoint", str(out / "checkpoint-6"))
+    assert named.returncode == 2 and "belongs to another run" in named.stdout
+    assert "drop --resume_from_checkpoint to start afresh" in named.stdout and "overwrite_output_dir" not in named.stdout
     # A batch layout that cannot make the checkpoint's global batch would train some sequences twice and others
     # never: refused, saying what to pass...
     odd = run_recipe(PRETRAIN, "--config", DEBUG, "--max_steps", "12", "--per_device_train_batch_size", "5",
@@ -420,6 +431,15 @@ def test_unreachable_hub_fails_before_training(tmp_path):
     assert not (tmp_path / "model").exists()
 
 
+def _run_folder_with_checkpoint_14(folder: Path) -> None:
+    from hf_pretrain.training.checkpoints import write_manifest
+
+    checkpoint = folder / "earlier" / "checkpoint-14"
+    checkpoint.mkdir(parents=True)
+    (checkpoint / "trainer_state.json").write_text("{}")
+    write_manifest(str(checkpoint))
+
+
 @pytest.mark.parametrize(
     "make_input, flags, message",
     [
@@ -438,6 +458,23 @@ def test_unreachable_hub_fails_before_training(tmp_path):
          "write there (Not a directory)"),
         (lambda d: None, ["--validation_split_percentage", "0"], "--eval_strategy steps needs a validation split"),
         (lambda d: None, ["--resume_from_checkpoint", "{d}"], "--resume_from_checkpoint {d}: not a training checkpoint"),
+        (lambda d: (d / "empty").mkdir(), ["--resume_from_checkpoint", "{d}/empty"],
+         "not a training checkpoint (no trainer_state.json); the folder is empty: pass a checkpoint-<step> folder"),
+        (_run_folder_with_checkpoint_14, ["--resume_from_checkpoint", "{d}/earlier"],
+         "--resume_from_checkpoint {d}/earlier: a run's --output_dir, not one checkpoint: pass --resume_from_checkpoint "
+         "{d}/earlier/checkpoint-14 (its newest complete checkpoint)"),
+        (lambda d: BertConfig().save_pretrained(d / "BERT"), ["--config_name", "{d}/BERT", "--model_type", "roberta"],
+         "--config_name {d}/BERT is a bert config and --model_type says roberta: drop one of them"),
+        (lambda d: None, ["--model_type", "gpt2", "--objective", "mlm"],
+         "--objective mlm trains a masked-LM model, and transformers has no masked-LM class for gpt2"),
+        (lambda d: None, ["--model_type", "t5"], "transformers has no masked-LM class for t5"),
+        (lambda d: None, ["--report_to", "wandb"], "--report_to wandb: the wandb package is not installed"),
+        (lambda d: (d / "p.yaml").write_text("report_to: 7\n"), ["--config", "{d}/p.yaml"],
+         "--report_to 7: not an integration transformers has"),
+        (lambda d: (d / "p.yaml").write_text("max_steps: forty\n"), ["--config", "{d}/p.yaml"],
+         "{d}/p.yaml: 'max_steps' must be int, not 'forty'"),
+        (lambda d: None, ["--seed", "-1"], "--seed must be an integer in [0, 2**32), not -1"),
+        (lambda d: None, ["--num_train_epochs", "0", "--max_steps", "-1"], "--num_train_epochs must be positive, not 0"),
     ],
 )
 @pytest.mark.faults

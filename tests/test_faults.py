@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from hf_pretrain.errors import HfPretrainError
+
 from .conftest import DEBUG, ROOT, run_recipe
 
 pytestmark = pytest.mark.faults
@@ -218,13 +220,60 @@ def _weights(folder: Path) -> dict[str, torch.Tensor]:
     return load_file(str(folder / "model.safetensors"))
 
 
+GOOD = "The last good checkpoint (saved before the loss rose, its weights finite and below 10000) is {}"
+
+
 def test_nonfinite_loss_stops_the_run_at_that_step(tmp_path):
     result = run_recipe("recipes/pretrain_bert.py", "--config", DEBUG, *NAN_RUN, "--output_dir", str(tmp_path))
     assert result.returncode == 2 and "Traceback" not in result.stdout
     assert "error: non-finite loss (nan) at step 3, batch of sequence ids [" in result.stdout
-    assert f"The last good checkpoint (finite weights) is {tmp_path / 'checkpoint-2'}" in result.stdout
-    assert sorted(p.name for p in tmp_path.glob("checkpoint-*")) == ["checkpoint-1", "checkpoint-2"]
+    # checkpoint-2's weights are finite but blown up (step 2's update at lr 2.5e29, the loss of step 3 they gave
+    # is NaN): named, a resume from it would fail again at once. checkpoint-1's gave step 2 its finite loss.
     assert all(t.isfinite().all() for t in _weights(tmp_path / "checkpoint-2").values())
+    assert max(t.abs().max() for t in _weights(tmp_path / "checkpoint-2").values()) > 1e10
+    assert GOOD.format(tmp_path / "checkpoint-1") in result.stdout
+    assert f"--resume_from_checkpoint {tmp_path / 'checkpoint-1'} and a lower --learning_rate" in result.stdout
+    assert sorted(p.name for p in tmp_path.glob("checkpoint-*")) == ["checkpoint-1", "checkpoint-2"]
+
+
+def test_the_named_checkpoint_resumes_with_a_lower_learning_rate(tmp_path):
+    """The advice does not loop. At lr 1e3 the loss rises from step 3 and is NaN at step 9; checkpoints 2-8 all
+    have finite weights (up to ~1e7), which the advice once called good, and a resume from them blew up again.
+    The one named is from before the rise, and resuming from it at lr 1e-4 trains to the end."""
+    common = ["--config", DEBUG, "--tokenizer_name", TOKENIZER, "--save_steps", "1", "--save_total_limit", "20",
+              "--logging_steps", "1", "--eval_strategy", "no", "--max_steps", "12", "--output_dir", str(tmp_path)]
+    blown = run_recipe("recipes/pretrain_bert.py", *common, "--learning_rate", "1e3")
+    assert blown.returncode == 2 and "Traceback" not in blown.stdout, blown.stdout[-3000:]
+    assert "non-finite loss (nan) at step 9" in blown.stdout
+    assert all(t.isfinite().all() for t in _weights(tmp_path / "checkpoint-8").values())
+    assert GOOD.format(tmp_path / "checkpoint-1") in blown.stdout
+    resumed = run_recipe("recipes/pretrain_bert.py", *common, "--learning_rate", "1e-4",
+                         "--resume_from_checkpoint", str(tmp_path / "checkpoint-1"))
+    assert resumed.returncode == 0, resumed.stdout[-3000:]
+    assert json.loads((tmp_path / "trainer_state.json").read_text())["global_step"] == 12
+
+
+def test_the_last_good_checkpoint_is_the_one_before_the_loss_rose():
+    from hf_pretrain.training.checkpoints import last_step_before_the_loss_rose
+
+    history = [{"step": 10, "loss": 7.0}, {"step": 20, "loss": 6.0}, {"step": 30, "loss": 5.5}, {"step": 40, "loss": 13.0},
+               {"step": 50, "loss": float("nan")}]
+    assert last_step_before_the_loss_rose(history, failed_step=55) == 30  # 13 > 2 x 5.5
+    assert last_step_before_the_loss_rose(history[:3], failed_step=33) == 30
+    assert last_step_before_the_loss_rose(history[:3], failed_step=30) == 20  # caught at a logged step: not that log
+    assert last_step_before_the_loss_rose([{"step": 1, "loss": float("inf")}], failed_step=2) == 0
+    assert last_step_before_the_loss_rose([{"step": 5, "eval_loss": 1.0}], failed_step=8) == 0
+
+
+def test_non_finite_final_weights_are_not_saved_as_the_model(tmp_path, tokenizer):
+    from hf_pretrain.training.run import check_final_weights
+
+    trainer = _trainer(tmp_path, tokenizer)
+    check_final_weights(trainer)  # finite: nothing said
+    with torch.no_grad():
+        next(trainer.model.parameters())[0, 0] = float("nan")
+    with pytest.raises(HfPretrainError, match="the trained weights hold NaN or infinite values, so they are not saved"):
+        check_final_weights(trainer)
 
 
 def test_nonfinite_loss_read_every_n_steps_is_named_at_its_step(tmp_path):
@@ -235,18 +284,32 @@ def test_nonfinite_loss_read_every_n_steps_is_named_at_its_step(tmp_path):
     assert "error: non-finite loss (nan) at step 3, batch of sequence ids [" in result.stdout
     assert "(found at step 4: --host_sync_steps 4 reads the device every 4 steps); training stopped after its update" \
         in result.stdout
-    assert f"The last good checkpoint (finite weights) is {tmp_path / 'checkpoint-2'}" in result.stdout
+    assert GOOD.format(tmp_path / "checkpoint-1") in result.stdout
     assert sorted(p.name for p in tmp_path.glob("checkpoint-*")) == ["checkpoint-1", "checkpoint-2", "checkpoint-3"]
 
 
 def test_nonfinite_loss_skips_the_update_by_flag(tmp_path):
     result = run_recipe("recipes/pretrain_bert.py", "--config", DEBUG, *NAN_RUN, "--on_nonfinite_loss", "skip",
-                        "--output_dir", str(tmp_path))
+                        "--max_nonfinite_skips", "7", "--output_dir", str(tmp_path))
     assert result.returncode == 0, result.stdout[-3000:]
     assert "non-finite loss (nan) at step 3" in result.stdout and "skipping this optimizer step" in result.stdout
     # Every update from step 3 on met a NaN and was dropped: the final weights are those of step 2.
     final, step2 = _weights(tmp_path), _weights(tmp_path / "checkpoint-2")
     assert all(torch.equal(final[k], step2[k]) for k in step2)
+
+
+def test_skipping_stops_after_n_non_finite_steps_in_a_row(tmp_path):
+    """A run that skips every step learns nothing: the 5th non-finite step in a row (the default) stops it, and no
+    final model is saved."""
+    result = run_recipe("recipes/pretrain_bert.py", "--config", DEBUG, *NAN_RUN, "--on_nonfinite_loss", "skip",
+                        "--output_dir", str(tmp_path))
+    assert result.returncode == 2 and "Traceback" not in result.stdout, result.stdout[-3000:]
+    assert result.stdout.count("skipping this optimizer step") == 4
+    assert ("error: non-finite loss (nan) at step 7, batch of sequence ids" in result.stdout
+            and "5 optimizer steps in a row with a non-finite loss (steps 3-7, skipped), so training stopped "
+            "(--max_nonfinite_skips 5)" in result.stdout)
+    assert GOOD.format(tmp_path / "checkpoint-1") in result.stdout
+    assert not (tmp_path / "model.safetensors").exists()
 
 
 def test_a_lower_learning_rate_takes_effect_on_resume(tmp_path):

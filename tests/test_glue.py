@@ -164,6 +164,8 @@ def test_glue_score_as_papers_compute_it():
         (["--task_overrides", "{rte: 1}"], "--task_overrides: not JSON"),
         (["--task_overrides", '{"rte": 10}'], "--task_overrides must map task names to mappings"),
         (["--task_overrides", '{"rtee": {"num_train_epochs": 10}}'], "--task_overrides: 'rtee' is not a GLUE task"),
+        (["--max_seq_length", "2"], r"--max_seq_length must be at least 8, not 2: a pair takes 3 special tokens"),
+        (["--seeds", "1", "-2"], r"--seeds must be an integer in \[0, 2\*\*32\), not -2"),
     ],
 )
 def test_task_names_and_overrides_are_checked(flags, message):
@@ -177,6 +179,24 @@ def test_task_names_and_overrides_are_checked(flags, message):
     glue, _ = parse_config((GlueArguments, TrainingArguments),
                            ["--model_name_or_path", "m", "--output_dir", "o", "--task_name", "RTE, mrpc,rte"])
     assert glue.task_names == ["rte", "mrpc"] and glue.several_tasks
+
+
+@pytest.mark.faults
+def test_the_sequence_length_is_capped_at_the_checkpoint_s_positions(tmp_path, caplog):
+    """RoBERTa's positions start at pad_token_id + 1: a 128-position checkpoint takes 126 tokens, and GLUE's 128
+    would index past its table inside the first forward pass (as 512 would for any 128-position model)."""
+    from transformers import BertConfig, RobertaConfig
+
+    from hf_pretrain.glue.finetune import usable_length
+
+    RobertaConfig(max_position_embeddings=128, pad_token_id=1).save_pretrained(tmp_path / "roberta")
+    BertConfig(max_position_embeddings=128).save_pretrained(tmp_path / "bert")
+    with caplog.at_level("WARNING"):
+        assert usable_length(str(tmp_path / "roberta"), 128) == 126
+    assert f"--max_seq_length 128 is longer than {tmp_path / 'roberta'}'s position embeddings take (126 tokens)" \
+        in caplog.text
+    assert usable_length(str(tmp_path / "bert"), 512) == 128
+    assert usable_length(str(tmp_path / "bert"), 100) == 100
 
 
 @requires_shared_data

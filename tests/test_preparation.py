@@ -405,6 +405,26 @@ def test_the_fingerprint_hashes_the_tokenizer_not_its_path(tmp_path, tokenizer):
 
 
 @pytest.mark.faults
+def test_a_split_the_corpus_is_too_small_for_is_refused_at_prepare_time(tmp_path):
+    """35 documents at 1 % is no validation document: said now, with the percentage that holds one, rather than
+    written as an empty split that --prepared_dataset then fails to load."""
+    from hf_pretrain.config import parse_config
+    from hf_pretrain.errors import HfPretrainError
+    from hf_pretrain.prepare.arguments import PrepareArguments
+
+    documents = Dataset.from_dict({"text": [f"doc {i}" for i in range(35)]})
+    with pytest.raises(HfPretrainError, match=r"--validation_split_percentage 1 of the 35 document\(s\) left after "
+                       r"cleaning is no document: pass --validation_split_percentage 1.5 or more for one, or "
+                       r"--validation_split_percentage 0 for no such split"):
+        split_by_document(documents, str(tmp_path), validation_split_percentage=1, test_split_percentage=0, seed=0)
+    splits = split_by_document(documents, str(tmp_path), validation_split_percentage=1.5, test_split_percentage=0,
+                               seed=0)
+    assert {name: len(split) for name, split in splits.items()} == {"train": 34, "validation": 1, "test": 0}
+    with pytest.raises(HfPretrainError, match=r"--seed must be an integer in \[0, 2\*\*32\), not -1"):
+        parse_config((PrepareArguments,), ["--train_file", "x", "--output_dir", "y", "--seed", "-1"])
+
+
+@pytest.mark.faults
 def test_prepare_never_deletes_what_a_user_keeps_in_the_output_folder(tmp_path):
     """Only a new or empty folder, or an earlier preparation's own, is written into; a folder inside the inputs is
     left out of them."""

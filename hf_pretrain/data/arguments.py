@@ -29,7 +29,7 @@ class DataArguments:
     dataset_name: str | None = field(default=None, metadata={"help": "A dataset on the Hugging Face Hub."})
     dataset_config_name: str | None = field(default=None, metadata={"help": "The Hub dataset's configuration."})
     text_column_name: str = field(
-        default="text", metadata={"help": "The text column of JSON Lines, Parquet and Hub datasets."}
+        default="text", metadata={"help": "The text column of JSON Lines, Parquet, CSV, TSV and Hub datasets."}
     )
     validation_split_percentage: float = field(
         default=5.0,

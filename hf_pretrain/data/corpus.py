@@ -3,7 +3,8 @@
 Formats, recognised by suffix once a compression suffix is stripped (and WikiExtractor by its first line):
 
 - plain text: one paragraph per line, a blank line between documents;
-- JSON Lines (``.jsonl``, ``.json``) and Parquet (``.parquet``) with a text column;
+- JSON Lines (``.jsonl``, ``.json``), Parquet (``.parquet``), CSV (``.csv``) and TSV (``.tsv``, with a header row)
+  with a text column (``--text_column_name``);
 - WikiExtractor output: ``<doc id=.. url=.. title=..>``, the title line, one paragraph per line, ``</doc>``;
 - any of them compressed as ``.gz``, ``.bz2``, ``.xz`` or ``.zst``; paths may be globs or directories.
 
@@ -13,10 +14,12 @@ A document's text keeps its paragraphs separated by newlines, which the sentence
 from __future__ import annotations
 
 import ast
+import csv
 import glob
 import hashlib
 import io
 import json
+import logging
 import os
 import sys
 import sysconfig
@@ -30,10 +33,13 @@ from datasets import Dataset, DatasetDict
 
 from ..errors import BadInput, HfPretrainError, located
 from ..rng import Stream, legacy_seed
-from .lines import COMPRESSIONS, decoded_lines, open_binary
+from .lines import COMPRESSIONS, MAX_LINE_BYTES, decoded_lines, open_binary
+
+logger = logging.getLogger(__name__)
 
 JSON_SUFFIXES = {".jsonl", ".json", ".ndjson"}
 PARQUET_SUFFIXES = {".parquet"}
+DELIMITED_SUFFIXES = {".csv": ",", ".tsv": "\t"}  # read by their columns, with a header row
 
 
 def _format_of(path: str) -> str:
@@ -43,6 +49,8 @@ def _format_of(path: str) -> str:
         return "jsonl"
     if suffix in PARQUET_SUFFIXES:
         return "parquet"
+    if suffix in DELIMITED_SUFFIXES:
+        return suffix
     return "text"
 
 
@@ -68,8 +76,23 @@ def _walk_files(folder: str) -> Iterator[str]:
             yield path
 
 
-def expand_paths(patterns: Sequence[str]) -> list[str]:
-    """Expand globs and directories (recursively, hidden files skipped) into a sorted, de-duplicated file list."""
+def expand_paths(patterns: Sequence[str], exclude: str | None = None) -> list[str]:
+    """Expand globs and directories (recursively, hidden files skipped) into a sorted, de-duplicated file list,
+    less any file inside the folder ``exclude`` (a run's output folder kept inside its input folder would otherwise
+    read its own outputs as corpus when it runs again)."""
+    files = _expand(patterns)
+    if exclude is None:
+        return files
+    inside = os.path.realpath(exclude) + os.sep
+    kept = [path for path in files if not os.path.realpath(path).startswith(inside)]
+    if len(kept) < len(files):
+        logger.info("leaving out %d file(s) inside the output folder %s", len(files) - len(kept), exclude)
+    if not kept:
+        raise HfPretrainError(f"{' '.join(patterns)}: no input file outside the output folder {exclude}")
+    return kept
+
+
+def _expand(patterns: Sequence[str]) -> list[str]:
     files: list[str] = []
     for pattern in patterns:
         if os.path.isdir(pattern):
@@ -156,6 +179,38 @@ def _jsonl_documents(path: str, text_column: str, bad: BadInput) -> Iterator[str
             yield text
 
 
+def _delimited_documents(path: str, text_column: str, bad: BadInput, delimiter: str) -> Iterator[str]:
+    """CSV or TSV with a header row: the ``text_column`` of each row (a quoted field may span lines)."""
+    at = [0]  # the line the reader is on, for the error messages
+    csv.field_size_limit(max(csv.field_size_limit(), MAX_LINE_BYTES))  # a field may be as long as a line
+
+    def lines() -> Iterator[str]:
+        for number, line in decoded_lines(path, bad):
+            at[0] = number
+            yield line + "\n"
+
+    rows = csv.reader(lines(), delimiter=delimiter)
+    try:
+        header = next(rows, None)
+        if header is None:
+            return
+        if text_column not in header:
+            raise HfPretrainError(f"{located(path, at[0])}: no '{text_column}' column in the header (columns: "
+                                  f"{', '.join(header[:8])}); set --text_column_name to the column of text")
+        column = header.index(text_column)
+        for row in rows:
+            if not row:
+                continue
+            if len(row) != len(header):
+                bad(located(path, at[0]), f"{len(row)} fields, the header has {len(header)}")
+                continue
+            if row[column].strip():
+                yield row[column]
+    except csv.Error as err:  # an unclosed quote at the end of the file, a field over the size limit
+        raise HfPretrainError(f"{located(path, at[0])}: not valid {'TSV' if delimiter == chr(9) else 'CSV'} ({err})") \
+            from None
+
+
 def _parquet_documents(path: str, text_column: str) -> Iterator[str]:
     try:
         with open_binary(path) as raw:
@@ -199,6 +254,8 @@ def read_documents(path: str, text_column: str = "text", bad: BadInput | None = 
         yield from _jsonl_documents(path, text_column, bad)
     elif fmt == "parquet":
         yield from _parquet_documents(path, text_column)
+    elif fmt in DELIMITED_SUFFIXES:
+        yield from _delimited_documents(path, text_column, bad, DELIMITED_SUFFIXES[fmt])
     elif _is_wikiextractor(path, bad):
         yield from _wikiextractor_documents(path, bad)
     else:
@@ -206,10 +263,12 @@ def read_documents(path: str, text_column: str = "text", bad: BadInput | None = 
 
 
 def load_documents(
-    patterns: Sequence[str], text_column: str = "text", max_documents: int | None = None, bad: BadInput | None = None
+    patterns: Sequence[str], text_column: str = "text", max_documents: int | None = None, bad: BadInput | None = None,
+    exclude: str | None = None,
 ) -> Dataset:
-    """All documents of the files that ``patterns`` name, in file order, as a Dataset with a ``text`` column."""
-    files = expand_paths(patterns)
+    """All documents of the files that ``patterns`` name (less those inside ``exclude``), in file order, as a
+    Dataset with a ``text`` column."""
+    files = expand_paths(patterns, exclude)
     texts: list[str] = []
     for path in files:
         if os.path.getsize(path) == 0:
@@ -367,23 +426,25 @@ def load_corpus(
     seed: int = 0,
     max_train_documents: int | None = None,
     bad: BadInput | None = None,
+    exclude: str | None = None,
 ) -> DatasetDict:
     """Train (and validation, if any) documents from files, a Hub dataset, or the embedded default corpus.
 
+    Files inside the folder ``exclude`` (the run's output folder) are never read.
     Without a validation source, ``validation_split_percentage`` of the documents (at least one) are held out:
     whole documents, chosen by a permutation drawn from ``seed``, so the split is the same on every run.
     """
     if dataset_name:
         train = load_hub_documents(dataset_name, dataset_config_name, text_column)
     elif train_file:
-        train = load_documents(train_file, text_column, max_train_documents, bad)
+        train = load_documents(train_file, text_column, max_train_documents, bad, exclude)
     else:
         train = stdlib_docstrings()
     if max_train_documents is not None and len(train) > max_train_documents:
         train = train.select(range(max_train_documents))
 
     if validation_file:
-        return DatasetDict(train=train, validation=load_documents(validation_file, text_column, bad=bad))
+        return DatasetDict(train=train, validation=load_documents(validation_file, text_column, bad=bad, exclude=exclude))
     if validation_split_percentage <= 0:
         return DatasetDict(train=train)
     n_validation = max(1, round(len(train) * validation_split_percentage / 100))

@@ -185,17 +185,18 @@ TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "voca
 
 
 def load_tokenizer(
-    name_or_path: str, trust_remote_code: bool = False, flag: str = "--tokenizer_name"
+    name_or_path: str, trust_remote_code: bool = False, flag: str = "--tokenizer_name",
+    advice: str = "save the tokenizer with the checkpoint or pass --tokenizer_name",
 ) -> PreTrainedTokenizerBase:
-    """Load a fast tokenizer from a folder (or the Hub), with a clear error naming ``flag`` when it is not there.
-    A folder without any tokenizer file is refused: transformers would build a near-empty tokenizer from the
-    config alone, and every word would become [UNK]."""
+    """Load a fast tokenizer from a folder (or the Hub), with a clear error naming ``flag`` when it is not there
+    (and ``advice``, what the caller's user can do about a folder without one). A folder without any tokenizer
+    file is refused: transformers would build a near-empty tokenizer from the config alone, and every word would
+    become [UNK]."""
     if not os.path.isdir(name_or_path) and os.path.sep in name_or_path:
         raise HfPretrainError(f"{flag} {name_or_path}: no such directory")
     if os.path.isdir(name_or_path) and not any(os.path.isfile(os.path.join(name_or_path, f)) for f in TOKENIZER_FILES):
         raise HfPretrainError(
-            f"{flag} {name_or_path}: the folder holds no tokenizer ({', '.join(TOKENIZER_FILES[:3])}, ...); save the "
-            "tokenizer with the checkpoint or pass --tokenizer_name"
+            f"{flag} {name_or_path}: the folder holds no tokenizer ({', '.join(TOKENIZER_FILES[:3])}, ...); {advice}"
         )
     try:
         tokenizer = AutoTokenizer.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)

@@ -10,6 +10,9 @@ from .adaptation import ADAPTATIONS
 from .tasks import GLUE_TASKS
 
 
+MIN_SEQ_LENGTH = 8
+
+
 @dataclass
 class GlueArguments:
     """Which GLUE task to fine-tune on, where its data is, and over which seeds."""
@@ -75,6 +78,9 @@ class GlueArguments:
 
         if not self.model_name_or_path:
             raise HfPretrainError("--model_name_or_path is required: the checkpoint to fine-tune")
+        if self.max_seq_length < MIN_SEQ_LENGTH:  # below it a pair cannot be truncated, and the tokenizer only warns
+            raise HfPretrainError(f"--max_seq_length must be at least {MIN_SEQ_LENGTH}, not {self.max_seq_length}: a "
+                                  "pair takes 3 special tokens before any of its text")
         if self.adaptation not in ADAPTATIONS:
             raise HfPretrainError(f"--adaptation must be one of {', '.join(ADAPTATIONS)}, not '{self.adaptation}'")
         self.task_name = self.task_name.lower().replace("-", "")

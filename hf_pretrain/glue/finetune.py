@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from datasets import DatasetDict
 from transformers import (
+    AutoConfig,
     AutoModelForSequenceClassification,
     DataCollatorWithPadding,
     PreTrainedModel,
@@ -23,7 +24,7 @@ from transformers import (
 from ..errors import BadInput, HfPretrainError
 from ..hub.model_card import write_model_card
 from ..hub.report import glue_bar_chart
-from ..models.loading import check_vocabulary, checkpoint_error
+from ..models.loading import check_vocabulary, checkpoint_error, longest_sequence
 from .adaptation import freeze_all_but, lora_model, save_adapted
 from .arguments import GlueArguments
 from .score import glue_score, task_score
@@ -41,6 +42,21 @@ def tokenize_glue(data: DatasetDict, tokenizer: PreTrainedTokenizerBase, max_seq
 
     text_columns = [c for c in data["train"].column_names if c.startswith("sentence")]
     return data.map(tokenize, batched=True, remove_columns=text_columns, desc="Tokenizing")
+
+
+def usable_length(model_name_or_path: str, requested: int, trust_remote_code: bool = False) -> int:
+    """``--max_seq_length``, capped (with a log line, as run_glue.py caps it at the tokenizer's maximum) at what the
+    checkpoint's position table takes: past it, the embedding lookup fails inside the first forward pass."""
+    try:
+        config = AutoConfig.from_pretrained(model_name_or_path, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError) as err:
+        raise checkpoint_error(model_name_or_path, err, True) from None
+    longest = longest_sequence(config)
+    if longest is None or requested <= longest:
+        return requested
+    logger.warning("--max_seq_length %d is longer than %s's position embeddings take (%d tokens): using %d",
+                   requested, model_name_or_path, longest, longest)
+    return longest
 
 
 def load_classifier(
@@ -187,7 +203,8 @@ def finetune_task(
         for split in data:
             if split != "train":
                 data[split] = data[split].select(range(min(glue_args.max_eval_samples, len(data[split]))))
-    data = tokenize_glue(data, tokenizer, glue_args.max_seq_length)
+    max_seq_length = usable_length(glue_args.model_name_or_path, glue_args.max_seq_length, glue_args.trust_remote_code)
+    data = tokenize_glue(data, tokenizer, max_seq_length)
     seeds = glue_args.seeds or [args.seed]
     runs = []
     for seed in seeds:
@@ -204,7 +221,7 @@ def finetune_task(
                     "task": task.folder, "adaptation": glue_args.adaptation, "training examples": len(data["train"]),
                     "seed": seed,
                     "epochs": args.num_train_epochs, "learning rate": args.learning_rate,
-                    "batch size": args.per_device_train_batch_size, "max sequence length": glue_args.max_seq_length,
+                    "batch size": args.per_device_train_batch_size, "max sequence length": max_seq_length,
                 }},
                 metrics=metrics,
                 tags=["text-classification", "glue", task.name],

@@ -11,6 +11,12 @@ from collections.abc import Callable
 from typing import Any
 
 from transformers import AutoConfig, AutoModelForMaskedLM, PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
+from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
+from transformers.models.auto.modeling_auto import (
+    MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+    MODEL_FOR_MASKED_LM_MAPPING_NAMES,
+    MODEL_MAPPING_NAMES,
+)
 
 from ..data.tokenizer import BERT_SPECIALS, SpecialTokens
 from ..errors import HfPretrainError
@@ -132,6 +138,16 @@ def build_config(
     return config
 
 
+def longest_sequence(config: PretrainedConfig) -> int | None:
+    """The most tokens a model of ``config`` takes in one sequence: its position table less the position ids its
+    architecture skips (RoBERTa's start at ``pad_token_id + 1``); None if it has no such limit."""
+    longest = getattr(config, "max_position_embeddings", None)
+    if longest is None:
+        return None
+    architecture = architecture_for(config.model_type)
+    return longest - (architecture.position_offset(config) if architecture else 0)
+
+
 def resolve_model_type(args: ModelArguments, default_model_type: str = "bert") -> str:
     """The model type a run trains: the checkpoint's or config file's, else ``--model_type``, else the default."""
     source = args.model_name_or_path or args.config_name
@@ -142,6 +158,30 @@ def resolve_model_type(args: ModelArguments, default_model_type: str = "bert") -
             flag = "--model_name_or_path" if args.model_name_or_path else "--config_name"
             raise HfPretrainError(f"{flag} {source}: cannot load its config ({str(err).splitlines()[0]})") from None
     return args.model_type or default_model_type
+
+
+# The model types with each head an objective trains, from transformers' public name tables of its Auto classes,
+# and the ones a refusal suggests.
+HEADS = {"masked-LM": MODEL_FOR_MASKED_LM_MAPPING_NAMES, "causal-LM": MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+         "encoder": MODEL_MAPPING_NAMES}
+SUGGESTED = {"masked-LM": "bert, roberta, modernbert, electra", "causal-LM": "llama, gpt2, qwen2",
+             "encoder": "bert, roberta, modernbert"}
+
+
+def check_model_type(args: ModelArguments, default_model_type: str, head: str, objective: str) -> str:
+    """The model type a run trains, checked before any data work: one transformers knows, with the ``head`` the
+    objective trains (a gpt2 has no masked-LM head), and the one ``--model_type`` names if ``--config_name``
+    gives a config too."""
+    model_type = resolve_model_type(args, default_model_type)
+    if args.config_name and args.model_type and args.model_type != model_type:
+        raise HfPretrainError(f"--config_name {args.config_name} is a {model_type} config and --model_type says "
+                              f"{args.model_type}: drop one of them")
+    if model_type not in CONFIG_MAPPING_NAMES:
+        raise HfPretrainError(f"--model_type {model_type}: not a model type transformers knows")
+    if model_type not in HEADS[head]:
+        raise HfPretrainError(f"--objective {objective} trains a {head} model, and transformers has no {head} class "
+                              f"for {model_type}: choose a model type that has one ({SUGGESTED[head]}, ...)")
+    return model_type
 
 
 def tokenizer_spec(args: ModelArguments, default_model_type: str = "bert") -> tuple[str, SpecialTokens]:

@@ -18,6 +18,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase, Trainer
 from ..errors import HfPretrainError
 from ..models.arguments import ModelArguments
 from ..models.heads import TrainingOnlyModules
+from ..models.loading import check_model_type
 from .arguments import PretrainingArguments
 
 
@@ -53,6 +54,7 @@ class Objective(abc.ABC):
     card_tags: ClassVar[tuple[str, ...]] = ("fill-mask", "pretraining")
     arguments_class: ClassVar[type | None] = None
     default_model_type: ClassVar[str] = "bert"  # what it trains when neither --model_type nor a config says
+    head: ClassVar[str] = "masked-LM"  # the kind of transformers model it trains (a key of models.loading.HEADS)
     losses: ClassVar[tuple[str, ...]] = ("mlm",)  # the losses it sums, by the names --objective_weights uses
     streams: ClassVar[bool] = False  # trains on packed rows that --streaming can make as the corpus is read
 
@@ -91,6 +93,10 @@ class Objective(abc.ABC):
     def loss_description(self) -> str:
         """``mlm + 0.5 x nsp``: the loss the model card names."""
         return " + ".join(name if weight == 1 else f"{weight:g} x {name}" for name, weight in self.loss_weights.items())
+
+    def check_model(self, model_args: ModelArguments) -> None:
+        """Refuse, in one line and before any data work, a model this objective cannot train."""
+        check_model_type(model_args, self.default_model_type, self.head, self.name)
 
     # --- data ---------------------------------------------------------------------------------------------------
 

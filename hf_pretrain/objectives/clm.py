@@ -33,6 +33,7 @@ class CausalLanguageModeling(Objective):
     pipeline_tag = "text-generation"
     card_tags = ("text-generation", "pretraining")
     default_model_type = "llama"
+    head = "causal-LM"
     prefix_lm = False
     streams = True
 

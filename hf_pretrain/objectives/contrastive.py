@@ -103,6 +103,7 @@ class ContrastiveSentenceEmbeddings(Objective):
 
     name = "contrastive"
     title = "contrastive sentence embeddings (SimCSE)"
+    head = "encoder"
     pipeline_tag = "sentence-similarity"
     card_tags = ("sentence-similarity", "feature-extraction", "simcse")
     arguments_class = ContrastiveArguments

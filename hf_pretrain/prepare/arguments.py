@@ -16,7 +16,7 @@ class PrepareArguments:
         default=None, metadata={"help": "Raw corpus files, globs or directories (the formats of pretrain_bert.py)."}
     )
     output_dir: str = field(default=None, metadata={"help": "Where the prepared dataset is written."})
-    text_column_name: str = field(default="text", metadata={"help": "The text field of JSON Lines and Parquet."})
+    text_column_name: str = field(default="text", metadata={"help": "The text column of JSON Lines, Parquet, CSV and TSV."})
     on_bad_input: str = field(
         default="error", metadata={"help": "A malformed input line: 'error' (stop, naming it) or 'skip' (count it)."}
     )

@@ -24,15 +24,17 @@ from datasets import Dataset, DatasetDict, concatenate_datasets, load_from_disk
 from tqdm.auto import tqdm
 from transformers import PreTrainedTokenizerBase
 
-from .arguments import PrepareArguments
-from .cleaning import QualityFilters, normalize
+from ..constants import PREPARATION_MARKER
 from ..data.corpus import expand_paths, read_documents
-from .dedup import find_duplicates, remove_duplicates
-from ..errors import BadInput, HfPretrainError
-from ..rng import Stream, legacy_seed, numpy_generator
 from ..data.sentences import split_sentences
 from ..data.sequences import pack_sequences, tokenize_documents
 from ..data.tokenizer import load_tokenizer, train_wordpiece_tokenizer
+from ..errors import BadInput, HfPretrainError
+from ..rng import Stream, legacy_seed, numpy_generator
+from ..runtime import OutputDirLock, check_writable_dir
+from .arguments import PrepareArguments
+from .cleaning import QualityFilters, normalize
+from .dedup import find_duplicates, remove_duplicates
 
 logger = logging.getLogger(__name__)
 FINGERPRINT = "fingerprint.json"
@@ -120,6 +122,13 @@ def split_by_document(
     n = len(documents)
     n_val = round(n * validation_split_percentage / 100)
     n_test = round(n * test_split_percentage / 100)
+    for flag, percentage, count in (("--validation_split_percentage", validation_split_percentage, n_val),
+                                    ("--test_split_percentage", test_split_percentage, n_test)):
+        if percentage > 0 and count == 0:  # an empty split a recipe would then fail to evaluate on
+            raise HfPretrainError(
+                f"{flag} {percentage:g} of the {n} document(s) left after cleaning is no document: pass "
+                f"{flag} {_percentage_of_one(n):g} or more for one, or {flag} 0 for no such split"
+            )
     if n - n_val - n_test < 1:
         raise HfPretrainError(
             f"{n} document(s) left after cleaning: too few for the validation and test splits; add text or lower "
@@ -140,6 +149,11 @@ def split_by_document(
                                fn_kwargs={"assignment_file": path, "split": split}, desc=f"Selecting {name}")
         for split, name in enumerate(("train", "validation", "test"))
     })
+
+
+def _percentage_of_one(n: int) -> float:
+    """The smallest percentage (to 0.1, rounded up) that holds one of ``n`` documents out."""
+    return float(np.ceil(1000 / n / 2 + 1e-9)) / 10 if n else 100.0
 
 
 def _in_split(indices: list[int], assignment_file: str, split: int) -> np.ndarray:
@@ -211,50 +225,86 @@ def _tokenizer(train: Dataset, args: PrepareArguments) -> tuple[PreTrainedTokeni
     ), len(sample)
 
 
-MARKER = ".hf_pretrain_preparation"  # written first: this folder is a preparation's, which a rerun may replace
+MARKER = PREPARATION_MARKER  # written first: this folder is a preparation's, which a rerun may replace
 
 
 def check_output_dir(output_dir: str) -> None:
     """Write only into a new or empty folder, or one an earlier preparation marked as its own: never delete what a
     user keeps in ``--output_dir`` (``--output_dir ~`` must not wipe ``~/.cache``)."""
-    if os.path.exists(output_dir) and not os.path.isdir(output_dir):
-        raise HfPretrainError(f"--output_dir {output_dir}: is a file, not a folder")
     if os.path.isdir(output_dir) and os.listdir(output_dir) and not os.path.isfile(os.path.join(output_dir, MARKER)):
         found = sorted(os.listdir(output_dir))
         raise HfPretrainError(
             f"--output_dir {output_dir}: holds files that are not a preparation's ({', '.join(found[:4])}"
             f"{', ...' if len(found) > 4 else ''}); choose a new or empty folder"
         )
-    os.makedirs(output_dir, exist_ok=True)
+    check_writable_dir(output_dir)
     with open(os.path.join(output_dir, MARKER), "w", encoding="utf-8") as f:
         f.write("A folder written by `hf-pretrain prepare`: a rerun may replace what it holds.\n")
+
+
+# The folders a preparation writes, and replaces when it runs again.
+STAGE_FOLDERS = ("documents", "tokenized", "sequences", "tokenizer")
+
+
+def _written_files(output_dir: str) -> list[str]:
+    """Every file of the stage folders, relative to ``output_dir``: what this preparation wrote."""
+    found = []
+    for name in STAGE_FOLDERS:
+        for root, _, files in os.walk(os.path.join(output_dir, name)):
+            found += [os.path.relpath(os.path.join(root, f), output_dir) for f in files]
+    return sorted(found)
+
+
+def check_nothing_foreign(output_dir: str) -> None:
+    """A rerun replaces the stage folders whole: refuse, naming them, if a user put files of their own inside
+    (a file the finished preparation did not list in its fingerprint)."""
+    path = os.path.join(output_dir, FINGERPRINT)
+    try:
+        with open(path, encoding="utf-8") as f:
+            written = json.load(f).get("files")
+    except (OSError, ValueError, AttributeError):
+        return  # no finished preparation (or one older than the list): nothing known to compare with
+    if written is None:
+        return
+    foreign = sorted(set(_written_files(output_dir)) - set(written))
+    if foreign:
+        raise HfPretrainError(
+            f"--output_dir {output_dir}: {', '.join(foreign[:3])}{', ...' if len(foreign) > 3 else ''} "
+            f"{'was' if len(foreign) == 1 else 'were'} not written by the preparation, and preparing again replaces "
+            f"{', '.join(f'{n}/' for n in STAGE_FOLDERS)} whole: move {'it' if len(foreign) == 1 else 'them'} out "
+            "of the folder first"
+        )
 
 
 def input_files(args: PrepareArguments) -> list[str]:
     """The corpus files, less any inside ``--output_dir`` (a preparation kept inside its own input folder would
     otherwise read its outputs on a rerun)."""
-    output = os.path.realpath(args.output_dir) + os.sep
-    files = expand_paths(args.train_file)
-    kept = [path for path in files if not os.path.realpath(path).startswith(output)]
-    if len(kept) < len(files):
-        logger.info("leaving out %d file(s) inside --output_dir %s", len(files) - len(kept), args.output_dir)
-    if not kept:
-        raise HfPretrainError(f"--train_file {' '.join(args.train_file)}: no input file outside --output_dir")
-    return kept
+    return expand_paths(args.train_file, exclude=args.output_dir)
 
 
 def prepare_corpus(args: PrepareArguments, filters: QualityFilters) -> dict:
     """Run the whole stage into ``args.output_dir`` and return the report; reuse a finished run of the same inputs
-    and settings unless ``args.overwrite_cache``."""
+    and settings unless ``args.overwrite_cache``. The folder is locked while it runs, as a recipe's is: a second
+    preparation into it is refused rather than mixed with this one."""
     check_output_dir(args.output_dir)
+    lock = OutputDirLock(args.output_dir)
+    lock.acquire()
+    try:
+        return _prepare_corpus(args, filters)
+    finally:
+        lock.release()
+
+
+def _prepare_corpus(args: PrepareArguments, filters: QualityFilters) -> dict:
     files = input_files(args)
     key = fingerprint(args, filters, files)
     if not args.overwrite_cache and is_prepared(args.output_dir, key):
         logger.info("%s holds this preparation already (fingerprint %s): reusing it", args.output_dir, key[:12])
         with open(os.path.join(args.output_dir, "report.json"), encoding="utf-8") as f:
             return json.load(f)
+    check_nothing_foreign(args.output_dir)
     # The fingerprint goes first, so that a run killed from here on leaves a folder known to be incomplete.
-    for name in (FINGERPRINT, "documents", "tokenized", "sequences", "tokenizer", WORK):
+    for name in (FINGERPRINT, *STAGE_FOLDERS, WORK):
         path = os.path.join(args.output_dir, name)
         if os.path.isdir(path):
             shutil.rmtree(path)
@@ -317,9 +367,8 @@ def prepare_corpus(args: PrepareArguments, filters: QualityFilters) -> dict:
         {"stage": "pack", "sequences": len(sequences), "tokens": len(sequences) * args.max_seq_length},
     ]
 
-    documents.save_to_disk(os.path.join(args.output_dir, "documents"))
-    tokenized.save_to_disk(os.path.join(args.output_dir, "tokenized"),
-                           num_shards={"train": args.num_shards} if args.num_shards else None)
+    _save(documents, os.path.join(args.output_dir, "documents"))
+    _save(tokenized, os.path.join(args.output_dir, "tokenized"), {"train": args.num_shards} if args.num_shards else None)
     sequences.save_to_disk(os.path.join(args.output_dir, "sequences"))
     report = {
         "inputs": files,
@@ -340,10 +389,21 @@ def prepare_corpus(args: PrepareArguments, filters: QualityFilters) -> dict:
     with open(os.path.join(args.output_dir, "report.md"), "w", encoding="utf-8") as f:
         f.write(report_markdown(report))
     with open(os.path.join(args.output_dir, FINGERPRINT), "w", encoding="utf-8") as f:
-        json.dump({"fingerprint": key, "settings": dataclasses.asdict(args), "filters": dataclasses.asdict(filters)},
-                  f, indent=2, default=str)
+        json.dump({"fingerprint": key, "settings": dataclasses.asdict(args), "filters": dataclasses.asdict(filters),
+                   "files": _written_files(args.output_dir)}, f, indent=2, default=str)
     shutil.rmtree(work, ignore_errors=True)
     return report
+
+
+def _save(splits: DatasetDict, path: str, num_shards: dict[str, int] | None = None) -> None:
+    """``save_to_disk``, an empty split (``--test_split_percentage 0``) as one empty shard with the train split's
+    columns: datasets would write none (a map over no rows knows no columns), and a folder without a shard cannot be
+    loaded back."""
+    shards = {name: 1 for name, split in splits.items() if len(split) == 0}
+    splits = DatasetDict({name: splits["train"].select([]) if name in shards else split
+                          for name, split in splits.items()})
+    shards.update(num_shards or {})
+    splits.save_to_disk(path, num_shards=shards or None)
 
 
 def report_markdown(report: dict) -> str:

@@ -24,6 +24,12 @@ class RunArguments:
             "checkpoint stays good) or 'skip' that optimizer step."
         },
     )
+    max_nonfinite_skips: int = field(
+        default=5,
+        metadata={"help": "With --on_nonfinite_loss skip: stop the run (with an error naming the last good checkpoint) "
+                  "at this many optimizer steps in a row with a non-finite loss: a run that skips them all learns "
+                  "nothing."},
+    )
     host_sync_steps: int = field(
         default=1,
         metadata={"help": "How often the run's guards read the device: the non-finite-loss check, and (over several "
@@ -61,6 +67,8 @@ class RunArguments:
             raise HfPretrainError(
                 f"--on_nonfinite_loss must be one of {', '.join(NONFINITE_POLICIES)}, not '{self.on_nonfinite_loss}'"
             )
+        if self.max_nonfinite_skips < 1:
+            raise HfPretrainError(f"--max_nonfinite_skips must be at least 1, not {self.max_nonfinite_skips}")
         if self.host_sync_steps < 1:
             raise HfPretrainError(f"--host_sync_steps must be at least 1, not {self.host_sync_steps}")
         if self.host_sync_steps > 1 and self.on_nonfinite_loss == "skip":

@@ -65,10 +65,12 @@ class NonFiniteLossCallback(TrainerCallback):
     whose gradients are not finite.
     """
 
-    def __init__(self, batches: StepBatches, policy: str = "stop", every: int = 1) -> None:
+    def __init__(self, batches: StepBatches, policy: str = "stop", every: int = 1, max_skips: int = 5) -> None:
         self.batches = batches
         self.policy = policy
         self.every = every
+        self.max_skips = max_skips
+        self.skipped: list[int] = []  # the steps skipped in a row, up to the current one
         self.pending: list[_CheckedStep] = []
 
     def on_pre_optimizer_step(self, args, state, control, model=None, **kwargs):
@@ -78,13 +80,13 @@ class NonFiniteLossCallback(TrainerCallback):
         finite = torch.isfinite(torch.stack([loss.float().reshape(()) for loss in self.batches.losses]))
         self.pending.append(_CheckedStep(step, finite, list(self.batches.losses), list(self.batches.sequence_ids)))
         if step % self.every == 0:  # the same steps on every process, as the reduction requires
-            self._check(args, step, model, pending_update=True)
+            self._check(args, state, step, model, pending_update=True)
 
     def on_train_end(self, args, state, control, **kwargs):
         if self.pending:  # the steps since the last check, before the final weights are saved
-            self._check(args, state.global_step)
+            self._check(args, state, state.global_step)
 
-    def _check(self, args, step: int, model=None, pending_update: bool = False) -> None:
+    def _check(self, args, state, step: int, model=None, pending_update: bool = False) -> None:
         """Reads the finiteness of the steps since the last check, at ``step`` (whose update is still to come
         when ``pending_update``)."""
         pending, self.pending = self.pending, []
@@ -92,24 +94,32 @@ class NonFiniteLossCallback(TrainerCallback):
         if _distributed():
             torch.distributed.all_reduce(everywhere, op=torch.distributed.ReduceOp.MIN)
         if everywhere.all().item():
+            self.skipped = []
             return
         bad = pending[everywhere.tolist().index(0.0)]
         message = self._where(bad)
         before_update = pending_update and bad.step == step
         if not before_update:
             message += f" (found at step {step}: --host_sync_steps {self.every} reads the device every {self.every} steps)"
+        # Good means saved before the loss rose, with finite and sane weights: a blow-up makes the weights huge, then
+        # infinite, before the loss is, and a checkpoint of huge weights blows up again on resume.
+        last = checkpoints.last_good_before(args.output_dir, state.log_history, bad.step)
+        resume = recovery_advice(last)
         if self.policy == "skip":
-            logger.warning("%s: skipping this optimizer step (--on_nonfinite_loss skip)", message)
-            if model is not None and not args.fp16:  # fp16: the gradient scaler skips the step itself
-                model.zero_grad(set_to_none=True)
-            return
-        # Good means finite weights: a blow-up can make the weights huge, then infinite, before the loss is.
-        last = checkpoints.last_finite_checkpoint(args.output_dir)
+            self.skipped.append(bad.step)
+            if len(self.skipped) < self.max_skips:
+                logger.warning("%s: skipping this optimizer step (--on_nonfinite_loss skip)", message)
+                if model is not None and not args.fp16:  # fp16: the gradient scaler skips the step itself
+                    model.zero_grad(set_to_none=True)
+                return
+            raise HfPretrainError(
+                f"{message}: {len(self.skipped)} optimizer steps in a row with a non-finite loss (steps "
+                f"{self.skipped[0]}-{self.skipped[-1]}, skipped), so training stopped (--max_nonfinite_skips "
+                f"{self.max_skips}). {resume}"
+            )
         applied = "before the update was applied" if before_update else "after its update"
         raise HfPretrainError(
-            f"{message}; training stopped {applied}. The last good checkpoint (finite weights) "
-            f"is {last or 'none (no checkpoint with finite weights was saved)'}; resume from it with "
-            "--resume_from_checkpoint and a lower --learning_rate, or pass --on_nonfinite_loss skip"
+            f"{message}; training stopped {applied}. {resume}, or pass --on_nonfinite_loss skip"
         )
 
     @staticmethod
@@ -123,6 +133,16 @@ class NonFiniteLossCallback(TrainerCallback):
         ids = checked.sequence_ids[bad[0]]
         return f"non-finite loss ({value}) at step {checked.step}" + (
             f", batch of sequence ids {ids.tolist()[:16]}" if ids is not None else "")
+
+
+def recovery_advice(last_good: str | None) -> str:
+    """What to do after a blow-up, given the checkpoint :func:`.checkpoints.last_good_before` found."""
+    if last_good is None:
+        return ("No checkpoint was saved before the loss rose: start afresh with a lower --learning_rate "
+                "(--overwrite_output_dir)")
+    return (f"The last good checkpoint (saved before the loss rose, its weights finite and below "
+            f"{checkpoints.MAX_SANE_WEIGHT:g}) is {last_good}: resume from it with --resume_from_checkpoint "
+            f"{last_good} and a lower --learning_rate")
 
 
 class SequenceLogCallback(TrainerCallback):

@@ -12,11 +12,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 import re
 
 import torch
 from transformers import TrainerCallback
+
+from ..errors import HfPretrainError
 
 logger = logging.getLogger(__name__)
 
@@ -98,8 +101,16 @@ def folder_size(folder: str) -> int:
     return sum(os.path.getsize(os.path.join(folder, name)) for name in _files(folder))
 
 
-def weights_are_finite(folder: str) -> bool:
-    """True if every tensor of the checkpoint's safetensors weights is finite (read without unpickling anything)."""
+# Weights past this size are a blow-up, not training: initializations draw them around 0.02, LayerNorm's start at 1,
+# and a trained encoder's largest are tens. (A checkpoint saved at lr 1e12 held weights of 8.5e11, all finite.)
+MAX_SANE_WEIGHT = 1e4
+# A logged loss this many times the lowest logged before it is a blow-up under way, not noise.
+LOSS_RISE = 2.0
+
+
+def weights_are_sane(folder: str, bound: float = MAX_SANE_WEIGHT) -> bool:
+    """True if every floating tensor of the checkpoint's safetensors weights is finite and no larger than ``bound``
+    in absolute value (read without unpickling anything)."""
     from safetensors import safe_open
 
     files = [name for name in os.listdir(folder) if name.endswith(".safetensors")]
@@ -107,15 +118,34 @@ def weights_are_finite(folder: str) -> bool:
         with safe_open(os.path.join(folder, name), framework="pt") as weights:
             for key in weights.keys():
                 tensor = weights.get_tensor(key)
-                if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+                if tensor.is_floating_point() and not (tensor.isfinite().all() and tensor.abs().max() <= bound):
                     return False
     return bool(files)
 
 
-def last_finite_checkpoint(output_dir: str) -> str | None:
-    """The newest checkpoint that verifies and whose weights are all finite: one to resume from after a blow-up."""
+def last_step_before_the_loss_rose(log_history: list[dict], failed_step: int) -> int:
+    """The last logged step before the loss became non-finite or rose past :data:`LOSS_RISE` times its lowest
+    (or before ``failed_step``, where a non-finite loss was caught); 0 if none."""
+    lowest, last = math.inf, 0
+    for entry in log_history:
+        loss, step = entry.get("loss"), entry.get("step", 0)
+        if loss is None:
+            continue
+        if step >= failed_step or not math.isfinite(loss) or loss > LOSS_RISE * lowest:
+            break
+        lowest, last = min(lowest, loss), step
+    return last
+
+
+def last_good_before(output_dir: str, log_history: list[dict], failed_step: int) -> str | None:
+    """The checkpoint to resume from after a blow-up caught at ``failed_step``: the newest that verifies, whose
+    weights are finite and sane (:func:`weights_are_sane`), and that was saved before the loss rose. A logged loss
+    averages the steps since the previous log, each computed with the weights before its update, so the weights
+    saved at step ``s`` are known good only if a loss logged after ``s + 1`` was: a checkpoint up to one step before
+    the last good log qualifies (resuming from a later one would blow up again, and name it again)."""
+    limit = last_step_before_the_loss_rose(log_history, failed_step) - 1
     for folder in reversed(checkpoints(output_dir)):
-        if weights_are_finite(folder):
+        if int(_CHECKPOINT.match(os.path.basename(folder)).group(1)) <= limit and weights_are_sane(folder):
             return folder
     return None
 
@@ -138,6 +168,30 @@ def last_good_checkpoint(output_dir: str, set_aside: bool = False) -> str | None
         os.replace(folder, target)
         logger.warning("%s is not a usable checkpoint (%s); set aside as %s", folder, problem, target)
     return None
+
+
+# The files of a checkpoint that torch.load reads (the Trainer with weights_only=True): pickles, unlike safetensors.
+PICKLED = re.compile(r"^(optimizer\.pt|scheduler\.pt|scaler\.pt|rng_state(_\d+)?\.pth)$")
+
+
+def unsafe_file_error(checkpoint: str | None) -> HfPretrainError:
+    """The one-line error for a checkpoint whose pickled state torch refused to load (an object that is not plain
+    tensors and numbers: loading it could run code). Names the file, found by loading each the same safe way."""
+    where = checkpoint or "the checkpoint"
+    if checkpoint and os.path.isdir(checkpoint):
+        for name in sorted(os.listdir(checkpoint)):
+            if PICKLED.match(name):
+                try:
+                    torch.load(os.path.join(checkpoint, name), map_location="cpu", weights_only=True)
+                except Exception:  # noqa: BLE001 (any failure names the file)
+                    where = os.path.join(checkpoint, name)
+                    break
+    earlier = [c for c in checkpoints(os.path.dirname(checkpoint)) if c != checkpoint] if checkpoint else []
+    other = f"pass --resume_from_checkpoint {earlier[-1]}" if earlier else "resume from another checkpoint"
+    return HfPretrainError(
+        f"{where}: holds objects other than tensors and numbers, which are not loaded (loading them could run code); "
+        f"the file was altered or is not this project's: {other}, or pass --overwrite_output_dir to start afresh"
+    )
 
 
 RUN_SETTINGS = "run_settings.json"

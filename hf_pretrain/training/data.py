@@ -171,7 +171,7 @@ def prepare_pretraining_data(
         documents = load_corpus(
             data_args.train_file, data_args.validation_file, data_args.dataset_name, data_args.dataset_config_name,
             data_args.text_column_name, data_args.validation_split_percentage, training_args.seed,
-            data_args.max_train_documents, bad,
+            data_args.max_train_documents, bad, exclude=training_args.output_dir,
         )
         if bad.counts:
             logger.warning("%s", bad.summary())

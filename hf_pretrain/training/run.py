@@ -7,6 +7,7 @@ import dataclasses
 import json
 import logging
 import os
+import pickle
 import shutil
 import time
 from collections.abc import Callable, Sequence
@@ -24,9 +25,11 @@ from .callbacks import (
     ProbeCallback,
     SequenceLogCallback,
     TimeBudgetCallback,
+    recovery_advice,
 )
 from .checkpoints import CheckpointManifestCallback
 from .data import PretrainingData
+from .output_folder import clear_earlier_run
 from .preemption import PreemptionCallback
 from .schedules import TimeKeyedMultiplier, time_keyed_schedule
 from .streaming import StreamPositionCallback
@@ -153,24 +156,11 @@ def check_resume(checkpoint: str | None, settings: dict, args: TrainingArguments
                      if k not in BATCH_LAYOUT and saved.get(k) != settings.get(k))
     if changed:
         differences = "; ".join(f"--{k} {saved.get(k)!r} then, {settings.get(k)!r} now" for k in changed[:4])
-        raise HfPretrainError(
-            f"{checkpoint} belongs to another run ({differences}): resume with the same settings, or pass "
-            "--overwrite_output_dir to start afresh in this folder, or choose another --output_dir"
-        )
-
-
-def check_output_dir(output_dir: str) -> None:
-    """``--output_dir`` must be a folder this process can write to: said now, before any data work."""
-    if os.path.exists(output_dir) and not os.path.isdir(output_dir):
-        raise HfPretrainError(f"--output_dir {output_dir}: is a file, not a folder")
-    try:
-        os.makedirs(output_dir, exist_ok=True)
-        probe = os.path.join(output_dir, f".write-test-{os.getpid()}")
-        with open(probe, "w") as f:
-            f.write("")
-        os.remove(probe)
-    except OSError as err:
-        raise HfPretrainError(f"--output_dir {output_dir}: cannot write there ({err.strerror})") from None
+        explicit = args is not None and args.resume_from_checkpoint
+        advice = ("drop --resume_from_checkpoint to start afresh" if explicit else
+                  "pass --overwrite_output_dir to start afresh in this folder, or choose another --output_dir")
+        raise HfPretrainError(f"{checkpoint} belongs to another run ({differences}): resume with the same settings, "
+                              f"or {advice}")
 
 
 def resume_checkpoint(args: TrainingArguments, overwrite_output_dir: bool = False) -> str | None:
@@ -181,13 +171,18 @@ def resume_checkpoint(args: TrainingArguments, overwrite_output_dir: bool = Fals
         if not os.path.isdir(args.resume_from_checkpoint):
             raise HfPretrainError(f"--resume_from_checkpoint {args.resume_from_checkpoint}: no such checkpoint directory")
         folder = args.resume_from_checkpoint
+        inside = checkpoints.checkpoints(folder)
         if not os.path.isfile(os.path.join(folder, "trainer_state.json")):
+            if inside:
+                raise HfPretrainError(f"--resume_from_checkpoint {folder}: a run's --output_dir, not one checkpoint: "
+                                      f"pass --resume_from_checkpoint {inside[-1]} (its newest complete checkpoint)")
+            hint = ("to continue pretraining a saved model, pass --model_name_or_path" if os.listdir(folder)
+                    else "the folder is empty: pass a checkpoint-<step> folder a run saved")
             raise HfPretrainError(f"--resume_from_checkpoint {folder}: not a training checkpoint (no "
-                                  "trainer_state.json); to continue pretraining a saved model, pass --model_name_or_path")
+                                  f"trainer_state.json); {hint}")
         if not any(os.path.isfile(os.path.join(folder, f)) for f in (checkpoints.MANIFEST, "optimizer.pt")):
             # A run's final folder: its weights and state, but no optimizer or scheduler, so the schedule would
             # silently start over at the peak learning rate.
-            inside = checkpoints.checkpoints(folder)
             raise HfPretrainError(
                 f"--resume_from_checkpoint {folder}: a saved model, not a training checkpoint (no optimizer or "
                 f"scheduler state): {f'resume from {inside[-1]}, or ' if inside else ''}pass --model_name_or_path "
@@ -202,8 +197,8 @@ def resume_checkpoint(args: TrainingArguments, overwrite_output_dir: bool = Fals
                            folder, " or ".join(missing))
         return folder
     if overwrite_output_dir:
-        if checkpoints.candidates(args.output_dir):
-            logger.info("--overwrite_output_dir: starting afresh; the checkpoints in %s are not resumed", args.output_dir)
+        if args.process_index == 0:
+            clear_earlier_run(args.output_dir)
         return None
     found = checkpoints.last_good_checkpoint(args.output_dir, set_aside=args.process_index == 0)
     if found:
@@ -267,7 +262,8 @@ def pretraining_trainer(
         trainer.add_callback(StreamPositionCallback(trainer.step_batches))
     trainer.add_callback(CheckpointManifestCallback(settings))
     every = run_args.host_sync_steps
-    trainer.add_callback(NonFiniteLossCallback(trainer.step_batches, run_args.on_nonfinite_loss, every))
+    trainer.add_callback(NonFiniteLossCallback(trainer.step_batches, run_args.on_nonfinite_loss, every,
+                                               run_args.max_nonfinite_skips))
     trainer.add_callback(LearningRateOnResumeCallback())
     trainer.add_callback(PreemptionCallback(every))
     if run_args.max_train_minutes:
@@ -311,11 +307,14 @@ def train_and_evaluate(trainer: Trainer, checkpoint: str | None) -> dict[str, fl
                 finish(trainer)
                 callback.raise_if_stopped(trainer.args.output_dir)
         trainer.save_state()
+    except pickle.UnpicklingError:  # torch's weights_only load refused a file of the checkpoint's
+        raise checkpoints.unsafe_file_error(checkpoint) from None
     except Exception as err:
         error = _disk_full_error(err, trainer.args.output_dir)
         if error is None:
             raise
         raise error from None
+    check_final_weights(trainer)
     trainer.log_metrics("train", result.metrics)
     if trainer.eval_dataset is None:
         return {}
@@ -323,6 +322,16 @@ def train_and_evaluate(trainer: Trainer, checkpoint: str | None) -> dict[str, fl
     trainer.log_metrics("eval", metrics)
     trainer.save_metrics("eval", metrics)
     return metrics
+
+
+def check_final_weights(trainer: Trainer) -> None:
+    """Never save non-finite weights as the trained model (``--on_nonfinite_loss skip`` can end a run on them)."""
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    if all(p.isfinite().all() for p in model.parameters() if p.is_floating_point()):
+        return
+    last = checkpoints.last_good_before(trainer.args.output_dir, trainer.state.log_history, trainer.state.global_step)
+    raise HfPretrainError(f"the trained weights hold NaN or infinite values, so they are not saved as the model in "
+                          f"{trainer.args.output_dir}. {recovery_advice(last)}")
 
 
 def _disk_full_error(err: Exception, output_dir: str) -> HfPretrainError | None:

@@ -34,7 +34,8 @@ logger = logging.getLogger(__name__)
 TOKENIZER_SAMPLE_DOCUMENTS = 20_000  # what a streamed run trains its tokenizer on: the stream's first documents
 
 
-def check_streaming(objective: Objective, data_args: DataArguments, world_size: int, evaluates: bool) -> list[Shard]:
+def check_streaming(objective: Objective, data_args: DataArguments, world_size: int, evaluates: bool,
+                    output_dir: str | None = None) -> list[Shard]:
     """The stream's shards, or a one-line refusal of what a streamed run on ``world_size`` processes cannot do
     (before any work; a Hub dataset is looked up, not read)."""
     if not objective.streams:
@@ -50,7 +51,7 @@ def check_streaming(objective: Objective, data_args: DataArguments, world_size: 
     if evaluates and not (data_args.validation_file or data_args.prepared_dataset):
         raise HfPretrainError("--streaming holds no documents out for evaluation: pass a --validation_file, or "
                               "--eval_strategy no")
-    shards = stream_shards(data_args)
+    shards = stream_shards(data_args, output_dir)
     if len(shards) < world_size:
         split = (f"push --dataset_name {data_args.dataset_name} in at least as many data files" if data_args.dataset_name
                  else "split the corpus into at least as many files")
@@ -62,13 +63,13 @@ def check_streaming(objective: Objective, data_args: DataArguments, world_size: 
     return shards
 
 
-def stream_shards(data_args: DataArguments) -> list[Shard]:
-    """The stream's shards: the ``--train_file`` files, a Hub dataset's data files, or a prepared dataset's
-    tokenized train files."""
+def stream_shards(data_args: DataArguments, output_dir: str | None = None) -> list[Shard]:
+    """The stream's shards: the ``--train_file`` files (less any inside the run's ``output_dir``), a Hub dataset's
+    data files, or a prepared dataset's tokenized train files."""
     if data_args.dataset_name:
         return hub_shards(data_args.dataset_name, data_args.dataset_config_name, data_args.text_column_name)
     if not data_args.prepared_dataset:
-        return expand_paths(data_args.train_file or [])
+        return expand_paths(data_args.train_file or [], output_dir)
     folder = os.path.join(data_args.prepared_dataset, "tokenized", "train")
     files = sorted(glob.glob(os.path.join(folder, "*.arrow")))
     if not files:
@@ -99,7 +100,8 @@ def prepare_streaming_data(
     checkpoint: str | None,
 ) -> PretrainingData:
     """The recipes' data step for ``--streaming``: the tokenizer, the training stream, validation rows if any."""
-    shards = check_streaming(objective, data_args, training_args.world_size, training_args.eval_strategy != "no")
+    shards = check_streaming(objective, data_args, training_args.world_size, training_args.eval_strategy != "no",
+                             training_args.output_dir)
     start = stream_start(checkpoint, training_args)
     documents = DatasetDict()
     if data_args.prepared_dataset:  # tokenized already, with its own tokenizer

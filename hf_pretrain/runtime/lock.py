@@ -19,8 +19,10 @@ import time
 
 from ..constants import OUTPUT_DIR_LOCK
 from ..errors import HfPretrainError
+from .folders import check_writable_dir
 
 logger = logging.getLogger(__name__)
+
 
 def _describe(holder: dict) -> str:
     started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(holder["started"])) if "started" in holder else "?"
@@ -79,13 +81,14 @@ class OutputDirLock:
         self._fd = None
 
 
-def lock_output_dir(args) -> OutputDirLock | None:
-    """On the run's main process (global rank 0), lock ``args.output_dir`` until the process exits (normally, by an
-    error or by a signal it handles; a killed one's lock is dropped by the kernel). None on the other processes."""
-    if args.process_index != 0:
+def lock_output_dir(output_dir: str, main_process: bool = True) -> OutputDirLock | None:
+    """On the run's main process (global rank 0: ``main_process``), lock ``output_dir`` until the process exits
+    (normally, by an error or by a signal it handles; a killed one's lock is dropped by the kernel). None on the
+    other processes. A folder that cannot be written (a file in the way, read-only) is one line first."""
+    if not main_process:
         return None
-    os.makedirs(args.output_dir, exist_ok=True)
-    lock = OutputDirLock(args.output_dir)
+    check_writable_dir(output_dir)
+    lock = OutputDirLock(output_dir)
     lock.acquire()
     atexit.register(lock.release)
     return lock
