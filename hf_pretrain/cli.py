@@ -14,7 +14,7 @@ import logging
 import os
 import sys
 
-from .config import parse_config
+from .config import parse_config, peek_setting
 from .errors import HfPretrainError, Interrupted, cli_entry
 from .glue.score import compare_results
 from .hub.report import write_run_report
@@ -22,7 +22,7 @@ from .prepare.arguments import PrepareArguments
 from .prepare.cleaning import QualityFilters
 from .prepare.pipeline import prepare_corpus
 
-COMMANDS = ("prepare", "compare", "report", "similarity")
+COMMANDS = ("prepare", "compare", "report", "similarity", "flags")
 
 
 USAGE = {
@@ -32,6 +32,8 @@ USAGE = {
     "report": "hf-pretrain report OUTPUT_DIR: a pretraining run's figures and report.md, drawn again from its logs",
     "similarity": "hf-pretrain similarity MODEL_DIR --glue_dir DIR [--task stsb] [--pooling cls|mean]  "
                   "(similarity --help lists them)",
+    "flags": "hf-pretrain flags [--objective NAME]: the flags a pretraining run of that objective takes, by concern "
+             "(Markdown, from the argument classes' help)",
 }
 HELP = ("-h", "--help")
 
@@ -45,7 +47,7 @@ def main() -> None:
     if argv[0] not in COMMANDS:
         raise HfPretrainError(f"usage: hf-pretrain {{{','.join(COMMANDS)}}} [flags]; hf-pretrain --help says more")
     command, rest = argv[0], argv[1:]
-    if command in ("compare", "report") and any(arg in HELP for arg in rest):
+    if command in ("compare", "report", "flags") and any(arg in HELP for arg in rest):
         print(f"usage: {USAGE[command]}")
         return
     if command == "compare":
@@ -59,6 +61,9 @@ def main() -> None:
     if command == "similarity":
         print(similarity(rest))
         return
+    if command == "flags":
+        print(flags(rest), end="")
+        return
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     args, filters = parse_config((PrepareArguments, QualityFilters), rest)
     try:
@@ -70,6 +75,20 @@ def main() -> None:
     counts = {stage["stage"]: stage.get("documents") for stage in report["stages"]}
     print(f"prepared {args.output_dir}: documents per stage {counts}; splits {report['splits']}; "
           f"report in {args.output_dir}/report.md")
+
+
+def flags(argv: list[str]) -> str:
+    """``hf-pretrain flags [--objective NAME]``: the generated flag reference of one objective's runs."""
+    from .flags import flag_reference
+    from .objectives.arguments import PretrainingArguments
+
+    objective = peek_setting("objective", argv) or PretrainingArguments.objective
+    if len(argv) not in (0, 2) and not (len(argv) == 1 and argv[0].startswith("--objective=")):
+        raise HfPretrainError(f"usage: {USAGE['flags']}")
+    try:
+        return flag_reference(str(objective))
+    except ValueError as err:
+        raise HfPretrainError(f"--objective: {err}") from None
 
 
 def compare(folders: list[str]) -> str:

@@ -198,15 +198,36 @@ def _auto_bf16(preset: dict[str, Any], argv: list[str]) -> tuple[bool, list[str]
     return not any(arg == "--bf16" or arg.startswith("--bf16=") for arg in argv), argv
 
 
+def peek_setting(name: str, argv: Sequence[str] | None = None) -> Any:
+    """The value ``--name`` has on the command line, else in the ``--config`` preset, else None: what a recipe
+    needs to know before it chooses the argument classes to parse (``--objective``)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    config_path, argv = _split_config_flag(argv)
+    for i, arg in enumerate(argv):
+        if arg == f"--{name}" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith(f"--{name}="):
+            return arg.split("=", 1)[1]
+    return _load_preset(config_path).get(name) if config_path is not None else None
+
+
+def _foreign(key: str, owners: dict[str, str], run: str) -> str:
+    return f"--{key} is a flag of --objective {owners[key]}, and this run trains {run}: drop it, or train that objective"
+
+
 def parse_config(
-    dataclass_types: Sequence[type], argv: Sequence[str] | None = None, defaults: dict[str, Any] | None = None
+    dataclass_types: Sequence[type], argv: Sequence[str] | None = None, defaults: dict[str, Any] | None = None,
+    others: dict[str, str] | None = None, run: str = "another",
 ) -> tuple[Any, ...]:
     """Build one instance of each dataclass from ``--config PRESET.yaml`` and the command-line flags.
 
     ``argv`` defaults to ``sys.argv[1:]``. Flags use the dataclass field names, so every
     ``TrainingArguments`` flag works as it does in the Hugging Face example scripts. ``defaults`` (a recipe's
-    own) come before the preset's, which come before the flags.
+    own) come before the preset's, which come before the flags. ``others`` maps the flags of argument classes this
+    run does not parse (another objective's) to their owner, so that one given is refused naming it (``run``
+    says what the run trains).
     """
+    others = others or {}
     argv = list(sys.argv[1:] if argv is None else argv)
     config_path, argv = _split_config_flag(argv)
     parser = _Parser(dataclass_types)
@@ -221,6 +242,8 @@ def parse_config(
         declared = {name: str(kind) for dtype in dataclass_types for cls in reversed(dtype.__mro__)
                     for name, kind in vars(cls).get("__annotations__", {}).items()}
         for key, value in preset.items():
+            if key in others and key not in known:
+                raise HfPretrainError(f"{config_path}: {_foreign(key, others, run)}")
             if key not in known:
                 raise HfPretrainError(f"{config_path}: unknown key '{key}'{_suggest(key, known)}")
             preset[key] = _check_preset_type(config_path, key, value, parser, declared.get(key, ""))
@@ -229,6 +252,8 @@ def parse_config(
     namespace, unknown = parser.parse_known_args(argv)
     if unknown:
         flag = unknown[0].split("=", 1)[0]
+        if flag.startswith("--") and flag[2:] in others:
+            raise HfPretrainError(_foreign(flag[2:], others, run))
         hint = _suggest(flag.lstrip("-"), known)
         raise HfPretrainError(f"unknown argument {flag}{hint}")
     values = vars(namespace)

@@ -13,18 +13,15 @@ import os
 
 from transformers import TrainingArguments, set_seed
 
-from hf_pretrain.config import parse_config
-from hf_pretrain.data.arguments import DataArguments
+from hf_pretrain.config import parse_config, peek_setting
 from hf_pretrain.errors import HfPretrainError, cli_entry
-from hf_pretrain.glue.arguments import ProbeArguments
+from hf_pretrain.flags import foreign_flags, pretraining_argument_classes
 from hf_pretrain.glue.probe import build_probes
 from hf_pretrain.hub.model_card import write_pretraining_card
 from hf_pretrain.hub.push import prepare_push, push_folder
 from hf_pretrain.hub.report import write_run_report
-from hf_pretrain.models.arguments import ModelArguments
-from hf_pretrain.objectives import argument_classes, make_objective
+from hf_pretrain.objectives import make_objective
 from hf_pretrain.objectives.arguments import PretrainingArguments
-from hf_pretrain.training.arguments import RunArguments
 from hf_pretrain.training.data import prepare_pretraining_data
 from hf_pretrain.training.output_folder import claim_output_dir
 from hf_pretrain.runtime import lock_output_dir
@@ -44,10 +41,12 @@ logger = logging.getLogger("pretrain")
 
 
 def main(required_objective: str | None = None) -> None:
+    # Only the chosen objective's own flags are parsed: another objective's (--generator_size with mlm) is refused.
+    name = str(peek_setting("objective") or required_objective or PretrainingArguments.objective)
     model_args, data_args, pretraining_args, run_args, probe_args, *extras, training_args = parse_config(
-        (ModelArguments, DataArguments, PretrainingArguments, RunArguments, ProbeArguments, *argument_classes(),
-         TrainingArguments),
+        (*pretraining_argument_classes(name), TrainingArguments),
         defaults={"objective": required_objective} if required_objective else None,
+        others=foreign_flags(name), run=f"--objective {name}",
     )
     configure_logging(training_args)
     if required_objective and pretraining_args.objective != required_objective:

@@ -230,3 +230,25 @@ def test_time_keyed_schedule_reaches_its_floor_when_the_budget_ends():
     assert [multiplier.at(f) for f in (0.0, 0.05, 0.1)] == pytest.approx([0.0, 0.5, 1.0])
     wsd = TimeKeyedMultiplier(60, "warmup_stable_decay", decay_ratio=0.2)
     assert [wsd.at(f) for f in (0.5, 0.8, 0.9, 1.0)] == pytest.approx([1.0, 1.0, 0.5, 0.0])
+
+
+def test_a_time_budgeted_run_s_bar_counts_minutes_of_the_budget():
+    """Not steps of the placeholder --max_steps (0/1000000 and an ETA of 350 hours)."""
+    from transformers import TrainerControl, TrainerState
+
+    from hf_pretrain.training.callbacks import BudgetProgressCallback, TimeBudgetCallback
+
+    now = [0.0]
+    budget = TimeBudgetCallback(30.0, clock=lambda: now[0])
+    bar = BudgetProgressCallback(budget)
+    args, state, control = TrainingArguments(output_dir="unused", use_cpu=True), TrainerState(), TrainerControl()
+    state.max_steps = 1_000_000
+    for callback in (budget, bar):
+        callback.on_train_begin(args, state, control)
+    for step in (1, 2, 3):
+        now[0], state.global_step = 300.0 * step, step  # five minutes a step
+        for callback in (budget, bar):
+            callback.on_step_end(args, state, control)
+    assert bar.training_bar.total == 30.0 and bar.training_bar.n == 15.0
+    assert "15.0/30.0 min of the budget" in str(bar.training_bar) and "step 3" in str(bar.training_bar)
+    bar.on_train_end(args, state, control)

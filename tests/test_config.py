@@ -151,3 +151,21 @@ def test_a_checkpoint_without_tokenizer_files_is_refused(tmp_path):
     BertConfig(vocab_size=100).save_pretrained(tmp_path)
     with pytest.raises(HfPretrainError, match="--model_name_or_path .*: the folder holds no tokenizer"):
         load_tokenizer(str(tmp_path), flag="--model_name_or_path")
+
+
+def test_the_flag_reference_is_generated_per_objective():
+    """Every flag of the classes a run parses, each with its help; another objective's flags are not there."""
+    import dataclasses
+
+    from hf_pretrain.flags import flag_reference, pretraining_argument_classes
+    from hf_pretrain.objectives import objective_names
+
+    for name in objective_names():
+        reference = flag_reference(name)
+        for cls in pretraining_argument_classes(name):
+            for field in dataclasses.fields(cls):
+                if field.init:
+                    assert f"| `--{field.name}` |" in reference, (name, field.name)
+        assert ("`--generator_size`" in reference) == (name == "electra")
+        assert ("`--temperature`" in reference) == (name == "contrastive")
+    assert "| `--mlm_probability` | `0.15` | Fraction of tokens selected for prediction. |" in flag_reference("mlm")

@@ -475,6 +475,10 @@ def _run_folder_with_checkpoint_14(folder: Path) -> None:
          "{d}/p.yaml: 'max_steps' must be int, not 'forty'"),
         (lambda d: None, ["--seed", "-1"], "--seed must be an integer in [0, 2**32), not -1"),
         (lambda d: None, ["--num_train_epochs", "0", "--max_steps", "-1"], "--num_train_epochs must be positive, not 0"),
+        (lambda d: None, ["--objective", "mlm", "--generator_size", "0.5", "--temperature", "0.01"],
+         "--generator_size is a flag of --objective electra, and this run trains --objective mlm: drop it"),
+        (lambda d: (d / "p.yaml").write_text("objective: mlm\ntemperature: 0.1\n"), ["--config", "{d}/p.yaml"],
+         "{d}/p.yaml: --temperature is a flag of --objective contrastive, and this run trains --objective mlm"),
     ],
 )
 @pytest.mark.faults

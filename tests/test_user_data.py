@@ -201,6 +201,8 @@ def test_every_recipe_s_help_prints_its_flags(recipe):
     (["compare", "--help"], "usage: hf-pretrain compare DIR"),
     (["report", "--help"], "usage: hf-pretrain report OUTPUT_DIR"),
     (["similarity", "--help"], "--glue_dir"),
+    (["flags", "--help"], "usage: hf-pretrain flags"),
+    (["flags", "--objective", "electra"], "| `--generator_size` | `0.25` |"),
 ])
 def test_every_hf_pretrain_command_s_help(argv, expected, monkeypatch, capsys):
     from hf_pretrain import cli

@@ -6,7 +6,14 @@ import importlib
 import pkgutil
 
 from .base import Objective, StepMetrics
-from .registry import argument_classes, make_objective, objective_class, objective_names, register_objective
+from .registry import (
+    argument_classes,
+    make_objective,
+    objective_class,
+    objective_names,
+    other_objectives_flags,
+    register_objective,
+)
 
 # Every module of this package is imported, and importing an objective's module registers it: a new objective is a
 # new file here and nothing else.
@@ -14,4 +21,4 @@ for _module in pkgutil.iter_modules(__path__):
     importlib.import_module(f"{__name__}.{_module.name}")
 
 __all__ = ["Objective", "StepMetrics", "argument_classes", "make_objective", "objective_class", "objective_names",
-           "register_objective"]
+           "other_objectives_flags", "register_objective"]

@@ -3,6 +3,7 @@ that registers itself here, and nothing else changes."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -28,6 +29,18 @@ def objective_names() -> list[str]:
 def argument_classes() -> list[type]:
     """The extra argument dataclasses of every registered objective, to parse beside the common ones."""
     return list(dict.fromkeys(cls.arguments_class for cls in _OBJECTIVES.values() if cls.arguments_class))
+
+
+def other_objectives_flags(name: str) -> dict[str, str]:
+    """Flag -> the objective that takes it, for every objective's own argument class but ``name``'s: a run of
+    ``--objective name`` is refused such a flag in one line rather than ignoring it."""
+    own = objective_class(name).arguments_class
+    owners: dict[str, str] = {}
+    for cls in _OBJECTIVES.values():
+        if cls.arguments_class and cls.arguments_class is not own:
+            for flag in dataclasses.fields(cls.arguments_class):
+                owners.setdefault(flag.name, cls.name)
+    return owners
 
 
 def make_objective(args, seed: int, parsed: Sequence[object] = ()) -> Objective:

@@ -14,7 +14,8 @@ import time
 from dataclasses import dataclass, field
 
 import torch
-from transformers import TrainerCallback
+from tqdm.auto import tqdm
+from transformers import ProgressCallback, TrainerCallback
 
 from ..errors import HfPretrainError
 from . import checkpoints
@@ -213,10 +214,11 @@ class TimeBudgetCallback(TrainerCallback):
         self.clock = clock
         self.start: float | None = None
         self.before = 0.0  # training time spent before this process started (a resumed run's)
+        self.spent = 0.0  # of the budget, as last agreed (what the progress bar shows)
 
     def on_train_begin(self, args, state, control, **kwargs):
         self.start = self.clock()
-        self.before = self.multiplier.spent if self.multiplier is not None else 0.0
+        self.before = self.spent = self.multiplier.spent if self.multiplier is not None else 0.0
 
     def on_step_end(self, args, state, control, **kwargs):
         if _distributed() and state.global_step % self.every:
@@ -225,7 +227,7 @@ class TimeBudgetCallback(TrainerCallback):
         if _distributed():
             spent = spent.to(args.device)
             torch.distributed.all_reduce(spent, op=torch.distributed.ReduceOp.MAX)
-        spent = spent.item()
+        spent = self.spent = spent.item()
         if self.multiplier is not None:
             self.multiplier.spent = spent
         if spent >= self.seconds:
@@ -233,6 +235,28 @@ class TimeBudgetCallback(TrainerCallback):
             control.should_training_stop = True
             control.should_save = True
         return control
+
+
+class BudgetProgressCallback(ProgressCallback):
+    """The training bar of a time-budgeted run, in minutes of the budget (and the step reached), where the stock
+    bar would count steps towards the preset's placeholder ``--max_steps`` (``0/1000000``, 350 hours to go)."""
+
+    def __init__(self, budget: TimeBudgetCallback) -> None:
+        super().__init__()
+        self.budget = budget
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            self.training_bar = tqdm(total=round(self.budget.seconds / 60, 2), dynamic_ncols=True, unit="min",
+                                     bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} min of the budget [{elapsed}<"
+                                     "{remaining}{postfix}]")
+        self.current_step = 0
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            self.training_bar.n = round(min(self.budget.spent, self.budget.seconds) / 60, 2)
+            self.training_bar.set_postfix_str(f"step {state.global_step}", refresh=False)
+            self.training_bar.refresh()
 
 
 class ProbeCallback(TrainerCallback):

@@ -13,13 +13,14 @@ import time
 from collections.abc import Callable, Sequence
 
 import transformers
-from transformers import Trainer, TrainingArguments
+from transformers import ProgressCallback, Trainer, TrainingArguments
 
 from ..errors import HfPretrainError, disk_full
 from ..objectives import Objective
 from . import checkpoints
 from .arguments import RunArguments
 from .callbacks import (
+    BudgetProgressCallback,
     LearningRateOnResumeCallback,
     NonFiniteLossCallback,
     ProbeCallback,
@@ -267,7 +268,11 @@ def pretraining_trainer(
     trainer.add_callback(LearningRateOnResumeCallback())
     trainer.add_callback(PreemptionCallback(every))
     if run_args.max_train_minutes:
-        trainer.add_callback(TimeBudgetCallback(run_args.max_train_minutes, multiplier, every=every))
+        budget = TimeBudgetCallback(run_args.max_train_minutes, multiplier, every=every)
+        trainer.add_callback(budget)
+        if not training_args.disable_tqdm:  # the bar in minutes of the budget, after the budget's own step end
+            trainer.remove_callback(ProgressCallback)
+            trainer.add_callback(BudgetProgressCallback(budget))
     if run_args.log_sequence_ids:
         folder = os.path.join(training_args.output_dir, "sequence_ids")
         trainer.add_callback(SequenceLogCallback(trainer.step_batches, folder))
