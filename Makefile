@@ -12,7 +12,7 @@ GLUE_DIR ?= ../shared/data/glue
 SEEDS ?= 1
 ARGS ?=
 
-.PHONY: install prepare pretrain finetune-glue test bench bench-quality bench-objectives bench-adaptation faults clean
+.PHONY: install prepare pretrain finetune-glue test docs bench bench-quality bench-objectives bench-adaptation faults clean
 
 install:
 	python3 -m venv $(VENV)
@@ -59,3 +59,6 @@ bench-adaptation:  # full fine-tuning, linear probe and LoRA on MRPC, pretrained
 # per case (these tests are part of `make test` too).
 faults:  # every reliability case, wherever its test lives (marked @pytest.mark.faults)
 	$(PY) -m pytest -m faults -v --no-header -p no:cacheprovider
+
+docs:  # the documentation site from docs/ (the flag reference generated), offline, into site/
+	$(VENV)/bin/mkdocs build --strict

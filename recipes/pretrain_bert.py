@@ -43,17 +43,16 @@ logger = logging.getLogger("pretrain")
 def main(required_objective: str | None = None) -> None:
     # Only the chosen objective's own flags are parsed: another objective's (--generator_size with mlm) is refused.
     name = str(peek_setting("objective") or required_objective or PretrainingArguments.objective)
+    if required_objective and name != required_objective:
+        raise HfPretrainError(
+            f"this recipe trains --objective {required_objective}; for --objective {name} use recipes/pretrain_bert.py"
+        )
     model_args, data_args, pretraining_args, run_args, probe_args, *extras, training_args = parse_config(
         (*pretraining_argument_classes(name), TrainingArguments),
         defaults={"objective": required_objective} if required_objective else None,
         others=foreign_flags(name), run=f"--objective {name}",
     )
     configure_logging(training_args)
-    if required_objective and pretraining_args.objective != required_objective:
-        raise HfPretrainError(
-            f"this recipe trains --objective {required_objective}; for --objective {pretraining_args.objective} "
-            "use recipes/pretrain_bert.py"
-        )
     objective = make_objective(pretraining_args, training_args.seed, extras)
     objective.check_model(model_args)  # before any data work: gpt2 has no masked-LM head, say so now
 

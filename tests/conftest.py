@@ -9,6 +9,7 @@ Tiers, as STYLE.md lays them out, each a pytest marker (``pytest -m unit`` runs 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -76,7 +77,7 @@ def run_recipe(*args: str, env: dict | None = None, launcher: list[str] | None =
 TIERS = {
     "unit": ("test_architecture", "test_architectures", "test_config", "test_host_sync", "test_masking", "test_modeling", "test_rng", "test_sentence_pairs",
              "test_word_masking"),
-    "component": ("test_corpus", "test_glue", "test_hostile_input", "test_preparation", "test_security"),
+    "component": ("test_corpus", "test_docs", "test_glue", "test_hostile_input", "test_preparation", "test_security"),
     "end_to_end": ("test_benchmarks", "test_causal_lm", "test_contrastive", "test_distributed", "test_electra",
                    "test_end_to_end", "test_examples", "test_faults", "test_modern_encoders", "test_preemption", "test_streaming", "test_user_data"),
 }
@@ -104,6 +105,20 @@ def pytest_terminal_summary(terminalreporter):
         for tier in TIERS:
             if tier in _seconds:
                 terminalreporter.write_line(f"{tier:>10}: {_seconds[tier]:7.1f} s")
+
+
+@contextlib.contextmanager
+def tmpfs(folder: Path, options: str):
+    """A tmpfs mounted at ``folder`` with mount ``options`` (a size, ``ro``) for the test's life; needs root, as CI
+    has, and skips the test where it cannot be mounted."""
+    folder.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs ({options}) here: {mounted.stderr.decode().strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
 
 
 requires_shared_data = pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="../shared/data is not present")

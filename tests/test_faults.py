@@ -17,7 +17,7 @@ import torch
 
 from hf_pretrain.errors import HfPretrainError
 
-from .conftest import DEBUG, ROOT, run_recipe
+from .conftest import DEBUG, ROOT, run_recipe, tmpfs
 
 pytestmark = pytest.mark.faults
 
@@ -334,15 +334,8 @@ def test_a_lower_learning_rate_takes_effect_on_resume(tmp_path):
 @pytest.fixture
 def small_disk(tmp_path):
     """A 3 MiB tmpfs: room for the debug run's first checkpoint, not its second (needs root, as CI has)."""
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3M", "tmpfs", str(disk)], capture_output=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.decode().strip()}")
-    try:
+    with tmpfs(tmp_path / "disk", "size=3M") as disk:
         yield disk
-    finally:
-        subprocess.run(["umount", str(disk)], check=True)
 
 
 def test_a_full_disk_is_one_line_and_the_rerun_resumes_from_the_last_complete_checkpoint(small_disk):

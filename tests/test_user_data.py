@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import DEBUG, ROOT, run_recipe
+from .conftest import DEBUG, ROOT, run_recipe, tmpfs
 
 pytestmark = pytest.mark.faults
 
@@ -143,15 +143,8 @@ def test_a_file_a_user_drops_into_a_preparation_is_kept(tmp_path):
 @pytest.fixture
 def read_only(tmp_path):
     """A read-only file system (root writes through chmod, not through a read-only mount)."""
-    folder = tmp_path / "ro"
-    folder.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1M", "tmpfs", str(folder)], capture_output=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a read-only tmpfs here: {mounted.stderr.decode().strip()}")
-    try:
+    with tmpfs(tmp_path / "ro", "ro,size=1M") as folder:
         yield folder
-    finally:
-        subprocess.run(["umount", str(folder)], check=True)
 
 
 @pytest.mark.parametrize("command", ["finetune_glue", "prepare"])
