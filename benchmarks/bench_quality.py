@@ -178,7 +178,7 @@ def build_ours(work: Path, out: Path, args: argparse.Namespace):
                              parse_config, tokenize_documents)
     from hf_pretrain.training.arguments import RunArguments
     from hf_pretrain.training.data import PretrainingData, build_sequences
-    from hf_pretrain.training.run import pretraining_trainer
+    from hf_pretrain.training.run import pretraining_trainer, save_model
 
     model_args, data_args, pretraining, run_args, training_args = parse_config(
         (ModelArguments, DataArguments, PretrainingArguments, RunArguments, TrainingArguments),
@@ -195,7 +195,7 @@ def build_ours(work: Path, out: Path, args: argparse.Namespace):
     model = objective.build_model(model_args, tokenizer, data_args.max_seq_length)
     data = PretrainingData(documents, sequences, tokenizer, args.train_file, "shared WordPiece")
     trainer = pretraining_trainer(objective, model, data, training_args, run_args)
-    return trainer, model, pretraining.mlm_probability, objective.save
+    return trainer, model, pretraining.mlm_probability, save_model
 
 
 def build_hf(work: Path, out: Path, args: argparse.Namespace):

@@ -22,7 +22,7 @@ from .models.architectures.bert import TrainingBertForMaskedLM, TrainingBertForP
 from .objectives import Objective, objective_class, objective_names, register_objective
 from .objectives.arguments import PretrainingArguments
 from .objectives.collators import DataCollatorForMaskedLM, pad_batch
-from .objectives.electra import ElectraForReplacedTokenDetection
+from .models.electra import ElectraForReplacedTokenDetection
 from .objectives.masking import MaskingConfig, mask_dataset, mask_tokens, word_start_table
 from .training.data import build_pretraining_dataset
 from .training.trainer import PretrainingTrainer

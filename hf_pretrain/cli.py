@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import os
@@ -32,8 +33,8 @@ USAGE = {
     "report": "hf-pretrain report OUTPUT_DIR: a pretraining run's figures and report.md, drawn again from its logs",
     "similarity": "hf-pretrain similarity MODEL_DIR --glue_dir DIR [--task stsb] [--pooling cls|mean]  "
                   "(similarity --help lists them)",
-    "flags": "hf-pretrain flags [--objective NAME]: the flags a pretraining run of that objective takes, by concern "
-             "(Markdown, from the argument classes' help)",
+    "flags": "hf-pretrain flags [--objective NAME] [--plugins FILE ...]: the flags a pretraining run of that "
+             "objective takes, by concern (Markdown, from the argument classes' help)",
 }
 HELP = ("-h", "--help")
 
@@ -78,13 +79,20 @@ def main() -> None:
 
 
 def flags(argv: list[str]) -> str:
-    """``hf-pretrain flags [--objective NAME]``: the generated flag reference of one objective's runs."""
+    """``hf-pretrain flags [--objective NAME] [--plugins ...]``: the generated flag reference of one objective's
+    runs (a plugin's objective too)."""
     from .flags import flag_reference
     from .objectives.arguments import PretrainingArguments
+    from .runtime import load_plugins
 
-    objective = peek_setting("objective", argv) or PretrainingArguments.objective
-    if len(argv) not in (0, 2) and not (len(argv) == 1 and argv[0].startswith("--objective=")):
+    parser = argparse.ArgumentParser(prog="hf-pretrain flags", add_help=False)
+    parser.add_argument("--objective", default=PretrainingArguments.objective)
+    parser.add_argument("--plugins", nargs="+", default=[])
+    known, rest = parser.parse_known_args(argv)
+    if rest:
         raise HfPretrainError(f"usage: {USAGE['flags']}")
+    load_plugins(known.plugins)
+    objective = known.objective
     try:
         return flag_reference(str(objective))
     except ValueError as err:

@@ -198,12 +198,16 @@ def _auto_bf16(preset: dict[str, Any], argv: list[str]) -> tuple[bool, list[str]
     return not any(arg == "--bf16" or arg.startswith("--bf16=") for arg in argv), argv
 
 
-def peek_setting(name: str, argv: Sequence[str] | None = None) -> Any:
+def peek_setting(name: str, argv: Sequence[str] | None = None, many: bool = False) -> Any:
     """The value ``--name`` has on the command line, else in the ``--config`` preset, else None: what a recipe
-    needs to know before it chooses the argument classes to parse (``--objective``)."""
+    needs to know before it chooses the argument classes to parse (``--objective``, ``--plugins``). ``many``: a
+    list flag, every value up to the next flag."""
     argv = list(sys.argv[1:] if argv is None else argv)
     config_path, argv = _split_config_flag(argv)
     for i, arg in enumerate(argv):
+        if arg == f"--{name}" and many:
+            values = argv[i + 1:]
+            return values[:next((j for j, value in enumerate(values) if value.startswith("--")), len(values))]
         if arg == f"--{name}" and i + 1 < len(argv):
             return argv[i + 1]
         if arg.startswith(f"--{name}="):

@@ -9,6 +9,7 @@ like any other.
 from __future__ import annotations
 
 import enum
+import zlib
 
 import numpy as np
 import torch
@@ -34,24 +35,35 @@ class Stream(enum.IntEnum):
     MATCH_PAIRS = 15  # token-matching pairs: which sentences pair, the edits of the copy, the order
 
 
-def derive_seed(stream: Stream, seed: int, *key: int) -> int:
-    """A well-mixed 63-bit seed for ``stream`` from the run's ``seed`` and a key (rank, worker, sequence ids, ...),
-    via numpy's SeedSequence, which spreads nearby inputs far apart."""
+def stream_tag(stream: Stream | str) -> int:
+    """The number that keys ``stream``: a :class:`Stream` member's value, or for a stream named by a string (an
+    objective or plugin outside this package declares its own that way) a CRC-32 of the name above 2**32, so it
+    never meets a member's value."""
+    if isinstance(stream, str) and stream in Stream.__members__:
+        return int(Stream[stream])
+    if isinstance(stream, str):
+        return 2**32 + zlib.crc32(stream.encode())
+    return int(Stream(stream))
+
+
+def derive_seed(stream: Stream | str, seed: int, *key: int) -> int:
+    """A well-mixed 63-bit seed for ``stream`` (a :class:`Stream` or a name) from the run's ``seed`` and a key
+    (rank, worker, sequence ids, ...), via numpy's SeedSequence, which spreads nearby inputs far apart."""
     # The key's length is part of the entropy: SeedSequence pads with zeros, so (3, 7) and (3, 7, 0) would collide.
-    entropy = [int(Stream(stream)), int(seed), len(key), *(int(k) for k in key)]
+    entropy = [stream_tag(stream), int(seed), len(key), *(int(k) for k in key)]
     return int(np.random.SeedSequence(entropy).generate_state(1, dtype=np.uint64)[0] >> 1)
 
 
-def torch_generator(stream: Stream, seed: int, *key: int, device: torch.device | str | None = None) -> torch.Generator:
+def torch_generator(stream: Stream | str, seed: int, *key: int, device: torch.device | str | None = None) -> torch.Generator:
     """A ``torch.Generator`` (on ``device``, CPU by default) seeded for ``stream``, ``seed`` and ``key``."""
     return torch.Generator(device=device or "cpu").manual_seed(derive_seed(stream, seed, *key))
 
 
-def numpy_generator(stream: Stream, seed: int, *key: int) -> np.random.Generator:
+def numpy_generator(stream: Stream | str, seed: int, *key: int) -> np.random.Generator:
     """A numpy ``Generator`` seeded for ``stream``, ``seed`` and ``key``."""
     return np.random.default_rng(derive_seed(stream, seed, *key))
 
 
-def legacy_seed(stream: Stream, seed: int, *key: int) -> int:
+def legacy_seed(stream: Stream | str, seed: int, *key: int) -> int:
     """A 32-bit seed for libraries that take no more (``datasets``' shuffles, datasketch's permutations)."""
     return derive_seed(stream, seed, *key) % 2**32

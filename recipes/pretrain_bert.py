@@ -20,11 +20,12 @@ from hf_pretrain.glue.probe import build_probes
 from hf_pretrain.hub.model_card import write_pretraining_card
 from hf_pretrain.hub.push import prepare_push, push_folder
 from hf_pretrain.hub.report import write_run_report
+from hf_pretrain.models.export import exported_parameters
 from hf_pretrain.objectives import make_objective
 from hf_pretrain.objectives.arguments import PretrainingArguments
 from hf_pretrain.training.data import prepare_pretraining_data
 from hf_pretrain.training.output_folder import claim_output_dir
-from hf_pretrain.runtime import lock_output_dir
+from hf_pretrain.runtime import load_plugins, lock_output_dir
 from hf_pretrain.training.run import (
     batch_layout,
     check_resume,
@@ -33,6 +34,7 @@ from hf_pretrain.training.run import (
     pretraining_trainer,
     resume_checkpoint,
     run_settings,
+    save_model,
     train_and_evaluate,
     training_summary,
 )
@@ -41,6 +43,7 @@ logger = logging.getLogger("pretrain")
 
 
 def main(required_objective: str | None = None) -> None:
+    load_plugins(peek_setting("plugins", many=True))  # the user's own objectives register before any name is read
     # Only the chosen objective's own flags are parsed: another objective's (--generator_size with mlm) is refused.
     name = str(peek_setting("objective") or required_objective or PretrainingArguments.objective)
     if required_objective and name != required_objective:
@@ -74,12 +77,12 @@ def main(required_objective: str | None = None) -> None:
     trainer = pretraining_trainer(objective, model, data, training_args, run_args, settings, probes,
                                   probe_args.probe_every)
     metrics = train_and_evaluate(trainer, checkpoint)
-    objective.save(trainer, training_args.output_dir)
+    save_model(trainer, training_args.output_dir)  # the stock class(es), without training-only modules
 
     if trainer.is_world_process_zero():
         write_run_report(training_args.output_dir, training_summary(training_args, run_args))
         write_pretraining_card(
-            training_args.output_dir, config=model.config, parameters=objective.saved_parameters(model),
+            training_args.output_dir, config=model.config, parameters=exported_parameters(model),
             trainer=trainer, objective=objective.title, objective_rows=objective.card_rows(), data_args=data_args,
             corpus=data.corpus_description, tokenizer=data.tokenizer_description,
             n_documents=data.n_documents, n_sequences=data.n_sequences, metrics=metrics,

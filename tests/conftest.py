@@ -1,6 +1,6 @@
 """Shared fixtures (a small synthetic corpus, a tokenizer trained on it, a runner for the recipes) and the test tiers.
 
-Tiers, as STYLE.md lays them out, each a pytest marker (``pytest -m unit`` runs one):
+Tiers, as STYLE.md lays them out, each a pytest marker a test file sets (``pytestmark``; ``pytest -m unit`` runs one):
 1. ``unit``: the pure functions, statistically and exactly (masking rates, sparse prediction, pairs, the layering);
 2. ``component``: readers, cleaning, deduplication, GLUE formats and hostile input, on crafted files;
 3. ``end_to_end``: the recipes run as a user runs them (pretrain, resume after SIGKILL, fine-tune, benchmarks).
@@ -74,27 +74,25 @@ def run_recipe(*args: str, env: dict | None = None, launcher: list[str] | None =
     )
 
 
-TIERS = {
-    "unit": ("test_architecture", "test_architectures", "test_config", "test_host_sync", "test_masking", "test_modeling", "test_rng", "test_sentence_pairs",
-             "test_word_masking"),
-    "component": ("test_corpus", "test_docs", "test_glue", "test_hostile_input", "test_preparation", "test_security"),
-    "end_to_end": ("test_benchmarks", "test_causal_lm", "test_contrastive", "test_distributed", "test_electra",
-                   "test_end_to_end", "test_examples", "test_faults", "test_modern_encoders", "test_preemption", "test_streaming", "test_user_data"),
-}
-_TIER_OF = {module: tier for tier, modules in TIERS.items() for module in modules}
+TIERS = ("unit", "component", "end_to_end")  # each test file says its own: pytestmark = pytest.mark.unit
 _seconds: dict[str, float] = {}
+
+
+def _tier(item) -> str:
+    tiers = [marker.name for marker in item.iter_markers() if marker.name in TIERS]
+    if len(tiers) != 1:
+        raise pytest.UsageError(f"{item.fspath} must mark one tier of {', '.join(TIERS)} (pytestmark = "
+                                f"pytest.mark.unit, at the top of the file), not {tiers or 'none'}")
+    return tiers[0]
 
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        module = Path(str(item.fspath)).stem
-        if module not in _TIER_OF:
-            raise pytest.UsageError(f"{module}.py belongs to no tier: add it to TIERS in tests/conftest.py")
-        item.add_marker(_TIER_OF[module])
+        item.user_properties.append(("tier", _tier(item)))
 
 
 def pytest_runtest_logreport(report):
-    tier = _TIER_OF.get(Path(report.fspath).stem)
+    tier = dict(report.user_properties).get("tier")
     if tier:
         _seconds[tier] = _seconds.get(tier, 0.0) + report.duration
 

@@ -28,6 +28,8 @@ from hf_pretrain.objectives.masking import word_start_table
 
 from .conftest import synthetic_documents
 
+pytestmark = pytest.mark.unit
+
 SMALL = dict(vocab_size=300, hidden_size=32, num_hidden_layers=3, num_attention_heads=2, intermediate_size=48,
              max_position_embeddings=80)
 STOCK = {
@@ -109,7 +111,9 @@ def test_padding_in_isolated_rows_stays_finite_and_saved_configs_are_stock(tmp_p
     loss = ours(input_ids=row, attention_mask=attention, document_ids=document_ids, position_ids=positions,
                 labels=labels).loss
     assert torch.isfinite(loss)
-    ours.save_pretrained(tmp_path)
+    from hf_pretrain.models.export import export_model
+
+    export_model(ours, str(tmp_path))
     saved = ModernBertConfig.from_pretrained(tmp_path)
     assert saved.architectures == ["ModernBertForMaskedLM"] and saved.sparse_prediction is False
 

@@ -5,9 +5,13 @@ Smoke runs at tiny sizes: the figures themselves are measured by `make bench`, n
 
 from __future__ import annotations
 
+import pytest
+
 import re
 
 from .conftest import ROOT, SHARED_DATA, run_recipe
+
+pytestmark = pytest.mark.end_to_end
 
 FIGURE = re.compile(r"^(?P<name>[^:]+): (?P<ratio>\d+\.\d\d)x \(ours (?P<ours>[\d,.]+), hf (?P<hf>[\d,.]+) (?P<unit>.+)\)$")
 

@@ -19,6 +19,8 @@ from hf_pretrain.objectives.collators import DataCollatorForCausalLM
 
 from .conftest import DEBUG, ROOT, run_recipe
 
+pytestmark = pytest.mark.end_to_end
+
 TOKENIZER = ROOT / "tests" / "golden" / "debug_tokenizer"
 X = IGNORE_INDEX
 

@@ -11,6 +11,8 @@ from hf_pretrain.errors import HfPretrainError
 
 from .conftest import DEBUG
 
+pytestmark = pytest.mark.unit
+
 TYPES = (ModelArguments, DataArguments, PretrainingArguments, TrainingArguments)
 
 

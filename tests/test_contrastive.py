@@ -14,9 +14,12 @@ import torch
 from transformers import AutoTokenizer, BertConfig
 
 from hf_pretrain.models.contrastive import contrastive_training_class, info_nce
+from hf_pretrain.models.export import stock_class
 from hf_pretrain.objectives.collators import DataCollatorForContrastive
 
 from .conftest import DEBUG, ROOT, run_recipe
+
+pytestmark = pytest.mark.end_to_end
 
 TOKENIZER = ROOT / "tests" / "golden" / "debug_tokenizer"
 PRETRAIN = "recipes/pretrain_bert.py"
@@ -149,7 +152,7 @@ def test_similarity_spearman_ranks_pairs_by_cosine(tmp_path):
     rows += [f"{i + 4}\tmain\tf\t2012\t{i}\tnone\tnone\t{a}\t{b}\t0.000" for i, (a, b) in enumerate(zip(texts, others))]
     write_task(tmp_path, "STS-B", header, rows)
     tokenizer = AutoTokenizer.from_pretrained(TOKENIZER)
-    model = _model().stock_class(_model().config)  # a plain BertModel, as `hf-pretrain similarity` loads one
+    model = stock_class(_model())(_model().config)  # a plain BertModel, as `hf-pretrain similarity` loads one
     rho = similarity_spearman(model, tokenizer, "stsb", str(tmp_path), pooling="mean")
     assert 32 / math.sqrt(32 * 42) - 1e-9 <= rho <= 32 / math.sqrt(32 * 37) + 1e-9
 

@@ -19,6 +19,8 @@ from hf_pretrain.errors import HfPretrainError
 
 from .conftest import SHARED_DATA, requires_shared_data
 
+pytestmark = pytest.mark.component
+
 PLAIN = "First paragraph of doc one.\nSecond paragraph of doc one.\n\nOnly paragraph of doc two.\n"
 EXPECTED = ["First paragraph of doc one.\nSecond paragraph of doc one.", "Only paragraph of doc two."]
 WIKI = (

@@ -14,6 +14,8 @@ import pytest
 
 from .conftest import DEBUG, ROOT
 
+pytestmark = pytest.mark.end_to_end
+
 ACCELERATE = str(Path(sys.executable).parent / "accelerate")
 PRETRAIN = "recipes/pretrain_bert.py"
 

@@ -11,10 +11,12 @@ import torch
 
 from transformers import ElectraConfig
 
-from hf_pretrain.objectives.electra import build_electra, corrupt, gumbel_sample
+from hf_pretrain.models.electra import build_electra, corrupt, gumbel_sample
 from hf_pretrain.constants import IGNORE_INDEX
 
 from .conftest import ROOT, run_recipe
+
+pytestmark = pytest.mark.end_to_end
 
 ELECTRA_DEBUG = str(ROOT / "recipes" / "configs" / "electra_debug.yaml")
 
@@ -70,7 +72,7 @@ def test_gumbel_sampling_follows_the_softmax_and_the_seed():
 def test_generator_and_discriminator_share_embeddings(tmp_path):
     from safetensors.torch import load_file
 
-    from hf_pretrain.objectives.electra import SHARED_EMBEDDINGS
+    from hf_pretrain.models.electra import SHARED_EMBEDDINGS
 
     model = _model()
     generator, discriminator = model.generator.electra.embeddings, model.electra.embeddings
@@ -86,7 +88,7 @@ def test_generator_and_discriminator_share_embeddings(tmp_path):
     assert "generator.generator_lm_head.weight" not in stored and "electra.embeddings.word_embeddings.weight" in stored
     assert model.num_parameters() == sum(p.numel() for p in model.parameters())
     # A real PreTrainedModel: it reloads from its own checkpoint, ties included.
-    from hf_pretrain.objectives.electra import ElectraForReplacedTokenDetection
+    from hf_pretrain.models.electra import ElectraForReplacedTokenDetection
 
     again = ElectraForReplacedTokenDetection.from_pretrained(tmp_path)
     assert again.generator.generator_lm_head.weight is again.electra.embeddings.word_embeddings.weight

@@ -16,6 +16,8 @@ from transformers import BertConfig
 from .conftest import DEBUG, ROOT, run_recipe
 from .hub_server import LoopbackHub
 
+pytestmark = pytest.mark.end_to_end
+
 PRETRAIN = "recipes/pretrain_bert.py"
 FINETUNE = "recipes/finetune_glue.py"
 GLUE_CONFIG = "recipes/configs/glue.yaml"

@@ -19,7 +19,7 @@ from hf_pretrain.errors import HfPretrainError
 
 from .conftest import DEBUG, ROOT, run_recipe, tmpfs
 
-pytestmark = pytest.mark.faults
+pytestmark = [pytest.mark.end_to_end, pytest.mark.faults]
 
 ACCELERATE = str(Path(sys.executable).parent / "accelerate")
 LAUNCH = [ACCELERATE, "launch", "--num_processes", "1", "--num_machines", "1", "--mixed_precision", "no",

@@ -10,6 +10,8 @@ from hf_pretrain.glue.tasks import GLUE_TASKS, glue_metrics, load_glue
 
 from .conftest import SHARED_DATA, requires_shared_data
 
+pytestmark = pytest.mark.component
+
 # Two rows per task, in each file's real layout (columns and header as GLUE distributes them).
 FIXTURES = {
     "CoLA": ("", ["gj04\t1\t\tOur friends won't buy this analysis.", "gj04\t0\t*\tThey drank the pub."]),

@@ -11,6 +11,8 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from transformers import TrainerControl, TrainerState, TrainingArguments
 
+pytestmark = pytest.mark.unit
+
 
 class DeviceReads(TorchDispatchMode):
     """Counts reads of a tensor's value into Python while active."""

@@ -23,7 +23,7 @@ from hf_pretrain.training.data import build_pretraining_dataset
 
 from .conftest import ROOT, run_recipe
 
-pytestmark = pytest.mark.faults
+pytestmark = [pytest.mark.component, pytest.mark.faults]
 
 GOOD = "A first paragraph of plain English text.\nAnd a second one, with more words in it.\n"
 

@@ -16,6 +16,8 @@ from hf_pretrain.objectives.masking import (
     special_token_ids,
 )
 
+pytestmark = pytest.mark.unit
+
 
 def _batch(tokenizer, rows=1024, length=128, seed=0):
     """(rows, length) ids: [CLS] real tokens [SEP], with right padding on every other row."""

@@ -12,12 +12,15 @@ from datasets import Dataset
 from transformers import BertConfig, BertForMaskedLM, BertForPreTraining, ElectraConfig
 
 from hf_pretrain.objectives.collators import DataCollatorForMaskedLM, document_positions
-from hf_pretrain.objectives.electra import build_electra
+from hf_pretrain.models.electra import build_electra
 from hf_pretrain.constants import IGNORE_INDEX
 from hf_pretrain.objectives.metrics import MaskedLMMetrics
 from hf_pretrain.models.architectures.bert import TrainingBertForMaskedLM, TrainingBertForPreTraining
 from hf_pretrain.data.sequences import pack_sequences
 from hf_pretrain.errors import HfPretrainError
+from hf_pretrain.models.export import export_model, exported_parameters
+
+pytestmark = pytest.mark.unit
 
 CONFIG = dict(vocab_size=500, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
               max_position_embeddings=64, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
@@ -74,9 +77,9 @@ def test_sparse_logits_give_the_same_evaluation_metrics():
     assert metrics[1]["perplexity"] == pytest.approx(math.exp(outputs.loss.item()), rel=1e-5)
 
 
-def test_saved_checkpoint_names_the_stock_class(tmp_path):
+def test_exported_model_is_the_stock_class(tmp_path):
     model = TrainingBertForPreTraining(BertConfig(**CONFIG))
-    model.save_pretrained(tmp_path)
+    assert export_model(model, str(tmp_path)) == [str(tmp_path)]
     assert json.loads((tmp_path / "config.json").read_text())["architectures"] == ["BertForPreTraining"]
     assert (tmp_path / "model.safetensors").is_file()
     loaded = BertForPreTraining.from_pretrained(tmp_path)
@@ -249,8 +252,7 @@ def test_span_boundary_loss_is_the_boundary_prediction_and_the_export_drops_its_
     assert logged["sbo_loss"] == pytest.approx(expected.item(), rel=1e-5) and "mlm_loss" in logged
 
     model.save_pretrained(tmp_path / "checkpoint")  # a training checkpoint keeps the SBO network...
-    model.export_parts = True
-    model.save_pretrained(tmp_path / "export")  # ...the exported model is the stock class without it
+    export_model(model, str(tmp_path / "export"))  # ...the exported model is the stock class without it
     from safetensors import safe_open
 
     keys = {name: set(safe_open(str(tmp_path / name / "model.safetensors"), "pt").keys()) for name in ("checkpoint", "export")}
@@ -298,13 +300,12 @@ def test_token_match_loss_scores_the_unmasked_tokens_and_the_export_drops_its_he
     assert logged["match_accuracy"] == pytest.approx(((logits > 0) == match_labels[scored].bool()).float().mean().item())
 
     model.save_pretrained(tmp_path / "checkpoint")
-    model.export_parts = True
-    model.save_pretrained(tmp_path / "export")
+    export_model(model, str(tmp_path / "export"))
     from safetensors import safe_open
 
     keys = {name: set(safe_open(str(tmp_path / name / "model.safetensors"), "pt").keys()) for name in ("checkpoint", "export")}
     assert keys["checkpoint"] - keys["export"] == {"match_head.weight", "match_head.bias"}
-    assert model.training_only_parameters() == 33
+    assert model.num_parameters() - exported_parameters(model) == 33
     reloaded = ModernBertForMaskedLM.from_pretrained(tmp_path / "export")
     assert json.loads((tmp_path / "export" / "config.json").read_text())["architectures"] == ["ModernBertForMaskedLM"]
     assert torch.equal(reloaded.model.embeddings.tok_embeddings.weight, model.model.embeddings.tok_embeddings.weight)

@@ -10,6 +10,8 @@ import pytest
 
 from .conftest import DEBUG, ROOT, run_recipe
 
+pytestmark = pytest.mark.end_to_end
+
 PRETRAIN = "recipes/pretrain_bert.py"
 FAST = ["--config", DEBUG, "--objective", "mlm", "--max_steps", "6", "--eval_steps", "3", "--save_steps", "3",
         "--logging_steps", "3", "--isolate_documents", "--masking_unit", "whole_word", "--mlm_probability", "0.3",

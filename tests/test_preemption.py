@@ -18,7 +18,7 @@ import pytest
 from .conftest import ROOT
 from .test_faults import ACCELERATE, RECIPES, TOKENIZER, _batches, _env, _losses
 
-pytestmark = pytest.mark.faults
+pytestmark = [pytest.mark.end_to_end, pytest.mark.faults]
 
 
 def _start(command: list[str], out: Path) -> subprocess.Popen:

@@ -27,6 +27,8 @@ from hf_pretrain.data.tokenizer import train_wordpiece_tokenizer
 
 from .conftest import ROOT, run_recipe
 
+pytestmark = pytest.mark.component
+
 SUBJECTS = ["The committee", "Our neighbour", "The old library", "A young engineer", "The river", "Every student"]
 VERBS = ["reviewed", "described", "welcomed", "measured", "repaired", "remembered", "followed", "explained"]
 OBJECTS = ["the annual budget", "a quiet garden", "the broken bridge", "several important letters",

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
+
 import itertools
 
 import torch
 
 from hf_pretrain.rng import Stream, derive_seed, legacy_seed, numpy_generator, torch_generator
+
+pytestmark = pytest.mark.unit
 
 
 def test_a_seed_is_a_function_of_stream_seed_and_key():
@@ -32,3 +36,14 @@ def test_streams_seeds_and_keys_never_collide():
 def test_every_stream_is_named_once():
     values = [s.value for s in Stream]
     assert len(values) == len(set(values))
+
+
+def test_a_stream_named_by_a_string_is_its_own():
+    """An objective outside the package names its stream ("toy_noise"): stable, apart from every member and from
+    other names; a member's own name is that member."""
+    named = derive_seed("toy_noise", 0, 3, 7)
+    assert named == derive_seed("toy_noise", 0, 3, 7)
+    assert named != derive_seed("toy_noise_2", 0, 3, 7)
+    assert named not in {derive_seed(stream, 0, 3, 7) for stream in Stream}
+    assert derive_seed("NSP_PAIRS", 4, 1) == derive_seed(Stream.NSP_PAIRS, 4, 1)
+    assert derive_seed("toy_noise", 0) == 8915245544376990733  # a named stream's draws are part of the results too

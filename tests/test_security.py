@@ -10,7 +10,7 @@ from transformers import BertConfig, BertForSequenceClassification
 
 from .conftest import DEBUG, ROOT, run_recipe
 
-pytestmark = pytest.mark.faults
+pytestmark = [pytest.mark.component, pytest.mark.faults]
 
 FINETUNE = ["recipes/finetune_glue.py", "--config", str(ROOT / "recipes" / "configs" / "glue.yaml"), "--task_name",
             "mrpc", "--max_steps", "1"]

@@ -15,6 +15,8 @@ from hf_pretrain.data.sequences import pack_sequences, tokenize_documents
 
 from .conftest import synthetic_documents
 
+pytestmark = pytest.mark.unit
+
 
 def test_split_sentences_hard_cases():
     text = "Dr. Smith paid $3.50 in the U.S. on Jan. 5. He left.\nA new paragraph"

@@ -14,6 +14,8 @@ import pytest
 
 from .conftest import DEBUG, ROOT, run_recipe, synthetic_documents
 
+pytestmark = pytest.mark.end_to_end
+
 TOKENIZER = str(ROOT / "tests" / "golden" / "debug_tokenizer")
 ACCELERATE = str(Path(sys.executable).parent / "accelerate")
 

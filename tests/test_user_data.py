@@ -15,7 +15,7 @@ import pytest
 
 from .conftest import DEBUG, ROOT, run_recipe, tmpfs
 
-pytestmark = pytest.mark.faults
+pytestmark = [pytest.mark.end_to_end, pytest.mark.faults]
 
 PRETRAIN = "recipes/pretrain_bert.py"
 FINETUNE = "recipes/finetune_glue.py"

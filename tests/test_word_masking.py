@@ -24,6 +24,8 @@ from hf_pretrain.objectives.masking import (
 
 from .conftest import synthetic_documents
 
+pytestmark = pytest.mark.unit
+
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 

@@ -43,9 +43,9 @@ class DataArguments:
         metadata={
             "help": "Read --train_file, --dataset_name (a Hub dataset, through datasets' streaming) or "
             "--prepared_dataset as a stream (corpora larger than a disk): each file is a shard, each process "
-            "packs its own shards as it reads them, and a checkpoint saves each stream's position. Packed-row "
-            "objectives (mlm, mlm_sbo, electra, clm, prefix_lm) with dynamic masking; evaluation needs "
-            "--validation_file."
+            "packs its own shards as it reads them, and a checkpoint saves each stream's position. For the "
+            "objectives that train on packed rows (mlm, electra, clm, ...; `hf-pretrain flags` says which), with "
+            "dynamic masking; evaluation needs --validation_file."
         },
     )
     max_seq_length: int = field(default=128, metadata={"help": "Tokens per training sequence, specials included."})

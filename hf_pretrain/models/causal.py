@@ -10,61 +10,33 @@ factory (``block_sequence_ids``), so the mask takes the form each attention impl
 
 from __future__ import annotations
 
-import torch
-from transformers import AutoModelForCausalLM, PreTrainedModel, PreTrainedTokenizerBase
-from transformers.masking_utils import create_causal_mask
-from transformers.modeling_outputs import CausalLMOutputWithPast
+from transformers import MODEL_FOR_CAUSAL_LM_MAPPING, PreTrainedModel, PreTrainedTokenizerBase
 
 from ..errors import HfPretrainError
 from .arguments import ModelArguments
+from .architectures import architecture_for
+from .heads import CausalTraining
 from .loading import load_or_build
-
-
-class CausalTraining:
-    """Mixed into a stock ``*ForCausalLM`` class: the prefix-LM mask from ``prefix_lengths``, batch-mean losses
-    (Trainer averages over accumulation steps itself), and checkpoints saved under the stock class's name."""
-
-    accepts_loss_kwargs = False
-
-    def forward(self, input_ids=None, attention_mask=None, position_ids=None, labels=None, prefix_lengths=None,
-                **kwargs) -> CausalLMOutputWithPast:
-        if prefix_lengths is not None:
-            positions = torch.arange(input_ids.shape[1], device=input_ids.device)
-            # Block 0 is the prefix (bidirectional within itself); -1 marks tokens that stay causal.
-            blocks = torch.where(positions[None, :] < prefix_lengths[:, None], 0, -1)
-            embeds = torch.empty(*input_ids.shape, 0, dtype=self.get_input_embeddings().weight.dtype,
-                                 device=input_ids.device)
-            attention_mask = create_causal_mask(self.config, embeds, attention_mask, None, position_ids=position_ids,
-                                                block_sequence_ids=blocks)
-        # No key-value cache in training: with one, the stock mask factory would not read packed documents from
-        # the position ids.
-        kwargs.setdefault("use_cache", False)
-        return super().forward(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
-                               labels=labels, **kwargs)
-
-    def save_pretrained(self, save_directory, *args, is_main_process: bool = True, **kwargs):
-        super().save_pretrained(save_directory, *args, is_main_process=is_main_process, **kwargs)
-        if is_main_process:
-            saved = self.config.__class__.from_pretrained(save_directory)
-            saved.architectures = [self.stock_class.__name__]
-            saved.use_cache = True  # Trainer turns the cache off while training; generation wants it back
-            saved.save_pretrained(save_directory)
 
 
 _TRAINING_CLASSES: dict[type, type] = {}
 
 
 def causal_training_class(config) -> type[PreTrainedModel]:
-    """The training-time subclass of the stock causal LM class of ``config``'s model type."""
+    """The training-time subclass of the stock causal LM class of ``config``'s model type: its registered
+    architecture's (:mod:`.architectures`), or one made over the stock class for any other decoder."""
+    architecture = architecture_for(config.model_type)
+    if architecture is not None and architecture.causal_lm is not None:
+        return architecture.causal_lm
     try:
-        stock = AutoModelForCausalLM._model_mapping[type(config)]
+        stock = MODEL_FOR_CAUSAL_LM_MAPPING[type(config)]
     except KeyError:
         raise HfPretrainError(
             f"--model_type {config.model_type}: transformers has no causal LM class for it (use a decoder such as "
             "llama or gpt2 for --objective clm and prefix_lm)"
         ) from None
     if stock not in _TRAINING_CLASSES:
-        _TRAINING_CLASSES[stock] = type(f"Training{stock.__name__}", (CausalTraining, stock), {"stock_class": stock})
+        _TRAINING_CLASSES[stock] = type(f"Training{stock.__name__}", (CausalTraining, stock), {})
     return _TRAINING_CLASSES[stock]
 
 

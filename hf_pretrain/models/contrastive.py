@@ -6,6 +6,7 @@ that tell sentence-transformers how it pools.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from dataclasses import dataclass
@@ -13,11 +14,12 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 from torch.nn.functional import cross_entropy, normalize
-from transformers import AutoModel, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import MODEL_MAPPING, PreTrainedModel, PreTrainedTokenizerBase
 from transformers.utils import ModelOutput
 
 from ..errors import HfPretrainError
 from .arguments import ModelArguments
+from .export import ExportedPart, ExportsStock
 from .loading import load_or_build
 
 POOLINGS = ("cls", "mean")
@@ -44,7 +46,7 @@ class ContrastiveOutput(ModelOutput):
     logits: torch.Tensor | None = None  # (anchors, candidates): scaled cosine similarities
 
 
-class ContrastiveTraining:
+class ContrastiveTraining(ExportsStock):
     """Mixed into a stock base model class. Without ``pair_input_ids`` (unsupervised SimCSE) each sentence is
     encoded twice in one pass, and the two dropout masks make the positive pair; with them (supervised, NLI-style
     pairs), the pair's second sentence is the positive and ``negative_input_ids``, if given, hard negatives."""
@@ -73,14 +75,11 @@ class ContrastiveTraining:
         loss, logits = info_nce(anchors, candidates, self.temperature)
         return ContrastiveOutput(loss=loss, logits=logits.detach())
 
-    def save_pretrained(self, save_directory, *args, is_main_process: bool = True, **kwargs):
-        super().save_pretrained(save_directory, *args, is_main_process=is_main_process, **kwargs)
-        if is_main_process:
-            saved = self.config.__class__.from_pretrained(save_directory)
-            saved.architectures = [self.stock_class.__name__]
-            saved.save_pretrained(save_directory)
-            write_sentence_transformers_files(save_directory, self.config.hidden_size, self.pooling,
-                                              getattr(self, "max_seq_length", 128))
+    def exported_parts(self) -> list[ExportedPart]:
+        """The stock base model, with the files that tell sentence-transformers how it pools."""
+        (part,) = super().exported_parts()
+        return [dataclasses.replace(part, write_files=lambda folder: write_sentence_transformers_files(
+            folder, self.config.hidden_size, self.pooling, getattr(self, "max_seq_length", 128)))]
 
 
 def write_sentence_transformers_files(folder: str, width: int, pooling: str, max_seq_length: int) -> None:
@@ -105,12 +104,11 @@ _TRAINING_CLASSES: dict[type, type] = {}
 def contrastive_training_class(config) -> type[PreTrainedModel]:
     """The training-time subclass of the stock base model class of ``config``'s model type."""
     try:
-        stock = AutoModel._model_mapping[type(config)]
+        stock = MODEL_MAPPING[type(config)]
     except KeyError:
         raise HfPretrainError(f"--model_type {config.model_type}: transformers has no base model class for it") from None
     if stock not in _TRAINING_CLASSES:
-        _TRAINING_CLASSES[stock] = type(f"Contrastive{stock.__name__}", (ContrastiveTraining, stock),
-                                        {"stock_class": stock})
+        _TRAINING_CLASSES[stock] = type(f"Contrastive{stock.__name__}", (ContrastiveTraining, stock), {})
     return _TRAINING_CLASSES[stock]
 
 

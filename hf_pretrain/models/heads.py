@@ -9,14 +9,15 @@ ModernBERT do; 15-30 % of the tokens, where the full projection costs a large sh
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import ClassVar
 
 import torch
 from torch.nn.functional import cross_entropy
-from transformers.modeling_outputs import MaskedLMOutput
+from transformers.masking_utils import create_causal_mask
+from transformers.modeling_outputs import CausalLMOutputWithPast, MaskedLMOutput
 
 from ..constants import IGNORE_INDEX
 from .attention import document_attention_masks
+from .export import ExportsStock
 
 
 def predict_masked(head: Callable, hidden: torch.Tensor, labels: torch.Tensor | None, sparse: bool):
@@ -31,9 +32,9 @@ def predict_masked(head: Callable, hidden: torch.Tensor, labels: torch.Tensor | 
     return logits, loss
 
 
-class PretrainingForward:
-    """Mixed into a stock ``*ForMaskedLM`` / ``*ForPreTraining`` class: the encoder pass with document isolation,
-    and checkpoints saved under the stock class's name, so a saved model is a plain ``transformers`` one.
+class PretrainingForward(ExportsStock):
+    """Mixed into a stock ``*ForMaskedLM`` / ``*ForPreTraining`` class: the encoder pass with document isolation;
+    it exports as the stock class (:mod:`.export`), so a saved model is a plain ``transformers`` one.
 
     A subclass names its MLM head (``mlm_head``) and, where position ids do not count from 0, their offset.
     """
@@ -41,8 +42,6 @@ class PretrainingForward:
     # The losses are batch means: Trainer then averages them over gradient-accumulation steps itself.
     accepts_loss_kwargs = False
     sparse_prediction: bool = True
-    # Config fields set only for training, written back to their stock values in saved checkpoints.
-    training_only_config: dict = {}
 
     def mlm_head(self) -> Callable[[torch.Tensor], torch.Tensor]:
         raise NotImplementedError
@@ -66,16 +65,6 @@ class PretrainingForward:
         base = getattr(self, self.base_model_prefix)
         return base(input_ids, attention_mask=attention_mask, position_ids=position_ids, return_dict=True, **kwargs)
 
-    def save_pretrained(self, save_directory, *args, is_main_process: bool = True, **kwargs):
-        super().save_pretrained(save_directory, *args, is_main_process=is_main_process, **kwargs)
-        if is_main_process:
-            stock = next(c for c in type(self).__mro__ if c.__module__.startswith("transformers."))
-            saved = self.config.__class__.from_pretrained(save_directory)
-            saved.architectures = [stock.__name__]
-            for key, value in self.training_only_config.items():
-                setattr(saved, key, value)
-            saved.save_pretrained(save_directory)
-
 
 class PretrainingMaskedLM(PretrainingForward):
     """The forward pass of a training-time ``*ForMaskedLM``: encode, then the head at the masked positions."""
@@ -87,24 +76,34 @@ class PretrainingMaskedLM(PretrainingForward):
         return MaskedLMOutput(loss=loss, logits=logits)
 
 
-class TrainingOnlyModules:
+class TrainingOnlyModules(ExportsStock):
     """Mixed into a training-time class that adds modules the stock class does not have (SpanBERT's boundary
-    network, the token-matching head): training checkpoints keep them, so a resume is exact; with ``export_parts``
-    set, ``save_pretrained`` writes the stock class's weights alone, the folder a plain ``transformers`` loads."""
+    network, the token-matching head), named in ``training_only_modules``: training checkpoints keep them, so a
+    resume is exact; the exported folder (:func:`.export.export_model`) is the stock class without them."""
 
-    training_only_modules: ClassVar[tuple[str, ...]] = ()
-    export_parts = False
 
-    def training_only_parameters(self) -> int:
-        return sum(p.numel() for name in self.training_only_modules for p in getattr(self, name).parameters())
+class CausalTraining(ExportsStock):
+    """Mixed into a stock ``*ForCausalLM`` class: the prefix-LM mask from ``prefix_lengths`` and batch-mean losses
+    (Trainer averages over accumulation steps itself); it exports as the stock class (:mod:`.export`)."""
 
-    def save_pretrained(self, save_directory, *args, state_dict=None, is_main_process: bool = True, **kwargs):
-        if self.export_parts:
-            state = state_dict if state_dict is not None else self.state_dict()
-            prefixes = tuple(f"{name}." for name in self.training_only_modules)
-            state_dict = {k: v for k, v in state.items() if not k.startswith(prefixes)}
-        super().save_pretrained(save_directory, *args, state_dict=state_dict, is_main_process=is_main_process,
-                                **kwargs)
+    accepts_loss_kwargs = False
+    training_only_config = {"use_cache": True}  # Trainer turns the cache off while training; generation wants it
+
+    def forward(self, input_ids=None, attention_mask=None, position_ids=None, labels=None, prefix_lengths=None,
+                **kwargs) -> CausalLMOutputWithPast:
+        if prefix_lengths is not None:
+            positions = torch.arange(input_ids.shape[1], device=input_ids.device)
+            # Block 0 is the prefix (bidirectional within itself); -1 marks tokens that stay causal.
+            blocks = torch.where(positions[None, :] < prefix_lengths[:, None], 0, -1)
+            embeds = torch.empty(*input_ids.shape, 0, dtype=self.get_input_embeddings().weight.dtype,
+                                 device=input_ids.device)
+            attention_mask = create_causal_mask(self.config, embeds, attention_mask, None, position_ids=position_ids,
+                                                block_sequence_ids=blocks)
+        # No key-value cache in training: with one, the stock mask factory would not read packed documents from
+        # the position ids.
+        kwargs.setdefault("use_cache", False)
+        return super().forward(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                               labels=labels, **kwargs)
 
 
 _COMBINED: dict[tuple[type, type], type] = {}

@@ -198,7 +198,7 @@ def _training_class(architecture: Architecture | None, model_type: str, with_nsp
         raise HfPretrainError(
             f"--objective {objective} needs a next-sentence head, which {model_type} has none of: use --objective mlm"
         )
-    if architecture is None:
+    if architecture is None or architecture.masked_lm is None:
         if training_modules:
             raise HfPretrainError(f"--objective {objective} needs an architecture hf_pretrain knows "
                                   f"({', '.join(architecture_names())}), not {model_type}")

@@ -10,9 +10,11 @@ from .registry import (
     argument_classes,
     make_objective,
     objective_class,
+    objective_classes,
     objective_names,
     other_objectives_flags,
     register_objective,
+    streaming_objectives,
 )
 
 # Every module of this package is imported, and importing an objective's module registers it: a new objective is a
@@ -20,5 +22,5 @@ from .registry import (
 for _module in pkgutil.iter_modules(__path__):
     importlib.import_module(f"{__name__}.{_module.name}")
 
-__all__ = ["Objective", "StepMetrics", "argument_classes", "make_objective", "objective_class", "objective_names",
-           "other_objectives_flags", "register_objective"]
+__all__ = ["Objective", "StepMetrics", "argument_classes", "make_objective", "objective_class", "objective_classes", "objective_names",
+           "other_objectives_flags", "register_objective", "streaming_objectives"]

@@ -18,9 +18,8 @@ class PretrainingArguments:
 
     objective: str = field(
         default="mlm_nsp",
-        metadata={"help": "The objective, by its registered name: 'mlm' (masked LM), 'mlm_nsp' (with next-sentence "
-                  "prediction), 'mlm_sop' (sentence order), 'mlm_sbo' (SpanBERT's span boundaries), 'electra' "
-                  "(replaced-token detection), 'clm', 'prefix_lm' (decoders), 'contrastive' (SimCSE)."},
+        metadata={"help": "The objective, by its registered name ('mlm' is masked LM; `hf-pretrain flags` lists "
+                  "every one with its flags); --plugins can register more."},
     )
     masking: str = field(
         default="dynamic",
@@ -60,8 +59,8 @@ class PretrainingArguments:
     objective_weights: str | None = field(
         default=None,
         metadata={
-            "help": "Weights of an objective's losses, 'name=weight,...': 'mlm=1,nsp=0.5' (mlm_nsp), 'mlm=1,sop=1' "
-            "(mlm_sop), 'mlm=1,sbo=1' (mlm_sbo), 'generator=1,discriminator=50' (electra). Unnamed losses weigh 1 (ELECTRA's discriminator: "
+            "help": "Weights of an objective's losses, 'name=weight,...': 'mlm=1,nsp=0.5' for mlm_nsp; the "
+            "objective names its losses (`hf-pretrain flags`). Unnamed losses weigh 1 (ELECTRA's discriminator: "
             "--discriminator_weight)."
         },
     )
@@ -71,6 +70,12 @@ class PretrainingArguments:
             "help": "Pack several documents per sequence, each attending only to itself (block-diagonal "
             "attention, position ids restarting per document); objectives that train on packed rows."
         },
+    )
+    plugins: list[str] = field(
+        default_factory=list,
+        metadata={"help": "Your own code to import first: .py files or module names that register an objective "
+                  "(register_objective) or an architecture (register_architecture); its --objective name and flags "
+                  "then work as the built-in ones do (examples/toy_objective.py)."},
     )
 
     def __post_init__(self) -> None:

@@ -1,7 +1,7 @@
 """The objective interface: everything the recipes and the Trainer glue need to know about a pretraining objective.
 
 An objective says how training rows are built from tokenized documents, which collator batches them, which
-training-time model learns from them and what stock class it is saved as, which metrics it counts at each step,
+training-time model learns from them (which declares what it exports: :mod:`hf_pretrain.models.export`), which metrics it counts at each step,
 and what the model card says about it. The recipes pick one by name (:mod:`.registry`); the Trainer glue sees only
 this interface.
 """
@@ -13,13 +13,13 @@ from typing import Any, ClassVar
 
 import torch
 from datasets import Dataset
-from transformers import PreTrainedModel, PreTrainedTokenizerBase, Trainer
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from ..errors import HfPretrainError
 from ..models.arguments import ModelArguments
-from ..models.heads import TrainingOnlyModules
 from ..models.loading import check_model_type
 from .arguments import PretrainingArguments
+from .registry import objective_classes
 
 
 class StepMetrics(abc.ABC):
@@ -74,10 +74,11 @@ class Objective(abc.ABC):
         if not given:
             return self.default_loss_weights()
         if len(self.losses) == 1:
+            several = "; ".join(f"{cls.name}: {', '.join(cls.losses)}" for cls in objective_classes()
+                                if len(cls.losses) > 1)
             raise HfPretrainError(
                 f"--objective_weights: --objective {self.name} has one loss ({self.losses[0]}); weights apply to "
-                "objectives with several (mlm_nsp: mlm, nsp; mlm_sop: mlm, sop; mlm_sbo: mlm, sbo; electra: generator, "
-                "discriminator)"
+                f"objectives with several ({several})"
             )
         unknown = sorted(set(given) - set(self.losses))
         if unknown:
@@ -122,24 +123,6 @@ class Objective(abc.ABC):
     @abc.abstractmethod
     def step_metrics(self) -> StepMetrics:
         """What the trainer counts at each training and evaluation step."""
-
-    def save(self, trainer: Trainer, output_dir: str) -> None:
-        """Save the trained model as the stock class, without any training-only modules (every process calls this:
-        the Trainer gathers shards)."""
-        model = trainer.accelerator.unwrap_model(trainer.model)
-        if not isinstance(model, TrainingOnlyModules):
-            trainer.save_model(output_dir)
-            return
-        model.export_parts = True
-        try:
-            trainer.save_model(output_dir)
-        finally:
-            model.export_parts = False
-
-    def saved_parameters(self, model: PreTrainedModel) -> int:
-        """How many parameters the saved folder's model has (the model card's count)."""
-        extra = model.training_only_parameters() if isinstance(model, TrainingOnlyModules) else 0
-        return model.num_parameters() - extra
 
     # --- description ----------------------------------------------------------------------------------------------
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,14 +22,21 @@ from .masking import (
 )
 
 
+# What token-level fields pad with, beyond input_ids (the tokenizer's pad id); any other field pads with 0. An
+# objective with fields of its own passes their values as ``pad_values``.
+PAD_VALUES = {"labels": IGNORE_INDEX, "word_ids": -1}
+
+
 def pad_batch(
-    features: Sequence[dict[str, Any]], pad_token_id: int, pad_to_multiple_of: int | None = None
+    features: Sequence[dict[str, Any]], pad_token_id: int, pad_to_multiple_of: int | None = None,
+    pad_values: Mapping[str, int] | None = None,
 ) -> dict[str, torch.Tensor]:
     """Right-pad token-level fields to the longest feature and stack scalar ones.
 
-    ``input_ids`` pad with ``pad_token_id``, ``labels`` and ``match_labels`` with -100, ``word_ids`` with -1, other
-    token-level fields with 0; the ``attention_mask`` is built from the lengths.
+    ``input_ids`` pad with ``pad_token_id``, the others with their value in ``pad_values`` over
+    :data:`PAD_VALUES` (``labels`` -100, ``word_ids`` -1), or 0; the ``attention_mask`` is built from the lengths.
     """
+    fills = {**PAD_VALUES, **(pad_values or {}), "input_ids": pad_token_id}
     lengths = np.array([len(f["input_ids"]) for f in features])
     width = int(lengths.max())
     if pad_to_multiple_of:
@@ -40,8 +47,7 @@ def pad_batch(
         if np.ndim(values[0]) == 0:
             batch[key] = torch.tensor(values)
             continue
-        fill = {"input_ids": pad_token_id, "labels": IGNORE_INDEX, "match_labels": IGNORE_INDEX,
-                "word_ids": -1}.get(key, 0)
+        fill = fills.get(key, 0)
         array = np.full((len(features), width), fill, dtype=np.int64)
         for i, value in enumerate(values):
             if key == "word_ids":  # a fast tokenizer's word_ids() gives None for special tokens
@@ -93,6 +99,7 @@ class DataCollatorForMaskedLM:
     pad_to_multiple_of: int | None = None
     isolate_documents: bool = False
     seed: int = 0
+    pad_values: Mapping[str, int] = field(default_factory=dict)  # an objective's own fields (see pad_batch)
     _generator: torch.Generator | None = field(default=None, init=False, repr=False)
     _stream: tuple[int, int] | None = field(default=None, init=False, repr=False)
 
@@ -124,7 +131,7 @@ class DataCollatorForMaskedLM:
         return self.default_generator()
 
     def __call__(self, features: Sequence[dict[str, Any]], generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
-        batch = pad_batch(features, self.tokenizer.pad_token_id, self.pad_to_multiple_of)
+        batch = pad_batch(features, self.tokenizer.pad_token_id, self.pad_to_multiple_of, self.pad_values)
         word_ids = batch.pop("word_ids", None)
         if self.isolate_documents:
             batch["document_ids"], batch["position_ids"] = document_positions(

@@ -15,6 +15,7 @@ from typing import Any
 
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from ..constants import IGNORE_INDEX
 from ..data.pairs import build_match_pairs
 from ..errors import HfPretrainError
 from ..models.arguments import ModelArguments
@@ -34,6 +35,7 @@ class MaskedLMWithTokenMatch(MaskedObjective):
     name = "mlm_match"
     title = "masked LM + cross-segment token matching"
     losses = ("mlm", "match")
+    pad_values = {"match_labels": IGNORE_INDEX}  # a padded token is not scored
 
     def __init__(self, args, seed, extra=None) -> None:
         if args.isolate_documents:

@@ -7,7 +7,7 @@ evaluation of a run scores the same masks.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from datasets import Dataset
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -26,7 +26,10 @@ from .registry import register_objective
 
 
 class MaskedObjective(Objective):
-    """What objectives that predict masked tokens share: masks on the rows, the masking collator, card rows."""
+    """What objectives that predict masked tokens share: masks on the rows, the masking collator, card rows.
+    ``pad_values`` gives the pad value of each token-level field the objective's rows add (beyond ``labels``)."""
+
+    pad_values: ClassVar[dict[str, int]] = {}
 
     def build_rows(
         self, tokenized: Dataset, tokenizer: PreTrainedTokenizerBase, *, split: str, max_seq_length: int,
@@ -55,7 +58,8 @@ class MaskedObjective(Objective):
 
     def collator(self, tokenizer: PreTrainedTokenizerBase) -> DataCollatorForMaskedLM:
         return DataCollatorForMaskedLM(
-            tokenizer, self.masking, isolate_documents=self.args.isolate_documents, seed=self.seed
+            tokenizer, self.masking, isolate_documents=self.args.isolate_documents, seed=self.seed,
+            pad_values=self.pad_values,
         )
 
     def step_metrics(self) -> StepMetrics:

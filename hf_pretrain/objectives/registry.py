@@ -26,6 +26,16 @@ def objective_names() -> list[str]:
     return list(_OBJECTIVES)
 
 
+def objective_classes() -> list[type[Objective]]:
+    """The registered classes, in registration order."""
+    return list(_OBJECTIVES.values())
+
+
+def streaming_objectives() -> list[str]:
+    """The objectives that train on packed rows, which ``--streaming`` can make as the corpus is read."""
+    return [name for name, cls in _OBJECTIVES.items() if cls.streams]
+
+
 def argument_classes() -> list[type]:
     """The extra argument dataclasses of every registered objective, to parse beside the common ones."""
     return list(dict.fromkeys(cls.arguments_class for cls in _OBJECTIVES.values() if cls.arguments_class))

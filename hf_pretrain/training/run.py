@@ -16,6 +16,7 @@ import transformers
 from transformers import ProgressCallback, Trainer, TrainingArguments
 
 from ..errors import HfPretrainError, disk_full
+from ..models.export import export_model
 from ..objectives import Objective
 from . import checkpoints
 from .arguments import RunArguments
@@ -327,6 +328,19 @@ def train_and_evaluate(trainer: Trainer, checkpoint: str | None) -> dict[str, fl
     trainer.log_metrics("eval", metrics)
     trainer.save_metrics("eval", metrics)
     return metrics
+
+
+def save_model(trainer: Trainer, output_dir: str) -> list[str]:
+    """Save the trained model as the stock folder(s) it exports (:func:`~hf_pretrain.models.export.export_model`),
+    each with the tokenizer, and return them. Every process calls this: under FSDP or DeepSpeed, gathering the
+    state dict is a collective."""
+    state = trainer.accelerator.get_state_dict(trainer.model)
+    if not trainer.args.should_save:
+        return []
+    folders = export_model(trainer.accelerator.unwrap_model(trainer.model), output_dir, state)
+    for folder in folders:
+        trainer.processing_class.save_pretrained(folder)
+    return folders
 
 
 def check_final_weights(trainer: Trainer) -> None:

@@ -25,7 +25,7 @@ from ..data.sequences import tokenize_documents
 from ..data.streaming import Shard, StreamState, shard_documents, stream_dataset
 from ..errors import BadInput, HfPretrainError
 from ..models.arguments import ModelArguments
-from ..objectives import Objective
+from ..objectives import Objective, streaming_objectives
 from .callbacks import StepBatches
 from .data import PretrainingData, describe_corpus, open_prepared, prepare_tokenizer
 
@@ -41,7 +41,7 @@ def check_streaming(objective: Objective, data_args: DataArguments, world_size: 
     if not objective.streams:
         raise HfPretrainError(
             f"--streaming packs documents as they are read; --objective {objective.name} builds its rows from the "
-            "whole corpus: drop --streaming, or use mlm, mlm_sbo, electra, clm or prefix_lm"
+            f"whole corpus: drop --streaming, or use one that streams ({', '.join(streaming_objectives())})"
         )
     if objective.args.masking == "static":
         raise HfPretrainError("--streaming masks rows as they are drawn: drop --masking static")

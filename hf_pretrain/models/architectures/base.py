@@ -15,9 +15,10 @@ from ...data.tokenizer import BERT_SPECIALS, SpecialTokens
 class Architecture:
     """A transformers model type as hf_pretrain trains it.
 
-    ``masked_lm`` and ``pretraining`` are the training-time classes (sparse prediction and document isolation on
-    top of the stock ones; they save as the stock class); ``pretraining`` is None where the architecture has no
-    next-sentence head. ``dropout_fields`` maps the ``--hidden_dropout_prob`` and ``--attention_probs_dropout_prob``
+    The training-time classes (sparse prediction and document isolation on top of the stock ones; each exports as
+    its stock class), None where the architecture has no such head: ``masked_lm``, ``pretraining`` (MLM and
+    next-sentence prediction), ``causal_lm`` (a decoder's) and ``replaced_token_detection`` (ELECTRA's generator and
+    discriminator). ``dropout_fields`` maps the ``--hidden_dropout_prob`` and ``--attention_probs_dropout_prob``
     flags to the config's own names. ``token_ids`` gives the config fields a tokenizer decides (padding, specials).
     ``position_offset`` is the first position id of a sequence (RoBERTa counts from ``pad_token_id + 1``).
     ``construction_fields`` are config arguments that ``to_dict`` does not show (ModernBERT turns
@@ -25,8 +26,10 @@ class Architecture:
     """
 
     model_type: str
-    masked_lm: type[PreTrainedModel]
+    masked_lm: type[PreTrainedModel] | None = None
     pretraining: type[PreTrainedModel] | None = None
+    causal_lm: type[PreTrainedModel] | None = None
+    replaced_token_detection: type[PreTrainedModel] | None = None
     tokenizer_type: str = "wordpiece"
     special_tokens: SpecialTokens = BERT_SPECIALS
     dropout_fields: dict[str, tuple[str, ...]] = field(default_factory=lambda: {
@@ -56,5 +59,6 @@ def architecture_for(model_type: str) -> Architecture | None:
     return _ARCHITECTURES.get(model_type)
 
 
-def architecture_names() -> list[str]:
-    return list(_ARCHITECTURES)
+def architecture_names(head: str = "masked_lm") -> list[str]:
+    """The registered model types that have a training-time class for ``head`` (a field of :class:`Architecture`)."""
+    return [name for name, architecture in _ARCHITECTURES.items() if getattr(architecture, head) is not None]

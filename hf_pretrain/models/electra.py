@@ -1,0 +1,198 @@
+"""ELECTRA's training model (Clark et al., 2020): a small masked-LM generator fills the masked positions by
+*sampling* from its output distribution; the discriminator sees the result and classifies every non-padding token
+as original or replaced. The two share their embeddings (the paper's best setting), declared as tied weights, and
+are trained jointly on ``generator MLM loss + λ · discriminator loss``. It exports as two stock folders: the
+discriminator (``ElectraForPreTraining``) and, in ``generator/``, the generator (``ElectraForMaskedLM``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from transformers import ElectraConfig, ElectraForMaskedLM, ElectraForPreTraining
+from transformers.models.electra.modeling_electra import ElectraDiscriminatorPredictions, ElectraModel
+from transformers.utils import ModelOutput
+
+from ..constants import IGNORE_INDEX
+from ..rng import Stream, torch_generator
+from .attention import block_diagonal_attention_mask
+from .export import REMOVED, ExportedPart, ExportsStock, stock_config
+from .heads import predict_masked
+
+DISCRIMINATOR_WEIGHT = 50.0  # λ in the paper (section 3.1): the discriminator's loss is much smaller per token
+GENERATOR_SIZE = 0.25  # the paper (section 3.2) finds generators 1/4 to 1/2 the discriminator's size best
+# The parameters the generator takes from the discriminator: token, position and type embeddings and their norm.
+SHARED_EMBEDDINGS = (
+    "word_embeddings.weight", "position_embeddings.weight", "token_type_embeddings.weight",
+    "LayerNorm.weight", "LayerNorm.bias",
+)
+
+
+def gumbel_sample(logits: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """One draw per row from ``softmax(logits)`` (Gumbel-max: argmax of logits plus Gumbel noise)."""
+    uniform = torch.rand(logits.shape, generator=generator, device=logits.device).clamp_(1e-9, 1.0)
+    return (logits.float() - torch.log(-torch.log(uniform))).argmax(-1)
+
+
+def corrupt(
+    input_ids: torch.Tensor, labels: torch.Tensor, sampled: torch.Tensor, attention_mask: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The discriminator's input and labels: sampled tokens placed at the masked positions (``labels != -100``);
+    a token is *replaced* (label 1) only where it differs from the original, so a correct sample counts as original.
+    Padding is labelled 0 and ignored by the discriminator's loss through the attention mask."""
+    masked = labels != IGNORE_INDEX
+    original = torch.where(masked, labels, input_ids)
+    corrupted = original.clone()
+    corrupted[masked] = sampled
+    replaced = corrupted != original
+    if attention_mask is not None:
+        replaced &= attention_mask.bool()
+    return corrupted, replaced.long()
+
+
+@dataclass
+class ReplacedTokenDetectionOutput(ModelOutput):
+    """Losses and the small tensors the metrics need (never the vocabulary-sized generator logits)."""
+
+    loss: torch.Tensor | None = None
+    generator_loss: torch.Tensor | None = None
+    discriminator_loss: torch.Tensor | None = None
+    generator_predictions: torch.Tensor | None = None  # (n_masked,) argmax at the masked positions
+    discriminator_logits: torch.Tensor | None = None  # (batch, seq)
+    replaced: torch.Tensor | None = None  # (batch, seq) the discriminator's labels
+
+
+def generator_config(config: ElectraConfig, generator_size: float) -> ElectraConfig:
+    """The generator's config: the discriminator's depth and embeddings, ``generator_size`` of its width, heads
+    and feed-forward size."""
+    heads = max(1, round(config.num_attention_heads * generator_size))
+    hidden = max(heads, round(config.hidden_size * generator_size / heads) * heads)
+    values = config.to_dict()
+    for key in ("architectures", "generator_size", "discriminator_weight", "model_type", "transformers_version"):
+        values.pop(key, None)
+    values.update(hidden_size=hidden, num_attention_heads=heads,
+                  intermediate_size=max(1, round(config.intermediate_size * generator_size)))
+    return ElectraConfig(**values)
+
+
+TRAINING_ONLY_CONFIG = {"generator_size": REMOVED, "discriminator_weight": REMOVED}
+
+
+class ElectraForReplacedTokenDetection(ExportsStock, ElectraForPreTraining):
+    """The discriminator (``ElectraForPreTraining``: its ``electra`` encoder and ``discriminator_predictions`` head,
+    under the stock parameter names) with a ``generator`` (``ElectraForMaskedLM``) that shares its embeddings.
+
+    The config is the discriminator's, plus ``generator_size`` and ``discriminator_weight``. The shared
+    parameters are declared in ``_tied_weights_keys``, so transformers ties them at init and on load, and saves
+    them once. A checkpoint holds both models (the Trainer resumes from it); the export (:meth:`exported_parts`)
+    is the discriminator as a plain ``ElectraForPreTraining`` folder and the generator as an ``ElectraForMaskedLM``
+    folder in ``generator/``.
+
+    ``sampling_seed`` drives the generator's sampling through an explicit ``torch.Generator``: keyed by the batch's
+    ``sequence_id`` when given (so a resumed run samples as an uninterrupted one), else one stream per process.
+    ``sparse_prediction`` runs the generator's vocabulary projection at the masked positions only. ``document_ids``
+    (from a collator with ``isolate_documents``) keep packed documents from attending to each other in both models.
+    """
+
+    _tied_weights_keys = {
+        **{f"generator.electra.embeddings.{name}": f"electra.embeddings.{name}" for name in SHARED_EMBEDDINGS},
+        "generator.generator_lm_head.weight": "electra.embeddings.word_embeddings.weight",
+    }
+    # The losses are batch means: Trainer averages them over gradient-accumulation steps itself.
+    accepts_loss_kwargs = False
+
+    def __init__(self, config: ElectraConfig) -> None:
+        # ElectraForPreTraining's own __init__ would tie weights before the generator exists: build its two
+        # modules here, then the generator, then let post_init tie and initialize the whole.
+        super(ElectraForPreTraining, self).__init__(config)
+        self.electra = ElectraModel(config)
+        self.discriminator_predictions = ElectraDiscriminatorPredictions(config)
+        self.generator = ElectraForMaskedLM(generator_config(config, config.generator_size))
+        self.discriminator_weight = config.discriminator_weight
+        self.generator_weight = 1.0  # --objective_weights generator=...; a training setting, not in the config
+        self.sampling_seed = 0
+        self.sparse_prediction = True
+        self._running_sampler: torch.Generator | None = None
+        self.post_init()
+
+    def _sampling_generator(self, device: torch.device, sequence_id: torch.Tensor | None) -> torch.Generator:
+        if sequence_id is not None:  # keyed by the batch, as the collator's masks: a resumed run samples the same
+            return torch_generator(Stream.GENERATOR_SAMPLING, self.sampling_seed, *sequence_id.tolist(), device=device)
+        if self._running_sampler is None or self._running_sampler.device != device:
+            rank = torch.distributed.get_rank() if torch.distributed.is_initialized() else 0
+            self._running_sampler = torch_generator(
+                Stream.GENERATOR_SAMPLING_RUNNING, self.sampling_seed, rank, device=device
+            )
+        return self._running_sampler
+
+    def forward(
+        self, input_ids=None, labels=None, attention_mask=None, token_type_ids=None, position_ids=None,
+        document_ids=None, sequence_id=None, **kwargs,
+    ) -> ReplacedTokenDetectionOutput:
+        encoder_mask = attention_mask
+        if document_ids is not None:
+            encoder_mask = block_diagonal_attention_mask(
+                document_ids, attention_mask, self.config, self.get_input_embeddings().weight.dtype
+            )
+        encoder_inputs = dict(attention_mask=encoder_mask, token_type_ids=token_type_ids, position_ids=position_ids)
+
+        generator = self.generator
+        hidden = generator.electra(input_ids, **encoder_inputs).last_hidden_state
+        logits, generator_loss = predict_masked(
+            lambda h: generator.generator_lm_head(generator.generator_predictions(h)),
+            hidden, labels, self.sparse_prediction,
+        )
+        masked = labels != IGNORE_INDEX
+        masked_logits = logits.detach() if self.sparse_prediction else logits.detach()[masked]  # (n_masked, vocab)
+        # No gradient flows through the sampling (the paper trains the generator by MLM only).
+        sampled = gumbel_sample(masked_logits, self._sampling_generator(input_ids.device, sequence_id))
+        corrupted, replaced = corrupt(input_ids, labels, sampled, attention_mask)
+
+        hidden = self.electra(corrupted, **encoder_inputs).last_hidden_state
+        discriminator_logits = self.discriminator_predictions(hidden)  # (batch, seq)
+        real = attention_mask.bool() if attention_mask is not None else torch.ones_like(replaced, dtype=torch.bool)
+        discriminator_loss = nn.functional.binary_cross_entropy_with_logits(
+            discriminator_logits[real].float(), replaced[real].float()
+        )
+        return ReplacedTokenDetectionOutput(
+            loss=self.generator_weight * generator_loss + self.discriminator_weight * discriminator_loss,
+            generator_loss=generator_loss.detach(),
+            discriminator_loss=discriminator_loss.detach(),
+            generator_predictions=masked_logits.argmax(-1),
+            discriminator_logits=discriminator_logits.detach(),
+            replaced=replaced,
+        )
+
+    def exported_parts(self) -> list[ExportedPart]:
+        # The shared embeddings are stored once in a checkpoint, and in each exported folder.
+        shared = {f"electra.embeddings.{name}": f"electra.embeddings.{name}" for name in SHARED_EMBEDDINGS}
+        return [
+            ExportedPart(ElectraForPreTraining, stock_config(self.config, TRAINING_ONLY_CONFIG),
+                         leave_out=("generator.",)),
+            ExportedPart(ElectraForMaskedLM, self.generator.config, folder="generator", prefix="generator.",
+                         shared=shared),
+        ]
+
+
+def build_electra(
+    config: ElectraConfig,
+    model_class: type[ElectraForReplacedTokenDetection] | None = None,
+    *,
+    generator_size: float = GENERATOR_SIZE,
+    discriminator_weight: float = DISCRIMINATOR_WEIGHT,
+    generator_weight: float = 1.0,
+    sparse_prediction: bool = True,
+    seed: int = 0,
+) -> ElectraForReplacedTokenDetection:
+    """A fresh discriminator of ``config`` and its generator: the discriminator's depth and ``generator_size`` of its
+    width, heads and feed-forward size. Loss: ``generator_weight`` x generator MLM + ``discriminator_weight`` x
+    discriminator."""
+    config.generator_size = generator_size
+    config.discriminator_weight = discriminator_weight
+    model = (model_class or ElectraForReplacedTokenDetection)(config)
+    model.generator_weight = generator_weight
+    model.sampling_seed = seed
+    model.sparse_prediction = sparse_prediction
+    return model
