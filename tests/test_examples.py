@@ -74,16 +74,21 @@ def test_an_objective_from_one_file_outside_the_package_trains_through_the_recip
     )
 
 
-def test_the_toy_objective_draws_from_its_own_stream_and_its_flags_are_listed():
+def test_the_toy_objective_draws_from_its_own_stream_and_its_flags_are_listed(monkeypatch, request):
     import subprocess
     import sys
 
     import torch
 
+    from hf_pretrain.objectives import registry
     from hf_pretrain.runtime import load_plugins
     from hf_pretrain.rng import torch_generator
 
+    # Registered in this process only for this test: a later test in the same worker (the docs' flag page) lists
+    # the built-in objectives.
+    monkeypatch.setattr(registry, "_OBJECTIVES", dict(registry._OBJECTIVES))
     (name,) = load_plugins([TOY])
+    request.addfinalizer(lambda: sys.modules.pop(name, None))
     collator = sys.modules[name].RandomReplacementCollator(pad_token_id=0, vocab_size=1000, fraction=0.5, seed=3)
     features = [{"input_ids": list(range(5, 45)), "replaceable": [1] * 40, "sequence_id": 7},
                 {"input_ids": list(range(5, 25)), "replaceable": [0] + [1] * 19, "sequence_id": 8}]
