@@ -138,7 +138,7 @@ def timed_evaluation(marks: list[float], batches, bf16: bool, record: list):
 
 
 def run_side(side: str, work: Path, args: argparse.Namespace) -> dict:
-    from hf_pretrain.training.precision import matmul_rate
+    from hf_pretrain.runtime.precision import matmul_rate
 
     torch.set_num_threads(1)
     peaks = {name: matmul_rate(dtype, seconds=3.0) for name, dtype in (("bf16", torch.bfloat16),
@@ -177,7 +177,8 @@ def build_ours(work: Path, out: Path, args: argparse.Namespace):
     from hf_pretrain import (DataArguments, ModelArguments, PretrainingArguments, load_tokenizer, objective_class,
                              parse_config, tokenize_documents)
     from hf_pretrain.training.arguments import RunArguments
-    from hf_pretrain.training.data import PretrainingData, build_sequences
+    from hf_pretrain.training.data import build_sequences
+    from hf_pretrain.training.inputs import PretrainingData
     from hf_pretrain.training.run import pretraining_trainer, save_model
 
     model_args, data_args, pretraining, run_args, training_args = parse_config(
@@ -359,7 +360,7 @@ def main() -> None:
 
     work.mkdir(parents=True, exist_ok=True)
     if args.bf16 is None:  # the preset's bf16: auto, decided on one core as each side trains
-        from hf_pretrain.training.precision import choose_bf16
+        from hf_pretrain.runtime.precision import choose_bf16
 
         torch.set_num_threads(1)
         args.bf16, reason = choose_bf16()

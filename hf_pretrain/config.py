@@ -20,7 +20,7 @@ import yaml
 from transformers import HfArgumentParser, TrainingArguments
 
 from .errors import HfPretrainError
-from .training.precision import choose_bf16
+from .runtime.precision import choose_bf16
 
 logger = logging.getLogger(__name__)
 

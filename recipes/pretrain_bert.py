@@ -23,21 +23,11 @@ from hf_pretrain.hub.report import write_run_report
 from hf_pretrain.models.export import exported_parameters
 from hf_pretrain.objectives import make_objective
 from hf_pretrain.objectives.arguments import PretrainingArguments
+from hf_pretrain.runtime import configure_logging, finish, load_plugins, lock_output_dir, training_summary
 from hf_pretrain.training.data import prepare_pretraining_data
 from hf_pretrain.training.output_folder import claim_output_dir
-from hf_pretrain.runtime import load_plugins, lock_output_dir
-from hf_pretrain.training.run import (
-    batch_layout,
-    check_resume,
-    configure_logging,
-    finish,
-    pretraining_trainer,
-    resume_checkpoint,
-    run_settings,
-    save_model,
-    train_and_evaluate,
-    training_summary,
-)
+from hf_pretrain.training.resume import CheckpointManager, run_settings
+from hf_pretrain.training.run import pretraining_trainer, save_model, train_and_evaluate
 
 logger = logging.getLogger("pretrain")
 
@@ -63,9 +53,9 @@ def main(required_objective: str | None = None) -> None:
     # After it (a run refused by the Hub leaves no folder behind): never write over a user's own files.
     claim_output_dir(training_args.output_dir, run_args.overwrite_output_dir, training_args.process_index == 0)
     lock_output_dir(training_args.output_dir, training_args.process_index == 0)  # a second run on this folder is refused while this one lives
-    checkpoint = resume_checkpoint(training_args, run_args.overwrite_output_dir)
-    settings = {**run_settings(model_args, data_args, pretraining_args, objective.extra), **batch_layout(training_args)}
-    check_resume(checkpoint, settings, training_args)  # before any data work: another run's checkpoint is refused
+    checkpoints = CheckpointManager(training_args, run_settings(model_args, data_args, pretraining_args,
+                                                                objective.extra), run_args.overwrite_output_dir)
+    checkpoint = checkpoints.resume()  # before any data work: another run's checkpoint is refused
     set_seed(training_args.seed)  # before the model is built: its initialization comes from the seed too
 
     data = prepare_pretraining_data(objective, model_args, data_args, training_args, checkpoint)
@@ -74,13 +64,14 @@ def main(required_objective: str | None = None) -> None:
         probe_args.probe_tasks, probe_args.glue_dir, data.tokenizer, probe_args.probe_train_samples,
         probe_args.probe_eval_samples, probe_args.probe_pooling, data_args.max_seq_length,
     ) if probe_args.probe_tasks else []
-    trainer = pretraining_trainer(objective, model, data, training_args, run_args, settings, probes,
+    trainer = pretraining_trainer(objective, model, data, training_args, run_args, checkpoints, probes,
                                   probe_args.probe_every)
-    metrics = train_and_evaluate(trainer, checkpoint)
+    metrics = train_and_evaluate(trainer, checkpoints)
     save_model(trainer, training_args.output_dir)  # the stock class(es), without training-only modules
 
     if trainer.is_world_process_zero():
-        write_run_report(training_args.output_dir, training_summary(training_args, run_args))
+        write_run_report(training_args.output_dir, training_summary(
+            training_args, max_train_minutes=run_args.max_train_minutes, lr_schedule_clock=run_args.lr_schedule_clock))
         write_pretraining_card(
             training_args.output_dir, config=model.config, parameters=exported_parameters(model),
             trainer=trainer, objective=objective.title, objective_rows=objective.card_rows(), data_args=data_args,

@@ -42,7 +42,7 @@ def test_bf16_auto_trains_in_the_precision_this_cpu_multiplies_faster(tmp_path, 
                                                                      flags, expected, measured):
     import torch
 
-    from hf_pretrain.training import precision
+    from hf_pretrain.runtime import precision
 
     monkeypatch.setattr(precision, "matmul_rate", lambda dtype: rates["bf16" if dtype == torch.bfloat16 else "fp32"])
     config = tmp_path / "p.yaml"

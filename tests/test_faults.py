@@ -148,7 +148,7 @@ def test_a_crash_while_saving_leaves_no_checkpoint_to_trust_but_the_complete_one
     from transformers import AutoModelForMaskedLM, Trainer
 
     from hf_pretrain.training import checkpoints as checkpointing
-    from hf_pretrain.training.run import resume_checkpoint
+    from hf_pretrain.training.resume import CheckpointManager
 
     trainer = _trainer(tmp_path, tokenizer)
     save_rng_state = Trainer._save_rng_state
@@ -166,7 +166,7 @@ def test_a_crash_while_saving_leaves_no_checkpoint_to_trust_but_the_complete_one
     assert (out / "checkpoint-4" / "model.safetensors").is_file()
     assert [Path(c).name for c in checkpointing.checkpoints(str(out))] == ["checkpoint-2"]
     # The next run sets the partial checkpoint aside and resumes from the last complete one, which loads.
-    last = resume_checkpoint(trainer.args)
+    last = CheckpointManager(trainer.args, {}).find()
     assert Path(last).name == "checkpoint-2"
     assert not (out / "checkpoint-4").exists() and (out / "bad-checkpoint-4" / "model.safetensors").is_file()
     assert AutoModelForMaskedLM.from_pretrained(last) is not None
@@ -194,7 +194,7 @@ def test_keep_last_n_checkpoints(tmp_path, tokenizer):
 
 def test_a_corrupted_checkpoint_is_named_and_the_newest_good_one_resumed(tmp_path, tokenizer, caplog):
     from hf_pretrain.training import checkpoints as checkpointing
-    from hf_pretrain.training.run import resume_checkpoint
+    from hf_pretrain.training.resume import CheckpointManager
 
     trainer = _trainer(tmp_path, tokenizer, save_steps=2)
     trainer.train()
@@ -204,7 +204,7 @@ def test_a_corrupted_checkpoint_is_named_and_the_newest_good_one_resumed(tmp_pat
     weights.write_bytes(bytes(data))
     assert checkpointing.verify(str(weights.parent)) == "model.safetensors does not match its checksum"
     with caplog.at_level("WARNING"):
-        assert Path(resume_checkpoint(trainer.args)).name == "checkpoint-4"
+        assert Path(CheckpointManager(trainer.args, {}).find()).name == "checkpoint-4"
     assert "checkpoint-6 is not a usable checkpoint (model.safetensors does not match its checksum)" in caplog.text
 
 

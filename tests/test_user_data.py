@@ -66,6 +66,17 @@ def test_a_run_never_writes_over_a_user_s_files(tmp_path):
     _ok(run_recipe(PRETRAIN, *QUICK, "--max_steps", "2", "--output_dir", str(tmp_path)))
 
 
+def test_another_process_s_write_probe_is_not_a_user_s_file(tmp_path):
+    """Each process of a run checks it can write into --output_dir with a file it removes at once; the main process,
+    claiming the folder meanwhile, once took that file for a user's and refused the run (seen in a two-process run)."""
+    from hf_pretrain.runtime.folders import WRITE_PROBE_PREFIX
+    from hf_pretrain.training.output_folder import claim_output_dir
+
+    (tmp_path / f"{WRITE_PROBE_PREFIX}4242").write_text("")
+    claim_output_dir(str(tmp_path))
+    assert (tmp_path / ".hf_pretrain_run").is_file()
+
+
 def test_a_preparation_folder_is_never_a_run_s_output(tmp_path):
     prepared = tmp_path / "prepared"
     _ok_prepare = _prepare("--train_file", str(_corpus(tmp_path / "corpus")), "--output_dir", str(prepared),

@@ -58,24 +58,17 @@ def build_nsp_pairs(
     """
     tokens, sentence_offsets, document_offsets = flatten_sentences(tokenized)
     n_sentences = np.diff(document_offsets)
-    candidates = np.flatnonzero(n_sentences > 0)
-    if len(candidates) < 2:
-        raise HfPretrainError(
-            f"{source}: next-sentence prediction needs at least two documents with text, found {len(candidates)}; "
-            "add documents or use --objective mlm"
-        )
+    candidates = _documents_with_text(n_sentences, source)
     rng = numpy_generator(Stream.NSP_PAIRS, seed)
     max_tokens = max_seq_length - 3  # [CLS], [SEP], [SEP]
 
-    def span(first: int, last: int) -> np.ndarray:
+    def span(first: int, last: int) -> np.ndarray:  # sentences [first, last) of the corpus
         return tokens[sentence_offsets[first] : sentence_offsets[last]]
 
     input_ids, token_type_ids, labels = [], [], []
     for doc in candidates:
         first, count = int(document_offsets[doc]), int(n_sentences[doc])
-        target = max_tokens
-        if rng.random() < short_seq_probability:
-            target = int(rng.integers(2, max_tokens + 1))
+        target = _chunk_target(rng, max_tokens, short_seq_probability)
         chunk_start, length, i = 0, 0, 0
         while i < count:
             length += sentence_offsets[first + i + 1] - sentence_offsets[first + i]
@@ -91,30 +84,66 @@ def build_nsp_pairs(
                 tokens_a = span(first + chunk_start, first + a_end)
                 if is_random:
                     label = NOT_NEXT
-                    other = doc
-                    while other == doc:
-                        other = int(candidates[rng.integers(len(candidates))])
-                    o_first, o_count = int(document_offsets[other]), int(n_sentences[other])
-                    start = int(rng.integers(o_count))
-                    end, target_b = start, max(1, target - len(tokens_a))
-                    while end < o_count and sentence_offsets[o_first + end] - sentence_offsets[o_first + start] < target_b:
-                        end += 1
-                    tokens_b = span(o_first + start, o_first + end)
+                    tokens_b = span(*_random_segment(rng, doc, candidates, sentence_offsets, document_offsets,
+                                                     max(1, target - len(tokens_a))))
                     i = a_end - 1  # the sentences not used for A go back into the document
                 else:
                     label = IS_NEXT
                     tokens_b = span(first + a_end, first + i + 1)
-                cut_a, cut_b = truncated_lengths(len(tokens_a), len(tokens_b), max_tokens)
-                tokens_a, tokens_b = _trim(tokens_a, cut_a, rng), _trim(tokens_b, cut_b, rng)
-                if len(tokens_a) and len(tokens_b):
-                    input_ids.append(np.concatenate([[cls_id], tokens_a, [sep_id], tokens_b, [sep_id]]).astype(np.int32))
-                    token_type_ids.append(np.repeat(np.array([0, 1], np.int8), [len(tokens_a) + 2, len(tokens_b) + 1]))
+                pair = _pair_row(tokens_a, tokens_b, cls_id, sep_id, max_tokens, rng)
+                if pair is not None:
+                    input_ids.append(pair[0])
+                    token_type_ids.append(pair[1])
                     labels.append(label)
                 chunk_start, length = i + 1, 0
             i += 1
     return Dataset.from_dict(
         {"input_ids": input_ids, "token_type_ids": token_type_ids, "next_sentence_label": labels}
     )
+
+
+def _documents_with_text(n_sentences: np.ndarray, source: str) -> np.ndarray:
+    """The documents NSP draws from (at least one sentence), refused in one line unless there are two."""
+    candidates = np.flatnonzero(n_sentences > 0)
+    if len(candidates) < 2:
+        raise HfPretrainError(
+            f"{source}: next-sentence prediction needs at least two documents with text, found {len(candidates)}; "
+            "add documents or use --objective mlm"
+        )
+    return candidates
+
+
+def _chunk_target(rng: np.random.Generator, max_tokens: int, short_seq_probability: float) -> int:
+    """A document's chunk length: ``max_tokens``, or with ``short_seq_probability`` a shorter random one (BERT)."""
+    if rng.random() < short_seq_probability:
+        return int(rng.integers(2, max_tokens + 1))
+    return max_tokens
+
+
+def _random_segment(rng: np.random.Generator, doc: int, candidates: np.ndarray, sentence_offsets: np.ndarray,
+                    document_offsets: np.ndarray, target: int) -> tuple[int, int]:
+    """NotNext's B: the sentences ``[first, last)`` of another document than ``doc``, drawn at random, from a random
+    sentence on until they reach ``target`` tokens (or the document ends)."""
+    other = doc
+    while other == doc:
+        other = int(candidates[rng.integers(len(candidates))])
+    first, count = int(document_offsets[other]), int(document_offsets[other + 1] - document_offsets[other])
+    start = int(rng.integers(count))
+    end = start
+    while end < count and sentence_offsets[first + end] - sentence_offsets[first + start] < target:
+        end += 1
+    return first + start, first + end
+
+
+def _pair_row(tokens_a: np.ndarray, tokens_b: np.ndarray, cls_id: int, sep_id: int, max_tokens: int,
+              rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray] | None:
+    """``[CLS] A [SEP] B [SEP]`` and its token types, A and B trimmed to fit ``max_tokens`` (None if one is empty)."""
+    cut_a, cut_b = truncated_lengths(len(tokens_a), len(tokens_b), max_tokens)
+    tokens_a, tokens_b = _trim(tokens_a, cut_a, rng), _trim(tokens_b, cut_b, rng)
+    if not (len(tokens_a) and len(tokens_b)):
+        return None
+    input_ids = np.concatenate([[cls_id], tokens_a, [sep_id], tokens_b, [sep_id]]).astype(np.int32)
+    return input_ids, np.repeat(np.array([0, 1], np.int8), [len(tokens_a) + 2, len(tokens_b) + 1])
 
 
 IN_ORDER, SWAPPED = 0, 1  # ALBERT's sentence_order_label (and BERT's NSP head, trained on SOP labels)
@@ -147,9 +176,7 @@ def build_sop_pairs(
     input_ids, token_type_ids, labels = [], [], []
     for doc in np.flatnonzero(n_sentences >= 2):
         first, count = int(document_offsets[doc]), int(n_sentences[doc])
-        target = max_tokens
-        if rng.random() < short_seq_probability:
-            target = int(rng.integers(2, max_tokens + 1))
+        target = _chunk_target(rng, max_tokens, short_seq_probability)
         chunk_start, length = 0, 0
         for i in range(count):
             length += sentence_offsets[first + i + 1] - sentence_offsets[first + i]
@@ -161,11 +188,10 @@ def build_sop_pairs(
                 label = SWAPPED if rng.random() < SOP_SWAP_PROBABILITY else IN_ORDER
                 if label == SWAPPED:
                     tokens_a, tokens_b = tokens_b, tokens_a
-                cut_a, cut_b = truncated_lengths(len(tokens_a), len(tokens_b), max_tokens)
-                tokens_a, tokens_b = _trim(tokens_a, cut_a, rng), _trim(tokens_b, cut_b, rng)
-                if len(tokens_a) and len(tokens_b):
-                    input_ids.append(np.concatenate([[cls_id], tokens_a, [sep_id], tokens_b, [sep_id]]).astype(np.int32))
-                    token_type_ids.append(np.repeat(np.array([0, 1], np.int8), [len(tokens_a) + 2, len(tokens_b) + 1]))
+                pair = _pair_row(tokens_a, tokens_b, cls_id, sep_id, max_tokens, rng)
+                if pair is not None:
+                    input_ids.append(pair[0])
+                    token_type_ids.append(pair[1])
                     labels.append(label)
                 chunk_start, length = i + 1, 0
     return Dataset.from_dict(

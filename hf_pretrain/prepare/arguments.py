@@ -39,14 +39,16 @@ class PrepareArguments:
         metadata={"help": "Train the tokenizer on at most this many train documents, evenly spaced over the split "
                   "(its memory grows with the text it sees)."},
     )
-    max_seq_length: int = field(default=128, metadata={"help": "Tokens per packed training sequence."})
+    max_seq_length: int = field(default=128, metadata={
+        "help": "The tokenizer's model_max_length. The recipes build each objective's rows from the tokenized "
+                "documents at their own --max_seq_length."})
     validation_split_percentage: float = field(default=1.0, metadata={"help": "Documents held out for validation."})
     test_split_percentage: float = field(default=1.0, metadata={"help": "Documents held out for testing."})
     seed: int = field(default=0, metadata={"help": "Seed of the split and of the MinHash permutations."})
     num_proc: int | None = field(default=None, metadata={"help": "Processes for cleaning and tokenization."})
     streaming: bool = field(
         default=False,
-        metadata={"help": "Read and pack through files on disk, for corpora larger than memory (slower)."},
+        metadata={"help": "Read through files on disk, for corpora larger than memory (slower)."},
     )
     num_shards: int | None = field(
         default=None,

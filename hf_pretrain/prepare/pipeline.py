@@ -1,9 +1,9 @@
 """The preparation stage: raw corpus -> cleaned, filtered, deduplicated, sentence-split documents -> a tokenizer ->
-tokenized documents and packed sequences, split by document into train / validation / test, saved once and reused.
+tokenized documents, split by document into train / validation / test, saved once and reused.
 
 ``hf-pretrain prepare`` runs it; the pretraining recipes read its output with ``--prepared_dataset DIR``.
-Layout of ``DIR``: ``documents/`` and ``tokenized/`` (DatasetDicts with the three splits), ``sequences/`` (packed
-training rows, documents isolated, each starting with its ``[CLS]``), ``tokenizer/``, ``report.json`` and ``report.md``,
+Layout of ``DIR``: ``documents/`` and ``tokenized/`` (DatasetDicts with the three splits; each objective builds its
+own rows from ``tokenized/`` at the recipe's ``--max_seq_length``), ``tokenizer/``, ``report.json`` and ``report.md``,
 and ``fingerprint.json``, written last: a folder without it is incomplete and is prepared again.
 """
 
@@ -27,7 +27,7 @@ from transformers import PreTrainedTokenizerBase
 from ..constants import PREPARATION_MARKER
 from ..data.corpus import expand_paths, read_documents
 from ..data.sentences import split_sentences
-from ..data.sequences import pack_sequences, tokenize_documents
+from ..data.sequences import tokenize_documents
 from ..data.tokenizer import load_tokenizer, train_wordpiece_tokenizer
 from ..errors import BadInput, HfPretrainError
 from ..rng import Stream, legacy_seed, numpy_generator
@@ -243,13 +243,16 @@ def check_output_dir(output_dir: str) -> None:
 
 
 # The folders a preparation writes, and replaces when it runs again.
-STAGE_FOLDERS = ("documents", "tokenized", "sequences", "tokenizer")
+STAGE_FOLDERS = ("documents", "tokenized", "tokenizer")
+# What older versions wrote and no recipe read (packed rows: each objective builds its own from ``tokenized``),
+# removed when such a folder is prepared again.
+OLD_STAGE_FOLDERS = ("sequences",)
 
 
 def _written_files(output_dir: str) -> list[str]:
     """Every file of the stage folders, relative to ``output_dir``: what this preparation wrote."""
     found = []
-    for name in STAGE_FOLDERS:
+    for name in (*STAGE_FOLDERS, *OLD_STAGE_FOLDERS):
         for root, _, files in os.walk(os.path.join(output_dir, name)):
             found += [os.path.relpath(os.path.join(root, f), output_dir) for f in files]
     return sorted(found)
@@ -302,38 +305,20 @@ def _prepare_corpus(args: PrepareArguments, filters: QualityFilters) -> dict:
         logger.info("%s holds this preparation already (fingerprint %s): reusing it", args.output_dir, key[:12])
         with open(os.path.join(args.output_dir, "report.json"), encoding="utf-8") as f:
             return json.load(f)
-    check_nothing_foreign(args.output_dir)
-    # The fingerprint goes first, so that a run killed from here on leaves a folder known to be incomplete.
-    for name in (FINGERPRINT, *STAGE_FOLDERS, WORK):
-        path = os.path.join(args.output_dir, name)
-        if os.path.isdir(path):
-            shutil.rmtree(path)
-        elif os.path.exists(path):
-            os.remove(path)
-    work = os.path.join(args.output_dir, WORK)
-    os.makedirs(work)
+    work = _start_afresh(args.output_dir)
 
     bad = BadInput(args.on_bad_input)
     raw = _read(files, args, bad)
     if len(raw) == 0:
         raise HfPretrainError(f"{', '.join(args.train_file)}: no document with any text in it")
     cleaned = _clean(raw, args, filters)
-    reasons, removed_examples = _removed_by_filters(cleaned)
-    kept = cleaned.filter(_passed_filters, input_columns="dropped", batched=True)
-    if len(kept) == 0:
-        counts = ", ".join(f"{n} {reason}" for reason, n in reasons.most_common())
-        raise HfPretrainError(
-            f"{', '.join(args.train_file)}: the quality filters removed all {len(cleaned)} documents ({counts}); "
-            f"relax their thresholds (hf-pretrain prepare --help lists them) or pass --skip_filters "
-            f"{' '.join(repr(r) for r in reasons)}"
-        )
+    kept, reasons, removed_examples = _filter(cleaned, args)
     duplicates = find_duplicates(
         kept, os.path.join(work, "dedup"), exact=args.dedup_exact, near=args.dedup_near,
         threshold=args.minhash_threshold, num_perm=args.minhash_num_perm,
         seed=legacy_seed(Stream.MINHASH, args.seed), num_proc=args.num_proc,
     )
     unique = remove_duplicates(kept, duplicates).remove_columns("dropped")
-
     documents = split_by_document(
         unique, work, validation_split_percentage=args.validation_split_percentage,
         test_split_percentage=args.test_split_percentage, seed=args.seed,
@@ -344,35 +329,11 @@ def _prepare_corpus(args: PrepareArguments, filters: QualityFilters) -> dict:
         {name: tokenize_documents(split.select_columns(["sentences"]), tokenizer, args.num_proc, BATCH)
          for name, split in documents.items()}
     )
-    sequences = pack_sequences(
-        tokenized["train"], tokenizer.cls_token_id, tokenizer.sep_token_id, args.max_seq_length,
-        isolate_documents=True, chunk=BATCH, streaming=args.streaming,
-    )
-
-    # Tokens are counted once on the raw and once on the cleaned text; the later stages' counts are the rows of
-    # the cleaned counts that they keep, selected as the documents were.
-    counts = concatenate_datasets(
-        [cleaned.select_columns("dropped"), _token_counts(cleaned, tokenizer, args.num_proc, "normalize")], axis=1
-    )
-    kept_counts = counts.filter(_passed_filters, input_columns="dropped", batched=True)
-    stages = [
-        _stats("read", raw, _token_counts(raw, tokenizer, args.num_proc, "read")),
-        _stats("normalize", cleaned, counts),
-        {**_stats("filter", kept, kept_counts), "removed": dict(reasons)},
-        {**_stats("deduplicate", unique, remove_duplicates(kept_counts, duplicates)),
-         "exact_duplicates": duplicates.exact, "near_duplicates": duplicates.near, "clusters": duplicates.clusters},
-        {"stage": "tokenize", "documents": {n: len(s) for n, s in tokenized.items()},
-         "tokens": {name: _column_sum(split, lambda c: pc.list_value_length(pc.list_flatten(c)))
-                    for name, split in tokenized.items()}},
-        {"stage": "pack", "sequences": len(sequences), "tokens": len(sequences) * args.max_seq_length},
-    ]
-
     _save(documents, os.path.join(args.output_dir, "documents"))
     _save(tokenized, os.path.join(args.output_dir, "tokenized"), {"train": args.num_shards} if args.num_shards else None)
-    sequences.save_to_disk(os.path.join(args.output_dir, "sequences"))
     report = {
         "inputs": files,
-        "stages": stages,
+        "stages": _stage_counts(raw, cleaned, kept, reasons, duplicates, unique, tokenized, tokenizer, args.num_proc),
         "removed_examples": removed_examples,
         "duplicate_clusters": [
             {"kept": _excerpt(kept[c.kept]["text"]), "removed": c.size, "example": _excerpt(kept[c.example]["text"])}
@@ -384,6 +345,63 @@ def _prepare_corpus(args: PrepareArguments, filters: QualityFilters) -> dict:
         "max_seq_length": args.max_seq_length,
         "vocab_size": len(tokenizer),
     }
+    _finish(args, filters, key, report)
+    return report
+
+
+def _start_afresh(output_dir: str) -> str:
+    """Remove an earlier preparation's outputs (refusing if a user's file is among them) and return the work
+    folder. The fingerprint goes first, so that a run killed from here on leaves a folder known to be incomplete."""
+    check_nothing_foreign(output_dir)
+    for name in (FINGERPRINT, *STAGE_FOLDERS, *OLD_STAGE_FOLDERS, WORK):
+        path = os.path.join(output_dir, name)
+        if os.path.isdir(path):
+            shutil.rmtree(path)
+        elif os.path.exists(path):
+            os.remove(path)
+    work = os.path.join(output_dir, WORK)
+    os.makedirs(work)
+    return work
+
+
+def _filter(cleaned: Dataset, args: PrepareArguments) -> tuple[Dataset, Counter, dict[str, list[str]]]:
+    """The documents the quality filters keep, how many each rule removed, and examples of removed ones; refused
+    in one line when none is kept."""
+    reasons, removed_examples = _removed_by_filters(cleaned)
+    kept = cleaned.filter(_passed_filters, input_columns="dropped", batched=True)
+    if len(kept) == 0:
+        counts = ", ".join(f"{n} {reason}" for reason, n in reasons.most_common())
+        raise HfPretrainError(
+            f"{', '.join(args.train_file)}: the quality filters removed all {len(cleaned)} documents ({counts}); "
+            f"relax their thresholds (hf-pretrain prepare --help lists them) or pass --skip_filters "
+            f"{' '.join(repr(r) for r in reasons)}"
+        )
+    return kept, reasons, removed_examples
+
+
+def _stage_counts(raw: Dataset, cleaned: Dataset, kept: Dataset, reasons: Counter, duplicates, unique: Dataset,
+                  tokenized: DatasetDict, tokenizer: PreTrainedTokenizerBase, num_proc: int | None) -> list[dict]:
+    """Documents, characters and tokens after each stage, for the report. Tokens are counted once on the raw and
+    once on the cleaned text; the later stages' counts are the rows of the cleaned counts that they keep, selected
+    as the documents were."""
+    counts = concatenate_datasets(
+        [cleaned.select_columns("dropped"), _token_counts(cleaned, tokenizer, num_proc, "normalize")], axis=1
+    )
+    kept_counts = counts.filter(_passed_filters, input_columns="dropped", batched=True)
+    return [
+        _stats("read", raw, _token_counts(raw, tokenizer, num_proc, "read")),
+        _stats("normalize", cleaned, counts),
+        {**_stats("filter", kept, kept_counts), "removed": dict(reasons)},
+        {**_stats("deduplicate", unique, remove_duplicates(kept_counts, duplicates)),
+         "exact_duplicates": duplicates.exact, "near_duplicates": duplicates.near, "clusters": duplicates.clusters},
+        {"stage": "tokenize", "documents": {n: len(s) for n, s in tokenized.items()},
+         "tokens": {name: _column_sum(split, lambda c: pc.list_value_length(pc.list_flatten(c)))
+                    for name, split in tokenized.items()}},
+    ]
+
+
+def _finish(args: PrepareArguments, filters: QualityFilters, key: str, report: dict) -> None:
+    """Write the report, then the fingerprint (last: it marks the preparation finished), and drop the work folder."""
     with open(os.path.join(args.output_dir, "report.json"), "w", encoding="utf-8") as f:
         json.dump(report, f, indent=2)
     with open(os.path.join(args.output_dir, "report.md"), "w", encoding="utf-8") as f:
@@ -391,8 +409,7 @@ def _prepare_corpus(args: PrepareArguments, filters: QualityFilters) -> dict:
     with open(os.path.join(args.output_dir, FINGERPRINT), "w", encoding="utf-8") as f:
         json.dump({"fingerprint": key, "settings": dataclasses.asdict(args), "filters": dataclasses.asdict(filters),
                    "files": _written_files(args.output_dir)}, f, indent=2, default=str)
-    shutil.rmtree(work, ignore_errors=True)
-    return report
+    shutil.rmtree(os.path.join(args.output_dir, WORK), ignore_errors=True)
 
 
 def _save(splits: DatasetDict, path: str, num_shards: dict[str, int] | None = None) -> None:
@@ -431,7 +448,6 @@ class PreparedDataset:
 
     documents: DatasetDict
     tokenized: DatasetDict
-    sequences: Dataset  # the train split packed at max_seq_length, documents isolated
     tokenizer_path: str
     max_seq_length: int
 
@@ -446,7 +462,6 @@ def load_prepared(directory: str) -> PreparedDataset:
     return PreparedDataset(
         documents=load_from_disk(os.path.join(directory, "documents")),
         tokenized=load_from_disk(os.path.join(directory, "tokenized")),
-        sequences=load_from_disk(os.path.join(directory, "sequences")),
         tokenizer_path=os.path.join(directory, "tokenizer"),
         max_seq_length=max_seq_length,
     )

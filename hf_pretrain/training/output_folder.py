@@ -12,7 +12,7 @@ import shutil
 
 from ..constants import OUTPUT_DIR_LOCK, PREPARATION_MARKER, RUN_MARKER
 from ..errors import HfPretrainError
-from ..runtime import check_writable_dir
+from ..runtime.folders import WRITE_PROBE_PREFIX, check_writable_dir
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +33,8 @@ def claim_output_dir(output_dir: str, overwrite_output_dir: bool = False, main_p
     check_writable_dir(output_dir)
     if not main_process:
         return
-    names = sorted(name for name in os.listdir(output_dir) if name not in (OUTPUT_DIR_LOCK, RUN_MARKER))
+    names = sorted(name for name in os.listdir(output_dir)
+                   if name not in (OUTPUT_DIR_LOCK, RUN_MARKER) and not name.startswith(WRITE_PROBE_PREFIX))
     marked = os.path.isfile(os.path.join(output_dir, RUN_MARKER))
     if os.path.isfile(os.path.join(output_dir, PREPARATION_MARKER)):
         raise HfPretrainError(

@@ -1,24 +1,19 @@
-"""The steps every recipe shares around ``Trainer.train()``: logging, the arguments handed to the Trainer, the
-checkpoint to resume from, training then evaluation, and a clean end."""
+"""A pretraining run around ``Trainer.train()``: its Trainer (the objective's collator and metrics, the run's
+callbacks, a time-keyed schedule), training then evaluation, and the trained model saved as stock folders."""
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
-import pickle
-import shutil
-import time
 from collections.abc import Callable, Sequence
 
-import transformers
 from transformers import ProgressCallback, Trainer, TrainingArguments
 
-from ..errors import HfPretrainError, disk_full
+from ..errors import HfPretrainError
 from ..models.export import export_model
 from ..objectives import Objective
-from . import checkpoints
+from ..runtime.process import finish, training_args_for_trainer
 from .arguments import RunArguments
 from .callbacks import (
     BudgetProgressCallback,
@@ -29,183 +24,15 @@ from .callbacks import (
     TimeBudgetCallback,
     recovery_advice,
 )
-from .checkpoints import CheckpointManifestCallback
+from .checkpoints import CheckpointManifestCallback, last_good_before
 from .data import PretrainingData
-from .output_folder import clear_earlier_run
 from .preemption import PreemptionCallback
+from .resume import CheckpointManager
 from .schedules import TimeKeyedMultiplier, time_keyed_schedule
 from .streaming import StreamPositionCallback
 from .trainer import PretrainingTrainer
 
 logger = logging.getLogger(__name__)
-
-
-def configure_logging(args: TrainingArguments) -> None:
-    """Our INFO lines on the process that logs, warnings elsewhere; transformers at its own configured level."""
-    logging.basicConfig(
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        level=logging.INFO if args.should_log else logging.WARNING,
-    )
-    transformers.utils.logging.set_verbosity(args.get_process_log_level())
-
-
-def training_args_for_trainer(
-    args: TrainingArguments, count_tokens: bool = False, keep_columns: bool = False, **overrides
-) -> TrainingArguments:
-    """A copy of ``args`` to hand to ``Trainer``.
-
-    It never pushes by itself (the recipes push the final folder with our model card) and holds no Hub token,
-    since the Trainer pickles its arguments into every checkpoint. With ``count_tokens`` it counts non-padding
-    tokens, which the logs (``train_tokens_per_second``) and the model card report. With ``keep_columns`` every
-    dataset column reaches the collator (it keys masks by ``sequence_id``), and the change is logged.
-    """
-    counting = args.include_num_input_tokens_seen
-    if count_tokens and counting in ("no", False):
-        counting = "non_padding"
-    if keep_columns and args.remove_unused_columns:
-        logger.info("remove_unused_columns=False: the collator keys each batch's masks by its sequence_id column")
-        overrides["remove_unused_columns"] = False
-    return dataclasses.replace(
-        args, push_to_hub=False, hub_token=None, include_num_input_tokens_seen=counting, **overrides
-    )
-
-
-def run_settings(*argument_objects) -> dict:
-    """What a run trains on and what it trains: every field of the data, model and objective arguments. A resume
-    compares them with the checkpoint's (:func:`check_resume`)."""
-    settings = {}
-    for arguments in argument_objects:
-        if arguments is not None:
-            settings.update({k: v for k, v in dataclasses.asdict(arguments).items() if k not in RESUMABLE_CHANGES})
-    return json.loads(json.dumps(settings, default=str))
-
-
-# Settings a resumed run may change: where and how fast the data is read, and how bad lines are treated.
-RESUMABLE_CHANGES = ("preprocessing_num_workers", "on_bad_input", "trust_remote_code", "use_safetensors",
-                     "attn_implementation")
-
-
-# How a global batch is made. Each optimizer step trains the next `global batch` sequences of the data order,
-# whatever the layout (accelerate hands process p the p-th of every world-size batches): a resume may change the
-# layout, not the product.
-BATCH_LAYOUT = ("per_device_train_batch_size", "gradient_accumulation_steps", "world_size")
-
-
-def batch_layout(args: TrainingArguments) -> dict:
-    """The run's batch layout, recorded with its settings (:func:`check_resume` compares them)."""
-    return {name: getattr(args, name) for name in BATCH_LAYOUT}
-
-
-def _layout(settings: dict) -> str:
-    return (f"{settings['per_device_train_batch_size']} sequences per device x "
-            f"{settings['gradient_accumulation_steps']} accumulation steps x {settings['world_size']} process(es)")
-
-
-def _global_batch(settings: dict) -> int:
-    return (settings["per_device_train_batch_size"] * settings["gradient_accumulation_steps"]
-            * settings["world_size"])
-
-
-def keep_global_batch(checkpoint: str, saved: dict, args: TrainingArguments) -> None:
-    """Resume ``checkpoint`` (trained with the layout ``saved``) with this run's processes and per-device batch:
-    the same global batch, hence the same data order, by adjusting ``--gradient_accumulation_steps`` (elastic
-    resume); or refuse in one line saying what to pass, when no accumulation gives that batch."""
-    target, now = _global_batch(saved), batch_layout(args)
-    per_micro_step = args.per_device_train_batch_size * args.world_size
-    if _global_batch(now) == target:
-        if now != {k: saved[k] for k in BATCH_LAYOUT}:
-            logger.info("resuming %s with %s (it was trained with %s): the same global batch of %d sequences, so the "
-                        "data order continues", checkpoint, _layout(now), _layout(saved), target)
-        return
-    if target % per_micro_step == 0:
-        accumulation = target // per_micro_step
-        logger.warning("resuming %s with --gradient_accumulation_steps %d instead of %d: %d sequences per device x %d "
-                       "process(es) then make its global batch of %d sequences (%s), so the data order continues",
-                       checkpoint, accumulation, args.gradient_accumulation_steps, args.per_device_train_batch_size,
-                       args.world_size, target, _layout(saved))
-        args.gradient_accumulation_steps = accumulation
-        return
-    if target % args.world_size == 0:
-        per_process = target // args.world_size
-        batch = max(d for d in range(1, min(per_process, args.per_device_train_batch_size) + 1) if per_process % d == 0)
-        advice = (f"pass --per_device_train_batch_size {batch} (with --gradient_accumulation_steps "
-                  f"{per_process // batch} it makes {target})")
-    else:
-        advice = f"resume on a number of processes that divides {target}"
-    raise HfPretrainError(
-        f"{checkpoint} was trained with a global batch of {target} sequences ({_layout(saved)}); "
-        f"{args.per_device_train_batch_size} sequences per device x {args.world_size} process(es) cannot make it, so "
-        f"resuming would change which sequences each step trains (some twice, some never): {advice}, or pass "
-        "--overwrite_output_dir to start afresh"
-    )
-
-
-def check_resume(checkpoint: str | None, settings: dict, args: TrainingArguments | None = None) -> None:
-    """Refuse, in one line, to resume a checkpoint of another run (a different corpus, model or objective). With
-    ``args``, a resume with another batch layout keeps the checkpoint's global batch (:func:`keep_global_batch`)
-    and ``settings`` records the layout it then runs with."""
-    if checkpoint is None:
-        return
-    saved = checkpoints.read_run_settings(checkpoint)
-    if saved is None:
-        logger.warning("%s records no run settings (an older or foreign checkpoint): resuming without checking them",
-                       checkpoint)
-        return
-    if args is not None and all(k in saved for k in BATCH_LAYOUT):
-        keep_global_batch(checkpoint, saved, args)
-        settings.update(batch_layout(args))
-    changed = sorted(k for k in set(saved) | set(settings)
-                     if k not in BATCH_LAYOUT and saved.get(k) != settings.get(k))
-    if changed:
-        differences = "; ".join(f"--{k} {saved.get(k)!r} then, {settings.get(k)!r} now" for k in changed[:4])
-        explicit = args is not None and args.resume_from_checkpoint
-        advice = ("drop --resume_from_checkpoint to start afresh" if explicit else
-                  "pass --overwrite_output_dir to start afresh in this folder, or choose another --output_dir")
-        raise HfPretrainError(f"{checkpoint} belongs to another run ({differences}): resume with the same settings, "
-                              f"or {advice}")
-
-
-def resume_checkpoint(args: TrainingArguments, overwrite_output_dir: bool = False) -> str | None:
-    """The checkpoint to resume from: ``--resume_from_checkpoint`` (verified), else the newest checkpoint of
-    ``--output_dir`` that verifies against its manifest (newer ones that do not are set aside and named), unless
-    ``--overwrite_output_dir`` asks for a fresh start."""
-    if args.resume_from_checkpoint:
-        if not os.path.isdir(args.resume_from_checkpoint):
-            raise HfPretrainError(f"--resume_from_checkpoint {args.resume_from_checkpoint}: no such checkpoint directory")
-        folder = args.resume_from_checkpoint
-        inside = checkpoints.checkpoints(folder)
-        if not os.path.isfile(os.path.join(folder, "trainer_state.json")):
-            if inside:
-                raise HfPretrainError(f"--resume_from_checkpoint {folder}: a run's --output_dir, not one checkpoint: "
-                                      f"pass --resume_from_checkpoint {inside[-1]} (its newest complete checkpoint)")
-            hint = ("to continue pretraining a saved model, pass --model_name_or_path" if os.listdir(folder)
-                    else "the folder is empty: pass a checkpoint-<step> folder a run saved")
-            raise HfPretrainError(f"--resume_from_checkpoint {folder}: not a training checkpoint (no "
-                                  f"trainer_state.json); {hint}")
-        if not any(os.path.isfile(os.path.join(folder, f)) for f in (checkpoints.MANIFEST, "optimizer.pt")):
-            # A run's final folder: its weights and state, but no optimizer or scheduler, so the schedule would
-            # silently start over at the peak learning rate.
-            raise HfPretrainError(
-                f"--resume_from_checkpoint {folder}: a saved model, not a training checkpoint (no optimizer or "
-                f"scheduler state): {f'resume from {inside[-1]}, or ' if inside else ''}pass --model_name_or_path "
-                f"{folder} to continue pretraining its weights with a new schedule"
-            )
-        problem = checkpoints.verify(folder)
-        if problem:
-            raise HfPretrainError(f"--resume_from_checkpoint {folder}: {problem}")
-        missing = [name for name in ("optimizer.pt", "scheduler.pt") if not os.path.isfile(os.path.join(folder, name))]
-        if missing:
-            logger.warning("%s has no %s: the optimizer starts afresh and the learning-rate schedule from its beginning",
-                           folder, " or ".join(missing))
-        return folder
-    if overwrite_output_dir:
-        if args.process_index == 0:
-            clear_earlier_run(args.output_dir)
-        return None
-    found = checkpoints.last_good_checkpoint(args.output_dir, set_aside=args.process_index == 0)
-    if found:
-        logger.info("resuming from %s, the last checkpoint in --output_dir", found)
-    return found
 
 
 # transformers' schedule names and the time-keyed shape each one is.
@@ -231,11 +58,11 @@ def time_keyed_multiplier(training_args: TrainingArguments, run_args: RunArgumen
 
 def pretraining_trainer(
     objective: Objective, model, data: PretrainingData, training_args: TrainingArguments, run_args: RunArguments,
-    settings: dict | None = None, probes: Sequence[Callable] = (), probe_every: int = 500,
+    checkpoints: CheckpointManager | None = None, probes: Sequence[Callable] = (), probe_every: int = 500,
 ) -> PretrainingTrainer:
     """The Trainer of a pretraining run: the objective's collator and step metrics, the validation split if any,
-    and the run's callbacks (manifests on every checkpoint, non-finite losses, time budget, sequence log, and
-    ``probes`` of the current weights every ``probe_every`` steps)."""
+    and the run's callbacks (``checkpoints``' settings and manifest on every checkpoint, non-finite losses, time
+    budget, sequence log, and ``probes`` of the current weights every ``probe_every`` steps)."""
     has_eval = "validation" in data.sequences
     if not has_eval and training_args.eval_strategy != "no":
         raise HfPretrainError(
@@ -262,7 +89,7 @@ def pretraining_trainer(
     warn_if_fsdp_ignored(trainer)
     if data.streamed:  # before the manifest: a complete checkpoint holds every process's stream position
         trainer.add_callback(StreamPositionCallback(trainer.step_batches))
-    trainer.add_callback(CheckpointManifestCallback(settings))
+    trainer.add_callback(checkpoints.callback() if checkpoints else CheckpointManifestCallback())
     every = run_args.host_sync_steps
     trainer.add_callback(NonFiniteLossCallback(trainer.step_batches, run_args.on_nonfinite_loss, every,
                                                run_args.max_nonfinite_skips))
@@ -300,23 +127,22 @@ def warn_if_fsdp_ignored(trainer: Trainer) -> None:
                        trainer.accelerator.distributed_type.value)
 
 
-def train_and_evaluate(trainer: Trainer, checkpoint: str | None) -> dict[str, float]:
-    """Train (resuming from ``checkpoint``), save the trainer state, then evaluate once if there is a validation
-    set; logs and saves both sets of metrics and returns the evaluation's. Saving the model is the caller's.
+def train_and_evaluate(trainer: Trainer, checkpoints: CheckpointManager) -> dict[str, float]:
+    """Train (resuming from the checkpoint ``checkpoints`` found), save the trainer state, then evaluate once if
+    there is a validation set; logs and saves both sets of metrics and returns the evaluation's. Saving the model
+    is the caller's. A failure that is the checkpoints' (a refused pickle, a full disk) is their one-line error.
 
     A run stopped by SIGTERM or SIGINT (:class:`.preemption.PreemptionCallback`) has saved a checkpoint of its
     last step; it ends here, on every process, with :class:`~hf_pretrain.errors.Interrupted`."""
     try:
-        result = trainer.train(resume_from_checkpoint=checkpoint)
+        result = trainer.train(resume_from_checkpoint=checkpoints.checkpoint)
         for callback in trainer.callback_handler.callbacks:
             if isinstance(callback, PreemptionCallback) and callback.stopped_at is not None:
                 finish(trainer)
                 callback.raise_if_stopped(trainer.args.output_dir)
         trainer.save_state()
-    except pickle.UnpicklingError:  # torch's weights_only load refused a file of the checkpoint's
-        raise checkpoints.unsafe_file_error(checkpoint) from None
     except Exception as err:
-        error = _disk_full_error(err, trainer.args.output_dir)
+        error = checkpoints.error(err)
         if error is None:
             raise
         raise error from None
@@ -348,50 +174,6 @@ def check_final_weights(trainer: Trainer) -> None:
     model = trainer.accelerator.unwrap_model(trainer.model)
     if all(p.isfinite().all() for p in model.parameters() if p.is_floating_point()):
         return
-    last = checkpoints.last_good_before(trainer.args.output_dir, trainer.state.log_history, trainer.state.global_step)
+    last = last_good_before(trainer.args.output_dir, trainer.state.log_history, trainer.state.global_step)
     raise HfPretrainError(f"the trained weights hold NaN or infinite values, so they are not saved as the model in "
                           f"{trainer.args.output_dir}. {recovery_advice(last)}")
-
-
-def _disk_full_error(err: Exception, output_dir: str) -> HfPretrainError | None:
-    """The one-line error for a checkpoint that did not fit on the disk (None if ``err`` is something else): the
-    partial checkpoint has no manifest, so a rerun sets it aside and resumes from the last complete one."""
-    complete = checkpoints.checkpoints(output_dir)
-    needed = max(64 * 2**20, checkpoints.folder_size(complete[-1])) if complete else 64 * 2**20
-    if not disk_full(err, output_dir, needed):
-        return None
-    free = shutil.disk_usage(output_dir).free / 2**20
-    resume = f"it resumes from {complete[-1]}" if complete else "no checkpoint was complete, so it starts afresh"
-    return HfPretrainError(
-        f"--output_dir {output_dir}: no space left on the device while saving ({free:.0f} MiB free): free some "
-        f"space (or lower --save_total_limit) and rerun the same command; {resume}"
-    )
-
-
-# The training hyperparameters a run report lists (never a token or a path to one).
-REPORTED_TRAINING_ARGS = ("learning_rate", "lr_scheduler_type", "warmup_steps", "weight_decay", "adam_beta1",
-                          "adam_beta2", "adam_epsilon", "max_grad_norm", "per_device_train_batch_size",
-                          "gradient_accumulation_steps", "max_steps", "num_train_epochs", "bf16", "fp16", "seed")
-
-
-def training_summary(args: TrainingArguments, run_args: RunArguments | None = None) -> dict:
-    """The hyperparameters of a run, for its report: these training arguments, the world size and the budget."""
-    summary = {name: getattr(getattr(args, name), "value", getattr(args, name)) for name in REPORTED_TRAINING_ARGS}
-    summary["world_size"] = args.world_size
-    if run_args is not None:
-        summary.update(max_train_minutes=run_args.max_train_minutes, lr_schedule_clock=run_args.lr_schedule_clock)
-    return summary
-
-
-def finish(trainer: Trainer) -> None:
-    """End the run cleanly on every process: wait for the main one's last writes, then close the process group.
-
-    gloo frees each finished collective on its worker thread, and freeing one needs the GIL. The group itself is
-    torn down when the DDP model is freed, joining those threads while this one holds the GIL: if a worker is still
-    freeing the last collective then, the process hangs (seen: ``~ProcessGroupGloo`` joining a worker stuck in
-    ``~AsyncBarrierWork``) or aborts ("terminate called without an active exception"). A pause after the last
-    collective lets the workers finish first."""
-    trainer.accelerator.wait_for_everyone()
-    if trainer.args.world_size > 1:
-        time.sleep(0.5)
-    trainer.accelerator.end_training()

@@ -27,7 +27,7 @@ from ..errors import BadInput, HfPretrainError
 from ..models.arguments import ModelArguments
 from ..objectives import Objective, streaming_objectives
 from .callbacks import StepBatches
-from .data import PretrainingData, describe_corpus, open_prepared, prepare_tokenizer
+from .inputs import PretrainingData, describe_corpus, open_prepared, prepare_tokenizer
 
 logger = logging.getLogger(__name__)
 
