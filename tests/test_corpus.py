@@ -170,6 +170,21 @@ def test_too_few_documents_to_hold_out(tmp_path):
         load_corpus([str(tmp_path / "one.txt")])
 
 
+def test_the_default_corpus_walks_the_files_a_glob_finds():
+    """The sources are walked, pruning left-out folders, for speed; the list (and so the corpus and the golden
+    losses) is the one the plain recursive glob gives."""
+    import glob
+    import os
+    import sysconfig
+
+    from hf_pretrain.data import corpus
+
+    root = sysconfig.get_paths()["stdlib"]
+    globbed = [p for p in sorted(glob.glob(os.path.join(root, "**", "*.py"), recursive=True))
+               if not any(part in p for part in ("site-packages", "test", "idlelib", "lib2to3"))]
+    assert corpus._stdlib_sources() == globbed and len(globbed) > 300
+
+
 def test_embedded_default_corpus():
     docs = stdlib_docstrings()
     assert len(docs) > 300

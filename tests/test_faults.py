@@ -32,8 +32,9 @@ RECIPES = {
 STEPS = 30
 
 
-def _command(recipe: str, out: Path) -> list[str]:
-    return [*LAUNCH, *RECIPES[recipe], "--tokenizer_name", TOKENIZER, "--max_steps", str(STEPS), "--save_steps", "5",
+def _command(recipe: str, out: Path, launcher: bool = True) -> list[str]:
+    """The run, through ``accelerate launch`` (or not: a process forked as the recipes' tests fork them)."""
+    return [*(LAUNCH if launcher else []), *RECIPES[recipe], "--tokenizer_name", TOKENIZER, "--max_steps", str(STEPS), "--save_steps", "5",
             "--logging_steps", "1", "--eval_strategy", "no", "--log_sequence_ids", "--output_dir", str(out)]
 
 
@@ -79,8 +80,7 @@ def _kill_at_step(command: list[str], out: Path, step: int, timeout: float = 300
 @pytest.mark.parametrize("recipe", ["bert", "electra"])
 def test_sigkill_mid_run_then_resume_matches_an_uninterrupted_run(recipe, tmp_path):
     reference, killed = tmp_path / "reference", tmp_path / "killed"
-    subprocess.run(_command(recipe, reference), cwd=ROOT, env=_env(), check=True, stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL)
+    assert run_recipe(*_command(recipe, reference, launcher=False)).returncode == 0
 
     _kill_at_step(_command(recipe, killed), killed, step=13)
     assert not (killed / "model.safetensors").exists()  # it really died before the end
@@ -89,8 +89,7 @@ def test_sigkill_mid_run_then_resume_matches_an_uninterrupted_run(recipe, tmp_pa
     # The newest complete checkpoint (one being written when the kill came has no manifest and is set aside).
     checkpoints = [int(Path(p).name.split("-")[1]) for p in checkpointing.checkpoints(str(killed))]
     assert checkpoints and checkpoints[-1] < STEPS
-    resumed = subprocess.run(_command(recipe, killed), cwd=ROOT, env=_env(), stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True)
+    resumed = run_recipe(*_command(recipe, killed, launcher=False))  # the rerun: launched or not, the same run
     assert resumed.returncode == 0, resumed.stdout[-3000:]
     assert f"resuming from {killed / f'checkpoint-{checkpoints[-1]}'}" in resumed.stdout
     # Tied weights are saved once; the resume re-ties them without warning about "missing keys" (and the

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT
+from .conftest import ROOT, run_recipe
 from .test_faults import ACCELERATE, RECIPES, TOKENIZER, _batches, _env, _losses
 
 pytestmark = [pytest.mark.end_to_end, pytest.mark.faults]
@@ -67,11 +67,9 @@ def test_a_signal_saves_the_step_in_progress_and_the_rerun_resumes_exactly(signu
     assert not (run / "model.safetensors").exists()  # the final model is not written by a stopped run
 
     end = stopped + 3
-    rerun = subprocess.run([sys.executable, *_long_command(run, "--max_steps", str(end))], cwd=ROOT, env=_env(),
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    rerun = run_recipe(*_long_command(run, "--max_steps", str(end)))
     assert rerun.returncode == 0 and f"resuming from {run / f'checkpoint-{stopped}'}" in rerun.stdout, rerun.stdout[-3000:]
-    subprocess.run([sys.executable, *_long_command(reference, "--max_steps", str(end))], cwd=ROOT, env=_env(),
-                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    assert run_recipe(*_long_command(reference, "--max_steps", str(end))).returncode == 0
     assert _batches(run) == _batches(reference)  # every step once, none lost to the signal or trained twice
     assert _losses(run) == pytest.approx(_losses(reference), abs=1e-5)
 
@@ -118,10 +116,8 @@ def _free_port() -> int:
 def test_a_live_run_s_output_dir_is_refused_and_a_killed_run_s_lock_taken_over(tmp_path):
     first = _start([sys.executable, *_long_command(tmp_path, "--max_steps", "100000", "--save_steps", "5")], tmp_path)
     try:
-        _wait_for_step(first, tmp_path, 3)
-        second = subprocess.run([sys.executable, *_long_command(tmp_path, "--max_steps", "10", "--seed", "7")],
-                                cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                timeout=120)
+        _wait_for_step(first, tmp_path, 6)  # past its first checkpoint (step 5), which the third run resumes
+        second = run_recipe(*_long_command(tmp_path, "--max_steps", "10", "--seed", "7"), timeout=120)
         assert second.returncode == 2 and "Traceback" not in second.stdout, second.stdout[-3000:]
         assert (f"error: --output_dir {tmp_path} is in use by another run (pid {first.pid} on host "
                 f"{socket.gethostname()}, started ") in second.stdout
@@ -131,8 +127,7 @@ def test_a_live_run_s_output_dir_is_refused_and_a_killed_run_s_lock_taken_over(t
         first.wait()
     assert (tmp_path / ".hf_pretrain.lock").is_file()  # a killed run cannot clean up: its lock file stays
     end = _checkpoint_steps(tmp_path)[-1] + 2
-    third = subprocess.run([sys.executable, *_long_command(tmp_path, "--max_steps", str(end), "--save_steps", "5")],
-                           cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    third = run_recipe(*_long_command(tmp_path, "--max_steps", str(end), "--save_steps", "5"))
     assert third.returncode == 0, third.stdout[-3000:]
     assert f"taking over the lock of a run that ended without releasing it (pid {first.pid} on host" in third.stdout
     assert "resuming from" in third.stdout

@@ -7,8 +7,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +23,7 @@ from hf_pretrain.data.sentences import split_sentences
 from hf_pretrain.data.sequences import pack_sequences
 from hf_pretrain.data.tokenizer import train_wordpiece_tokenizer
 
-from .conftest import ROOT, run_recipe
+from .conftest import ROOT, run_cli, run_recipe
 
 pytestmark = pytest.mark.component
 
@@ -224,8 +222,7 @@ def _corpus(tmp_path: Path, n: int = 60) -> Path:
 
 
 def _prepare(*flags: str):
-    return subprocess.run([str(Path(sys.executable).parent / "hf-pretrain"), "prepare", *flags], cwd=ROOT,
-                          capture_output=True, text=True, timeout=600)
+    return run_cli("prepare", *flags)
 
 
 @pytest.fixture(scope="module")
@@ -236,7 +233,7 @@ def prepared(tmp_path_factory, tokenizer):
     result = _prepare("--train_file", str(corpus), "--output_dir", str(out), "--vocab_size", "300",
                       "--max_seq_length", "64", "--validation_split_percentage", "10", "--test_split_percentage", "10",
                       "--num_shards", "2")
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.returncode == 0, result.stdout[-3000:]
     return corpus, out, result
 
 
@@ -285,19 +282,19 @@ def test_the_cache_is_reused_and_invalidated(prepared, tmp_path):
              "--validation_split_percentage", "10", "--test_split_percentage", "10", "--num_shards", "2"]
     stamp = (out / "fingerprint.json").stat().st_mtime_ns
     again = _prepare(*flags)
-    assert again.returncode == 0, again.stderr[-2000:]
-    assert "reusing it" in again.stderr  # the same bytes under another path are the same input
+    assert again.returncode == 0, again.stdout[-2000:]
+    assert "reusing it" in again.stdout  # the same bytes under another path are the same input
     assert (out / "fingerprint.json").stat().st_mtime_ns == stamp
     # A changed setting prepares again...
     changed = tmp_path / "changed"
     shutil.copytree(out, changed)
     flags[3] = str(changed)
     redo = _prepare(*flags, "--minhash_threshold", "0.9")
-    assert redo.returncode == 0 and "reusing it" not in redo.stderr
+    assert redo.returncode == 0 and "reusing it" not in redo.stdout
     # ...and so does a changed input file.
     corpus.write_text(corpus.read_text() + "\n\n" + english(10, 999) + "\n")
     redo = _prepare(*flags, "--minhash_threshold", "0.9")
-    assert redo.returncode == 0 and "reusing it" not in redo.stderr
+    assert redo.returncode == 0 and "reusing it" not in redo.stdout
     assert json.loads((changed / "report.json").read_text())["stages"][0]["documents"] == 64
 
 
@@ -307,7 +304,7 @@ def test_streaming_gives_the_same_tokenized_documents(prepared, tmp_path):
     result = _prepare("--train_file", str(corpus), "--output_dir", str(streamed), "--vocab_size", "300",
                       "--max_seq_length", "64", "--validation_split_percentage", "10", "--test_split_percentage", "10",
                       "--streaming", "--tokenizer_name", str(out / "tokenizer"))
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.returncode == 0, result.stdout[-3000:]
     from datasets import load_from_disk
 
     a = load_from_disk(str(out / "tokenized"))["train"]["sentences"]
@@ -320,7 +317,7 @@ def test_the_tokenizer_trains_on_a_bounded_sample(prepared, tmp_path):
     result = _prepare("--train_file", str(corpus), "--output_dir", str(tmp_path / "few"), "--vocab_size", "300",
                       "--max_seq_length", "64", "--validation_split_percentage", "10", "--test_split_percentage", "10",
                       "--max_tokenizer_documents", "2")
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.returncode == 0, result.stdout[-3000:]
     assert json.loads((tmp_path / "few" / "report.json").read_text())["tokenizer_documents"] == 2
     from hf_pretrain import load_tokenizer
 
@@ -335,18 +332,18 @@ def test_prepare_reports_bad_input_in_one_line_or_skips_it(tmp_path):
     common = ["--train_file", str(corpus), "--vocab_size", "300", "--validation_split_percentage", "10",
               "--test_split_percentage", "10"]
     refused = _prepare(*common, "--output_dir", str(tmp_path / "a"))
-    assert refused.returncode == 2 and "Traceback" not in refused.stderr
-    assert f"error: {corpus}:61: not UTF-8 text (byte 3 of the line)" in refused.stderr
+    assert refused.returncode == 2 and "Traceback" not in refused.stdout
+    assert f"error: {corpus}:61: not UTF-8 text (byte 3 of the line)" in refused.stdout
     skipped = _prepare(*common, "--output_dir", str(tmp_path / "b"), "--on_bad_input", "skip")
-    assert skipped.returncode == 0, skipped.stderr[-2000:]
+    assert skipped.returncode == 0, skipped.stdout[-2000:]
     assert json.loads((tmp_path / "b" / "report.json").read_text())["bad_input_skipped"] == {"not UTF-8 text": 1}
     unknown = _prepare(*common, "--output_dir", str(tmp_path / "c"), "--minimum_words", "3")
-    assert unknown.returncode == 2 and "unknown argument --minimum_words" in unknown.stderr
+    assert unknown.returncode == 2 and "unknown argument --minimum_words" in unknown.stdout
     # Every document filtered out: the filters are named with their counts, not the split percentages.
     filtered = _prepare(*common, "--output_dir", str(tmp_path / "d"), "--on_bad_input", "skip", "--min_words", "10000")
-    assert filtered.returncode == 2 and "Traceback" not in filtered.stderr
+    assert filtered.returncode == 2 and "Traceback" not in filtered.stdout
     assert (f"error: {corpus}: the quality filters removed all 20 documents (20 too short); relax their thresholds "
-            "(hf-pretrain prepare --help lists them) or pass --skip_filters 'too short'") in filtered.stderr
+            "(hf-pretrain prepare --help lists them) or pass --skip_filters 'too short'") in filtered.stdout
 
 
 def test_recipes_train_on_the_prepared_dataset(prepared, tmp_path):
@@ -441,14 +438,14 @@ def test_prepare_never_deletes_what_a_user_keeps_in_the_output_folder(tmp_path):
     refused = _prepare("--train_file", str(corpus), "--output_dir", str(home), "--vocab_size", "300")
     assert refused.returncode == 2 and (home / ".cache" / "precious").read_text() == "keep me"
     assert f"error: --output_dir {home}: holds files that are not a preparation's (.cache, tokenizer); choose a new " \
-           "or empty folder" in refused.stderr
+           "or empty folder" in refused.stdout
     (tmp_path / "afile").write_text("x")
-    assert "is a file, not a folder" in _prepare("--train_file", str(corpus), "--output_dir", str(tmp_path / "afile")).stderr
+    assert "is a file, not a folder" in _prepare("--train_file", str(corpus), "--output_dir", str(tmp_path / "afile")).stdout
     # Output inside the input folder: prepared twice, the second run reads the same input and reuses the first.
     inside = corpus / "prepared"
     flags = ["--train_file", str(corpus), "--output_dir", str(inside), "--vocab_size", "300", "--max_seq_length", "64",
              "--validation_split_percentage", "10", "--test_split_percentage", "10"]
     first = _prepare(*flags)
-    assert first.returncode == 0, first.stderr[-2000:]
+    assert first.returncode == 0, first.stdout[-2000:]
     again = _prepare(*flags)
-    assert again.returncode == 0 and "reusing it" in again.stderr, again.stderr[-2000:]
+    assert again.returncode == 0 and "reusing it" in again.stdout, again.stdout[-2000:]

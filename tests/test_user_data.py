@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import DEBUG, ROOT, run_recipe, tmpfs
+from .conftest import DEBUG, HF_PRETRAIN, ROOT, run_cli, run_recipe, tmpfs
 
 pytestmark = [pytest.mark.end_to_end, pytest.mark.faults]
 
@@ -21,7 +21,6 @@ PRETRAIN = "recipes/pretrain_bert.py"
 FINETUNE = "recipes/finetune_glue.py"
 TOKENIZER = str(ROOT / "tests" / "golden" / "debug_tokenizer")
 QUICK = ["--config", DEBUG, "--tokenizer_name", TOKENIZER, "--eval_strategy", "no", "--logging_steps", "1"]
-HF_PRETRAIN = str(Path(sys.executable).parent / "hf-pretrain")
 
 
 def _ok(result):
@@ -34,9 +33,8 @@ def _refused(result, message: str):
     assert f"error: {message}" in result.stdout, result.stdout[-3000:]
 
 
-def _prepare(*flags: str, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run([HF_PRETRAIN, "prepare", *flags], cwd=ROOT, capture_output=True, text=True,
-                          env={**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}, **kwargs)
+def _prepare(*flags: str) -> subprocess.CompletedProcess:
+    return run_cli("prepare", *flags)
 
 
 def _corpus(folder: Path, documents: int = 60) -> Path:
@@ -82,7 +80,7 @@ def test_a_preparation_folder_is_never_a_run_s_output(tmp_path):
     _ok_prepare = _prepare("--train_file", str(_corpus(tmp_path / "corpus")), "--output_dir", str(prepared),
                            "--vocab_size", "300", "--max_seq_length", "64", "--validation_split_percentage", "10",
                            "--test_split_percentage", "0")
-    assert _ok_prepare.returncode == 0, _ok_prepare.stderr[-3000:]
+    assert _ok_prepare.returncode == 0, _ok_prepare.stdout[-3000:]
     report = (prepared / "report.md").read_text()
     for flags in ([], ["--overwrite_output_dir"]):
         _refused(run_recipe(PRETRAIN, "--config", DEBUG, "--max_steps", "2", *flags, "--output_dir", str(prepared)),
@@ -135,8 +133,8 @@ def test_concurrent_preparations_of_one_folder_are_refused(tmp_path):
         second = _prepare("--train_file", str(_corpus(tmp_path / "corpus")), "--output_dir", str(out))
     finally:
         live.release()
-    assert second.returncode == 2 and "Traceback" not in second.stderr
-    assert f"error: --output_dir {out} is in use by another run (pid {os.getpid()}" in second.stderr
+    assert second.returncode == 2 and "Traceback" not in second.stdout
+    assert f"error: --output_dir {out} is in use by another run (pid {os.getpid()}" in second.stdout
 
 
 def test_a_file_a_user_drops_into_a_preparation_is_kept(tmp_path):
@@ -146,8 +144,8 @@ def test_a_file_a_user_drops_into_a_preparation_is_kept(tmp_path):
     assert _prepare(*flags).returncode == 0
     (out / "documents" / "notes.txt").write_text("mine")
     again = _prepare(*flags, "--overwrite_cache")
-    assert again.returncode == 2 and "Traceback" not in again.stderr
-    assert f"error: --output_dir {out}: documents/notes.txt was not written by the preparation" in again.stderr
+    assert again.returncode == 2 and "Traceback" not in again.stdout
+    assert f"error: --output_dir {out}: documents/notes.txt was not written by the preparation" in again.stdout
     assert (out / "documents" / "notes.txt").read_text() == "mine"
 
 
@@ -166,7 +164,7 @@ def test_output_dir_a_file_under_a_file_or_read_only_is_one_line(command, tmp_pa
     for output_dir, message in cases.items():
         if command == "prepare":
             result = _prepare("--train_file", str(_corpus(tmp_path / "corpus")), "--output_dir", str(output_dir))
-            output = result.stderr
+            output = result.stdout
         else:
             result = run_recipe(FINETUNE, "--config", "recipes/configs/glue.yaml", "--model_name_or_path",
                                 str(tmp_path), "--task_name", "mrpc", "--glue_dir", str(tmp_path), "--output_dir",

@@ -358,13 +358,20 @@ def _docstrings(tree: ast.Module) -> list[str]:
     return docs
 
 
+# Paths holding any of these are not part of the corpus (installed packages, test suites, IDLE, 2to3).
+_STDLIB_LEFT_OUT = ("site-packages", "test", "idlelib", "lib2to3")
+
+
 def _stdlib_sources() -> list[str]:
+    """The standard library's ``.py`` files, as ``glob("**/*.py")`` lists them (hidden names skipped), less the left
+    out ones. Walked rather than globbed so that a left-out folder (site-packages above all) is never entered: every
+    run of the default corpus lists these files to key its cache."""
     root = sysconfig.get_paths()["stdlib"]
-    return [
-        path
-        for path in sorted(glob.glob(os.path.join(root, "**", "*.py"), recursive=True))
-        if not any(part in path for part in ("site-packages", "test", "idlelib", "lib2to3"))
-    ]
+    found = []
+    for folder, dirs, files in os.walk(root, followlinks=True):
+        dirs[:] = [d for d in dirs if not d.startswith(".") and not any(part in d for part in _STDLIB_LEFT_OUT)]
+        found += [os.path.join(folder, f) for f in files if f.endswith(".py") and not f.startswith(".")]
+    return sorted(path for path in found if not any(part in path for part in _STDLIB_LEFT_OUT))
 
 
 def _extract_stdlib_docstrings(sources: list[str]) -> list[str]:
