@@ -33,7 +33,7 @@ finetune-glue:
 		--task_name $(TASK) --glue_dir $(GLUE_DIR) --output_dir $(CKPT)/glue-$(TASK) --seeds $(SEEDS) $(ARGS)
 
 test:
-	$(PY) -m pytest -q -n 2 --dist loadfile  # two workers, a test file each (its module fixtures built once)
+	$(PY) -m pytest -q -n 2 --dist loadfile --durations 10  # two workers, a test file each (its module fixtures built once)
 
 clean:
 	rm -rf outputs

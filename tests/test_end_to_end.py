@@ -305,21 +305,9 @@ def test_resume_continues_from_the_saved_step(checkpoint, tmp_path):  # and refu
     last = other.stdout.strip().splitlines()[-1]
     assert last.startswith(f"error: {out}/checkpoint-") and "belongs to another run (--vocab_size 2000 then, 500 now)" in last
     assert "pass --overwrite_output_dir" in last
-    # ...and named explicitly, the advice is not a flag that would not help.
-    named = run_recipe(PRETRAIN, "--config", DEBUG, "--max_steps", "12", "--vocab_size", "500", "--output_dir",
-                       str(tmp_path / "elsewhere"), "--resume_from_checkpoint", str(out / "checkpoint-6"))
-    assert named.returncode == 2 and "belongs to another run" in named.stdout
-    assert "drop --resume_from_checkpoint to start afresh" in named.stdout and "overwrite_output_dir" not in named.stdout
-    # A batch layout that cannot make the checkpoint's global batch would train some sequences twice and others
-    # never: refused, saying what to pass...
-    odd = run_recipe(PRETRAIN, "--config", DEBUG, "--max_steps", "12", "--per_device_train_batch_size", "5",
-                     "--output_dir", str(out))
-    assert odd.returncode == 2 and "Traceback" not in odd.stdout
-    assert ("was trained with a global batch of 16 sequences (16 sequences per device x 1 accumulation steps x 1 "
-            "process(es)); 5 sequences per device x 1 process(es) cannot make it, so resuming would change which "
-            "sequences each step trains (some twice, some never): pass --per_device_train_batch_size 4 (with "
-            "--gradient_accumulation_steps 4 it makes 16), or pass --overwrite_output_dir") in odd.stdout
-    # ...one that can is resumed with the accumulation that makes it (tests/test_distributed.py checks the order).
+    # Named explicitly, or with a batch layout that cannot make its global batch: tests/test_resume.py.
+    # A layout that can make it is resumed with the accumulation that makes it (tests/test_distributed.py checks the
+    # order).
     halved = _ok(run_recipe(PRETRAIN, "--config", DEBUG, "--max_steps", "12", "--per_device_train_batch_size", "8",
                             "--save_steps", "6", "--eval_strategy", "no", "--output_dir", str(out)))
     assert "with --gradient_accumulation_steps 2 instead of 1" in halved.stdout

@@ -74,7 +74,28 @@ def _kill_at_step(command: list[str], out: Path, step: int, timeout: float = 300
             pytest.fail(f"step {step} not reached in {timeout} s")
     finally:
         process.wait()
+        _wait_until_the_group_is_gone(process.pid)
     assert process.returncode == -signal.SIGKILL
+
+
+def _wait_until_the_group_is_gone(group: int, timeout: float = 60) -> None:
+    """``wait()`` returns when the launcher is reaped; the trainer it started, killed with it, may still be exiting
+    (and holding the output folder's lock) for a moment, and a rerun started at once is rightly refused. Wait until
+    no live process of the group is left (an exited one not yet reaped holds nothing)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        alive = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == group and fields[0] != "Z":  # the process group, the state
+                alive.append(stat.parent.name)
+        if not alive:
+            return
+        time.sleep(0.05)
+    pytest.fail(f"processes {alive} of the killed run are still alive after {timeout} s")
 
 
 @pytest.mark.parametrize("recipe", ["bert", "electra"])

@@ -24,11 +24,21 @@ def _ok(result):
     return result
 
 
+_PRETRAINED: dict[str, Path] = {}
+
+
+def _pretrain(model_type: str, tmp_path_factory) -> Path:
+    """One pretrained checkpoint of each type for the whole file (the tests only read it)."""
+    if model_type not in _PRETRAINED:
+        out = tmp_path_factory.mktemp(model_type)
+        _ok(run_recipe(PRETRAIN, *FAST, "--model_type", model_type, "--output_dir", str(out)))
+        _PRETRAINED[model_type] = out
+    return _PRETRAINED[model_type]
+
+
 @pytest.fixture(scope="module", params=sorted(STOCK))
 def pretrained(request, tmp_path_factory) -> tuple[str, Path]:
-    out = tmp_path_factory.mktemp(request.param)
-    _ok(run_recipe(PRETRAIN, *FAST, "--model_type", request.param, "--output_dir", str(out)))
-    return request.param, out
+    return request.param, _pretrain(request.param, tmp_path_factory)
 
 
 def test_the_checkpoint_is_the_stock_class_and_loads_without_hf_pretrain(pretrained):
@@ -68,8 +78,7 @@ def test_the_checkpoint_fine_tunes_on_glue(pretrained, tmp_path):
 
 
 def test_continued_pretraining_from_a_saved_modernbert(tmp_path_factory, tmp_path):
-    source = tmp_path_factory.mktemp("source")
-    _ok(run_recipe(PRETRAIN, *FAST, "--model_type", "modernbert", "--max_steps", "2", "--output_dir", str(source)))
+    source = _pretrain("modernbert", tmp_path_factory)
     _ok(run_recipe(PRETRAIN, *FAST, "--model_name_or_path", str(source), "--config_overrides",
                    "attention_dropout=0.1", "--output_dir", str(tmp_path)))
     config = json.loads((tmp_path / "config.json").read_text())

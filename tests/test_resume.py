@@ -35,8 +35,9 @@ def test_another_runs_checkpoint_is_refused_naming_what_changed(tmp_path):
                                               r"with the same settings, or pass --overwrite_output_dir"):
         _manager(tmp_path, vocab_size=500).check(checkpoint)
     named = _manager(tmp_path, vocab_size=500, resume_from_checkpoint=checkpoint)
-    with pytest.raises(HfPretrainError, match="drop --resume_from_checkpoint to start afresh"):
+    with pytest.raises(HfPretrainError, match="drop --resume_from_checkpoint to start afresh") as refused:
         named.check(checkpoint)
+    assert "overwrite_output_dir" not in str(refused.value)  # the advice is never a flag that would not help
     _manager(tmp_path).check(checkpoint)  # the same settings: resumed
 
 
@@ -52,10 +53,17 @@ def test_a_resume_keeps_the_global_batch_by_accumulating(tmp_path):
 
 
 def test_a_batch_that_cannot_make_the_global_batch_is_refused_with_one_that_can(tmp_path):
-    checkpoint = _checkpoint(tmp_path, per_device_train_batch_size=6)
+    checkpoint = _checkpoint(tmp_path)
+    with pytest.raises(HfPretrainError) as refused:
+        _manager(tmp_path, batch=5).check(checkpoint)
+    assert str(refused.value) == (
+        f"{checkpoint} was trained with a global batch of 16 sequences (16 sequences per device x 1 accumulation steps "
+        "x 1 process(es)); 5 sequences per device x 1 process(es) cannot make it, so resuming would change which "
+        "sequences each step trains (some twice, some never): pass --per_device_train_batch_size 4 (with "
+        "--gradient_accumulation_steps 4 it makes 16), or pass --overwrite_output_dir to start afresh")
     with pytest.raises(HfPretrainError, match=r"global batch of 6 sequences .* pass --per_device_train_batch_size 3 "
                                               r"\(with --gradient_accumulation_steps 2 it makes 6\)"):
-        _manager(tmp_path, batch=4).check(checkpoint)
+        _manager(tmp_path, batch=4).check(_checkpoint(tmp_path / "other", per_device_train_batch_size=6))
 
 
 def test_a_checkpoint_without_settings_resumes_with_a_warning(tmp_path, caplog):
