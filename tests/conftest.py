@@ -105,9 +105,6 @@ def _tier(item) -> str:
 def pytest_collection_modifyitems(config, items):
     for item in items:
         item.user_properties.append(("tier", _tier(item)))
-    # The slow tier's files first (each file stays together, in its order): xdist hands the workers files in this
-    # order, so the quick ones fill the end and no worker idles while the other runs a long file alone.
-    items.sort(key=lambda item: -TIERS.index(dict(item.user_properties)["tier"]))
 
 
 def pytest_runtest_logreport(report):

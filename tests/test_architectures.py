@@ -6,22 +6,13 @@ from __future__ import annotations
 
 import pytest
 import torch
-from transformers import (
-    BertConfig,
-    BertForMaskedLM,
-    ModernBertConfig,
-    ModernBertForMaskedLM,
-    RobertaConfig,
-    RobertaForMaskedLM,
-    Trainer,
-    TrainingArguments,
-)
+from transformers import AutoConfig, BertConfig, ModernBertConfig, Trainer, TrainingArguments
 
 from hf_pretrain import ModelArguments
 from hf_pretrain.constants import IGNORE_INDEX
 from hf_pretrain.data.tokenizer import BERT_SPECIALS, ROBERTA_SPECIALS, train_tokenizer
 from hf_pretrain.errors import HfPretrainError
-from hf_pretrain.models.architectures import architecture_for
+from hf_pretrain.models.architectures import architecture_for, architecture_names
 from hf_pretrain.models.loading import build_config, build_pretraining_model
 from hf_pretrain.objectives.collators import document_positions
 from hf_pretrain.objectives.masking import word_start_table
@@ -31,15 +22,27 @@ from .conftest import synthetic_documents
 pytestmark = pytest.mark.unit
 
 SMALL = dict(vocab_size=300, hidden_size=32, num_hidden_layers=3, num_attention_heads=2, intermediate_size=48,
-             max_position_embeddings=80)
-STOCK = {
-    "bert": (BertForMaskedLM, BertConfig(**SMALL, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)),
-    "roberta": (RobertaForMaskedLM, RobertaConfig(**SMALL, pad_token_id=1, hidden_dropout_prob=0.0,
-                                                  attention_probs_dropout_prob=0.0)),
-    # Two local layers with a 4-token window (half-width 2) and one global one: isolation must hold in both.
-    "modernbert": (ModernBertForMaskedLM, ModernBertConfig(**SMALL, pad_token_id=0, global_attn_every_n_layers=3,
-                                                           local_attention=4)),
-}
+             max_position_embeddings=80, pad_token_id=1)
+# Beyond SMALL and no dropout: ModernBERT's two local layers with a 4-token window (half-width 2) and one global
+# one, so that isolation must hold in both.
+EXTRA = {"modernbert": dict(global_attn_every_n_layers=3, local_attention=4)}
+# Every registered encoder with a masked-LM head, found in the registry: a new architecture module is tested here
+# without a line added.
+MASKED_LM = sorted(name for name in architecture_names() if architecture_for(name).masked_lm is not None
+                   and architecture_for(name).causal_lm is None)
+
+
+def _stock_config(model_type: str, **changes):
+    no_dropout = {name: 0.0 for names in architecture_for(model_type).dropout_fields.values() for name in names}
+    return AutoConfig.for_model(model_type, **{**SMALL, **no_dropout, **EXTRA.get(model_type, {}), **changes})
+
+
+def _stock_class(model_type: str):
+    training_class = architecture_for(model_type).masked_lm
+    return next(c for c in training_class.__mro__ if c.__module__.startswith("transformers."))
+
+
+STOCK = {name: (_stock_class(name), _stock_config(name)) for name in MASKED_LM}
 
 
 def _pair(model_type: str, attn_implementation: str = "sdpa"):
