@@ -31,7 +31,8 @@ def test_collator_benchmark_prints_its_figures():
 
 
 def test_training_benchmark_prints_throughput_and_memory():
-    result = run_recipe("benchmarks/bench_training.py", "--preset", "debug", "--steps", "1", "--batch_size", "4")
+    result = run_recipe("benchmarks/bench_training.py", "--preset", "debug", "--steps", "1", "--batch_size", "4",
+                        "--rounds", "1")
     assert result.returncode == 0, result.stdout[-3000:]
     figures = _figures(result.stdout)
     units = sorted(f["unit"] for f in figures.values())
