@@ -21,7 +21,8 @@ from hf_pretrain.errors import HfPretrainError, cli_entry
 from hf_pretrain.glue.arguments import GlueArguments
 from hf_pretrain.glue.finetune import finetune_task, task_training_args, tasks_to_run, write_glue_table
 from hf_pretrain.hub.push import prepare_push, push_folder
-from hf_pretrain.runtime import configure_logging, finish, lock_output_dir, training_args_for_trainer
+from hf_pretrain.runtime import lock_output_dir
+from hf_pretrain.runtime.process import configure_logging, finish, training_args_for_trainer
 
 logger = logging.getLogger("finetune_glue")
 

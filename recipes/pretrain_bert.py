@@ -23,7 +23,8 @@ from hf_pretrain.hub.report import write_run_report
 from hf_pretrain.models.export import exported_parameters
 from hf_pretrain.objectives import make_objective
 from hf_pretrain.objectives.arguments import PretrainingArguments
-from hf_pretrain.runtime import configure_logging, finish, load_plugins, lock_output_dir, training_summary
+from hf_pretrain.runtime import load_plugins, lock_output_dir
+from hf_pretrain.runtime.process import configure_logging, finish, training_summary
 from hf_pretrain.training.data import prepare_pretraining_data
 from hf_pretrain.training.output_folder import claim_output_dir
 from hf_pretrain.training.resume import CheckpointManager, run_settings

@@ -17,7 +17,9 @@ import zstandard
 from hf_pretrain.data.corpus import load_corpus, load_documents, stdlib_docstrings
 from hf_pretrain.errors import HfPretrainError
 
-from .conftest import SHARED_DATA, requires_shared_data
+from .conftest import ROOT, SHARED_DATA, requires_shared_data
+
+GOLDEN_TOKENIZER = ROOT / "tests" / "golden" / "debug_tokenizer"
 
 pytestmark = pytest.mark.component
 
@@ -266,10 +268,64 @@ def top():
     assert len(walked) == 11 and walked[0] == "module" and walked[-1] == "in loops"
 
 
+@pytest.fixture
+def unreachable_hub(monkeypatch):
+    """The Hub as a user without a connection meets it: online mode, an endpoint that refuses connections."""
+    import socket
+
+    from huggingface_hub import constants
+
+    with socket.socket() as closed:  # a port that was free a moment ago: nothing listens on it
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "ENDPOINT", f"http://127.0.0.1:{port}")
+    return constants.ENDPOINT
+
+
+@pytest.mark.faults
+def test_every_way_into_the_hub_fails_at_once_when_it_cannot_be_reached(unreachable_hub, tmp_path):
+    """Without the probe, huggingface_hub retries five times with backoff: 25 s before the same refusal."""
+    import time
+
+    from hf_pretrain import GLUE_TASKS, load_glue, load_tokenizer
+    from hf_pretrain.glue.finetune import usable_length
+    from hf_pretrain.models.arguments import ModelArguments
+    from hf_pretrain.models.loading import resolve_model_type
+
+    start = time.perf_counter()
+    refusals = {
+        "--dataset_name wikitext": lambda: load_corpus(None, dataset_name="wikitext"),
+        "--task_name mrpc without --glue_dir (nyu-mll/glue)": lambda: load_glue(GLUE_TASKS["mrpc"], None),
+        "--tokenizer_name google-bert/bert-base-uncased": lambda: load_tokenizer(
+            "google-bert/bert-base-uncased", flag="--tokenizer_name"),
+        "--model_name_or_path google-bert/bert-base-uncased": lambda: resolve_model_type(
+            ModelArguments(model_name_or_path="google-bert/bert-base-uncased")),
+        "--config_name google-bert/bert-base-uncased": lambda: resolve_model_type(
+            ModelArguments(config_name="google-bert/bert-base-uncased")),
+        "--model_name_or_path user/classifier": lambda: usable_length("user/classifier", 128),
+    }
+    for what, call in refusals.items():
+        with pytest.raises(HfPretrainError) as refused:
+            call()
+        local = "" if what.startswith(("--dataset_name", "--task_name")) else "not a local folder, and "
+        assert str(refused.value).startswith(f"{what}: {local}the Hub ({unreachable_hub}) cannot be reached ("), what
+        assert str(refused.value).endswith("or set HF_HUB_OFFLINE=1 to use a copy in your Hugging Face cache")
+    assert time.perf_counter() - start < 10  # six refusals, each one connection refused: well under one retry loop
+    # A local folder is never sent to the Hub, reachable or not.
+    assert load_tokenizer(str(GOLDEN_TOKENIZER)).vocab_size > 0
+
+
 @pytest.mark.faults
 def test_hub_dataset_fails_early_offline(monkeypatch):
+    """In offline mode nothing is asked of the network: the library looks in its cache and the miss is one line."""
+    import datasets
+    from huggingface_hub import constants
+
     from hf_pretrain.data.corpus import hub_shards
 
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
     with pytest.raises(HfPretrainError, match="--dataset_name wikitext: could not load it from the Hub"):
         load_corpus(None, dataset_name="wikitext", dataset_config_name="wikitext-2-raw-v1")
     with pytest.raises(HfPretrainError, match="--dataset_name wikitext: could not load it from the Hub"):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import DEBUG, ROOT
+from .conftest import DEBUG, ROOT, run_recipe
 
 pytestmark = pytest.mark.end_to_end
 
@@ -32,8 +32,11 @@ def _launch(machines: int, machine_rank: int, port: int, out: Path, *flags: str,
     return [ACCELERATE, "launch", *(["--multi_gpu"] if processes > 1 else []), "--num_processes", str(processes),
             "--num_machines", str(machines),
             "--machine_rank", str(machine_rank), "--main_process_ip", "127.0.0.1", "--main_process_port", str(port),
-            "--mixed_precision", "no", "--dynamo_backend", "no",
-            PRETRAIN, "--config", DEBUG, "--eval_strategy", "no", "--logging_steps", "1", "--log_sequence_ids",
+            "--mixed_precision", "no", "--dynamo_backend", "no", *_recipe(out, *flags)]
+
+
+def _recipe(out: Path, *flags: str) -> list[str]:
+    return [PRETRAIN, "--config", DEBUG, "--eval_strategy", "no", "--logging_steps", "1", "--log_sequence_ids",
             "--output_dir", str(out), *(flags or ("--max_steps", "4", "--save_strategy", "no"))]
 
 
@@ -107,11 +110,12 @@ def test_resuming_on_fewer_processes_keeps_the_global_batch_and_the_data_order(t
              "hidden_dropout_prob=0,attention_probs_dropout_prob=0")
     _run(_launch(1, 0, _free_port(), elastic, *flags, "--max_steps", "2", "--per_device_train_batch_size", "8"))
     # Two processes x 8 sequences then; one process x 8 now: accumulation 2 makes the same 16 per step.
-    resumed = _run(_launch(1, 0, _free_port(), elastic, *flags, "--max_steps", "4", "--per_device_train_batch_size",
-                           "8", processes=1))
-    assert "with --gradient_accumulation_steps 2 instead of 1" in resumed
-    _run(_launch(1, 0, _free_port(), reference, *flags, "--max_steps", "4", "--per_device_train_batch_size", "16",
-                 processes=1))
+    # One process needs no launcher (a run without one is a one-process run): forked, its imports done.
+    resumed = run_recipe(*_recipe(elastic, *flags, "--max_steps", "4", "--per_device_train_batch_size", "8"))
+    assert resumed.returncode == 0, resumed.stdout[-3000:]
+    assert "with --gradient_accumulation_steps 2 instead of 1" in resumed.stdout
+    reference_run = run_recipe(*_recipe(reference, *flags, "--max_steps", "4", "--per_device_train_batch_size", "16"))
+    assert reference_run.returncode == 0, reference_run.stdout[-3000:]
     assert _steps(elastic, 2) == _steps(reference, 1)  # every step trains the same 16 sequences
     assert len(_steps(reference, 1)) == 4
     # Nearly the same loss: each micro-batch's loss is the mean over its own masked tokens, so 2 x 8 sequences weigh

@@ -33,6 +33,7 @@ from datasets import Dataset, DatasetDict
 
 from ..errors import BadInput, HfPretrainError, located
 from ..rng import Stream, legacy_seed
+from ..runtime.hub_access import require_hub
 from .lines import COMPRESSIONS, MAX_LINE_BYTES, decoded_lines, open_binary
 
 logger = logging.getLogger(__name__)
@@ -286,6 +287,7 @@ def load_documents(
 def _open_hub_dataset(name: str, config: str | None, text_column: str, split: str, streaming: bool):
     """``datasets.load_dataset`` of a Hub dataset's split, failing in one line when the Hub cannot be reached (or
     the name, split or text column is wrong)."""
+    require_hub(f"--dataset_name {name}", "pass local files with --train_file")
     try:
         dataset = datasets.load_dataset(name, config, split=split, streaming=streaming)
     except Exception as err:  # the Hub client raises many types: connection, auth, missing repo

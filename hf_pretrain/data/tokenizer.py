@@ -13,6 +13,7 @@ from tokenizers.trainers import BpeTrainer, UnigramTrainer, WordPieceTrainer
 from transformers import AutoTokenizer, BertTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
 from ..errors import HfPretrainError
+from ..runtime.hub_access import is_hub_name, require_hub
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 TOKENIZER_TYPES = ("wordpiece", "bpe", "unigram")
@@ -192,12 +193,13 @@ def load_tokenizer(
     (and ``advice``, what the caller's user can do about a folder without one). A folder without any tokenizer
     file is refused: transformers would build a near-empty tokenizer from the config alone, and every word would
     become [UNK]."""
-    if not os.path.isdir(name_or_path) and os.path.sep in name_or_path:
+    if not os.path.isdir(name_or_path) and not is_hub_name(name_or_path):
         raise HfPretrainError(f"{flag} {name_or_path}: no such directory")
     if os.path.isdir(name_or_path) and not any(os.path.isfile(os.path.join(name_or_path, f)) for f in TOKENIZER_FILES):
         raise HfPretrainError(
             f"{flag} {name_or_path}: the folder holds no tokenizer ({', '.join(TOKENIZER_FILES[:3])}, ...); {advice}"
         )
+    require_hub(f"{flag} {name_or_path}", "pass a folder with a tokenizer", name=name_or_path)
     try:
         tokenizer = AutoTokenizer.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
     except Exception as err:  # missing files, unreachable Hub, malformed JSON

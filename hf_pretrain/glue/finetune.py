@@ -25,6 +25,7 @@ from ..errors import BadInput, HfPretrainError
 from ..hub.model_card import write_model_card
 from ..hub.report import glue_bar_chart
 from ..models.loading import check_vocabulary, checkpoint_error, longest_sequence
+from ..runtime.hub_access import require_hub
 from .adaptation import freeze_all_but, lora_model, save_adapted
 from .arguments import GlueArguments
 from .score import glue_score, task_score
@@ -47,6 +48,7 @@ def tokenize_glue(data: DatasetDict, tokenizer: PreTrainedTokenizerBase, max_seq
 def usable_length(model_name_or_path: str, requested: int, trust_remote_code: bool = False) -> int:
     """``--max_seq_length``, capped (with a log line, as run_glue.py caps it at the tokenizer's maximum) at what the
     checkpoint's position table takes: past it, the embedding lookup fails inside the first forward pass."""
+    require_hub(f"--model_name_or_path {model_name_or_path}", "pass a local checkpoint folder", name=model_name_or_path)
     try:
         config = AutoConfig.from_pretrained(model_name_or_path, trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as err:

@@ -19,6 +19,7 @@ from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
 
 from ..data.lines import decoded_lines
 from ..errors import BadInput, HfPretrainError, located
+from ..runtime.hub_access import require_hub
 
 
 @dataclass(frozen=True)
@@ -136,6 +137,8 @@ def load_glue(task: GlueTask, glue_dir: str | None, bad: BadInput | None = None)
 
 
 def _load_glue_from_hub(task: GlueTask) -> DatasetDict:
+    require_hub(f"--task_name {task.name} without --glue_dir (nyu-mll/glue)",
+                "pass --glue_dir with the GLUE files (<glue_dir>/<Task>/train.tsv, dev.tsv)")
     try:
         hub = datasets.load_dataset("nyu-mll/glue", task.name)
     except Exception as err:  # the Hub client raises many types: connection, missing repo

@@ -20,6 +20,7 @@ from transformers.models.auto.modeling_auto import (
 
 from ..data.tokenizer import BERT_SPECIALS, SpecialTokens
 from ..errors import HfPretrainError
+from ..runtime.hub_access import require_hub
 from .architectures import Architecture, architecture_for, architecture_names
 from .arguments import ModelArguments
 from .heads import PretrainingForward, TrainingOnlyModules, with_training_modules
@@ -86,6 +87,7 @@ def build_config(
     """A fresh model's config: ``--config_name`` or the model type's defaults, then the width, depth and dropout
     flags that are set, then ``--config_overrides``, then what the tokenizer decides (vocabulary, special ids)."""
     if args.config_name:
+        require_hub(f"--config_name {args.config_name}", "pass a local config.json or folder", name=args.config_name)
         try:
             base = AutoConfig.from_pretrained(args.config_name, trust_remote_code=args.trust_remote_code)
         except (OSError, ValueError) as err:
@@ -152,10 +154,11 @@ def resolve_model_type(args: ModelArguments, default_model_type: str = "bert") -
     """The model type a run trains: the checkpoint's or config file's, else ``--model_type``, else the default."""
     source = args.model_name_or_path or args.config_name
     if source:
+        flag = "--model_name_or_path" if args.model_name_or_path else "--config_name"
+        require_hub(f"{flag} {source}", "pass a local checkpoint folder", name=source)
         try:
             return AutoConfig.from_pretrained(source, trust_remote_code=args.trust_remote_code).model_type
         except (OSError, ValueError) as err:
-            flag = "--model_name_or_path" if args.model_name_or_path else "--config_name"
             raise HfPretrainError(f"{flag} {source}: cannot load its config ({str(err).splitlines()[0]})") from None
     return args.model_type or default_model_type
 
@@ -224,6 +227,7 @@ def load_or_build(
         cls = model_class(config)
         return cls(config) if cls else fallback.from_config(config)
     path = args.model_name_or_path
+    require_hub(f"--model_name_or_path {path}", "pass a local checkpoint folder", name=path)
     try:
         config = AutoConfig.from_pretrained(path, trust_remote_code=args.trust_remote_code)
         overrides = parse_config_overrides(args.config_overrides, config.to_dict(), config.model_type)

@@ -1,0 +1,133 @@
+"""The GLUE table of pretrained checkpoints: MRPC, SST-2 and STS-B dev, each fine-tuned and linearly probed over
+seeds, from each checkpoint and from random initialization of the same architecture, with the GLUE-style average.
+
+    python benchmarks/bench_glue.py --checkpoint outputs/budget --glue_dir ../shared/data/glue
+    make bench-glue CKPT="outputs/budget outputs/budget_match"      # several checkpoints, one random-init column
+
+Every cell is ``recipes/finetune_glue.py`` with ``recipes/configs/glue.yaml`` (3 epochs, 5 for STS-B; batch 32):
+full fine-tuning at 1e-4, and the linear probe (the encoder frozen, its head trained: what pretraining put in the
+encoder without fine-tuning's help) at 1e-3, over the same seeds. SST-2 trains on its first --sst2_train_samples
+examples (8,000 of 67,349) so that a cell costs minutes; every dev set is whole. A task's score is the GLUE one
+(``hf_pretrain.glue.score``: MRPC the mean of F1 and accuracy, STS-B of Pearson and Spearman, SST-2 accuracy), the
+average is over the three. Cells run --jobs at a time, each on one core.
+
+The far anchor, printed beside and not measured here: Google's BERT-Mini, the same 4 x 256 size fully pretrained
+(Turc et al., 2019, GLUE test sets): MRPC 81.1 F1 / 71.8 accuracy, SST-2 85.9, STS-B 75.4 Pearson (its score here).
+Writes ``results.md`` and ``results.json`` to --output_dir.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # run as a script from anywhere: the package beside it
+
+from hf_pretrain.glue.score import average_score, task_score  # noqa: E402
+
+TASKS = ("mrpc", "sst2", "stsb")
+METHODS = {"full": ["--adaptation", "full", "--learning_rate", "1e-4"],
+           "probe": ["--adaptation", "linear_probe", "--learning_rate", "1e-3"]}
+BERT_MINI = {"mrpc": (81.1 + 71.8) / 2, "sst2": 85.9, "stsb": 75.4}  # Turc et al. (2019), test sets
+# The longest cells first, so that the last ones to finish are short (STS-B trains 5 epochs).
+ORDER = {"stsb": 0, "mrpc": 1, "sst2": 2}
+
+
+def cell_command(checkpoint: str, task: str, method: str, random_init: bool, folder: Path,
+                 args: argparse.Namespace) -> list[str]:
+    command = [sys.executable, "recipes/finetune_glue.py", "--config", "recipes/configs/glue.yaml",
+               "--model_name_or_path", checkpoint, "--task_name", task, "--glue_dir", args.glue_dir,
+               "--output_dir", str(folder), "--seeds", *args.seeds, "--bf16", *METHODS[method]]
+    command += ["--from_scratch"] if random_init else []
+    samples = args.sst2_train_samples if task == "sst2" else args.max_train_samples
+    command += ["--max_train_samples", str(samples)] if samples else []
+    return command
+
+
+def run_cell(command: list[str], folder: Path) -> dict:
+    """One fine-tuning run (all seeds) on one core; its summary and wall-clock seconds."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+    start = time.perf_counter()
+    result = subprocess.run(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if result.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed:\n{result.stdout[-3000:]}")
+    summary = json.loads((folder / "glue_results.json").read_text())["summary"]
+    return {"summary": summary, "seconds": time.perf_counter() - start}
+
+
+def table(columns: dict[str, dict[str, dict]], seeds: int) -> str:
+    """Task scores (mean over seeds, ± the spread of the task's first metric) per column, then the average."""
+    names = list(columns)
+    lines = [f"| task (dev, {seeds} seeds) | " + " | ".join(names) + " | BERT-Mini (test, Turc et al.) |",
+             "|---|" + "---|" * (len(names) + 1)]
+    for task in TASKS:
+        cells = []
+        for name in names:
+            summary = columns[name][task]["summary"]
+            spread = 100 * next(iter(summary.values()))["std"]
+            cells.append(f"{task_score(task, summary):.1f} ± {spread:.1f}")
+        lines.append(f"| {task} | " + " | ".join(cells) + f" | {BERT_MINI[task]:.1f} |")
+    averages = [average_score({t: task_score(t, columns[n][t]["summary"]) for t in TASKS})["average"] for n in names]
+    anchor = sum(BERT_MINI.values()) / len(BERT_MINI)
+    lines.append("| average | " + " | ".join(f"**{a:.1f}**" for a in averages) + f" | {anchor:.1f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--checkpoint", nargs="+", required=True, help="one or more pretrained folders")
+    parser.add_argument("--glue_dir", default=str(ROOT.parent / "shared" / "data" / "glue"))
+    parser.add_argument("--output_dir", default=str(ROOT / "outputs" / "bench_glue"))
+    parser.add_argument("--seeds", nargs="+", default=["1", "2", "3"])
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    parser.add_argument("--sst2_train_samples", type=int, default=8000)
+    parser.add_argument("--max_train_samples", type=int, default=None, help="every task's (a smoke run's)")
+    parser.add_argument("--jobs", type=int, default=2, help="cells at once, one core each")
+    args = parser.parse_args()
+
+    out = Path(args.output_dir)
+    # The random-init column is the first checkpoint's architecture, drawn afresh (--from_scratch).
+    inits = [(Path(c).name, c, False) for c in args.checkpoint] + [("random init", args.checkpoint[0], True)]
+    cells = [(label, checkpoint, random_init, method, task) for label, checkpoint, random_init in inits
+             for method in args.methods for task in TASKS]
+    cells.sort(key=lambda cell: ORDER[cell[4]])
+    start = time.perf_counter()
+
+    def run(cell):
+        label, checkpoint, random_init, method, task = cell
+        folder = out / method / label.replace(" ", "-") / task
+        result = run_cell(cell_command(checkpoint, task, method, random_init, folder, args), folder)
+        score = task_score(task, result["summary"])
+        print(f"{method} / {label} / {task}: {score:.1f} in {result['seconds']:.0f} s", flush=True)
+        return cell, result
+
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        finished = list(pool.map(run, cells))
+    columns: dict[str, dict[str, dict[str, dict]]] = {}
+    for (label, _, _, method, task), result in finished:
+        columns.setdefault(method, {}).setdefault(label, {})[task] = result
+
+    sections = [f"GLUE dev from {', '.join(args.checkpoint)} and from random initialization of "
+                f"{args.checkpoint[0]}'s architecture; SST-2 trained on {args.sst2_train_samples:,} examples; "
+                f"{time.perf_counter() - start:.0f} s wall-clock with {args.jobs} jobs."]
+    for method in args.methods:
+        title = {"full": "Full fine-tuning (lr 1e-4)", "probe": "Linear probe (frozen encoder, lr 1e-3)"}[method]
+        sections.append(f"{title}:\n\n{table(columns[method], len(args.seeds))}")
+    report = "\n\n".join(sections)
+    print(report)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.md").write_text(report)
+    (out / "results.json").write_text(json.dumps(
+        {method: {label: {task: r for task, r in tasks.items()} for label, tasks in by_label.items()}
+         for method, by_label in columns.items()}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
