@@ -12,7 +12,7 @@ GLUE_DIR ?= ../shared/data/glue
 SEEDS ?= 1
 ARGS ?=
 
-.PHONY: install prepare pretrain finetune-glue test docs bench bench-quality bench-objectives bench-adaptation faults clean
+.PHONY: install prepare pretrain finetune-glue test docs bench bench-quality bench-glue bench-objectives bench-adaptation faults clean
 
 install:
 	python3 -m venv $(VENV)
@@ -44,10 +44,15 @@ bench:
 	$(PY) benchmarks/bench_prepare.py
 	$(PY) benchmarks/bench_prepare_memory.py
 
-# Quality per compute (about 45 minutes, both cores): the budget preset vs the run_mlm.py way, 30 minutes each side
-# by side, then MRPC over 3 seeds. Not part of `make bench` or CI.
+# Quality per compute (about 75 minutes, both cores): the budget preset vs the run_mlm.py way, 30 minutes each side
+# by side, then the GLUE table (bench-glue) of our checkpoint. Not part of `make bench` or CI.
 bench-quality:
 	$(PY) benchmarks/bench_quality.py --train_file $(CORPUS) --glue_dir $(GLUE_DIR) $(ARGS)
+
+# The GLUE table of one or more checkpoints (MRPC, SST-2 on 8,000 examples, STS-B; 3 seeds; fine-tuned and linearly
+# probed; random init of the same architecture beside): make bench-glue CKPT="outputs/budget outputs/budget_match"
+bench-glue:
+	$(PY) benchmarks/bench_glue.py --checkpoint $(CKPT) --glue_dir $(GLUE_DIR) $(ARGS)
 
 bench-objectives:  # every objective's tokens/s; SOP and SBO vs MLM, CLM vs run_clm.py's way, 8 minutes each (about 1 hour)
 	$(PY) benchmarks/bench_objectives.py --train_file $(CORPUS) --glue_dir $(GLUE_DIR) $(ARGS)

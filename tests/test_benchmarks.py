@@ -58,25 +58,74 @@ def test_prepare_memory_benchmark_prints_its_figures():
     assert ("streaming prepare: skipped" in result.stdout) == (not SHARED_DATA.is_dir())
 
 
-def test_adaptation_benchmark_prints_its_table(tmp_path):
-    from .conftest import DEBUG, ROOT
-    from .test_glue import FIXTURES, write_task
+@pytest.fixture(scope="module")
+def debug_checkpoint(tmp_path_factory):
+    """A one-step debug checkpoint the adaptation and GLUE benchmarks' smoke runs fine-tune (they only read it)."""
+    from .conftest import DEBUG
 
-    header, rows = FIXTURES["MRPC"]
-    write_task(tmp_path / "glue", "MRPC", header, rows * 8)
-    checkpoint = tmp_path / "checkpoint"
+    checkpoint = tmp_path_factory.mktemp("checkpoint")
     pretrained = run_recipe("recipes/pretrain_bert.py", "--config", DEBUG, "--max_steps", "1", "--eval_strategy", "no",
                             "--save_strategy", "no", "--tokenizer_name", str(ROOT / "tests" / "golden" / "debug_tokenizer"),
                             "--output_dir", str(checkpoint))
     assert pretrained.returncode == 0, pretrained.stdout[-3000:]
+    return checkpoint
+
+
+def _glue_dir(tmp_path, *tasks: str):
+    from .test_glue import FIXTURES, write_task
+
+    for task in tasks:
+        header, rows = FIXTURES[task]
+        write_task(tmp_path / "glue", task, header, rows * 8)
+    return tmp_path / "glue"
+
+
+def test_adaptation_benchmark_prints_its_table(tmp_path, debug_checkpoint):
     # One method, both initializations: each method is one more fine-tuning run of the same recipe, and every
     # method trains and reloads in tests/test_end_to_end.py.
-    result = run_recipe("benchmarks/bench_adaptation.py", "--checkpoint", str(checkpoint), "--glue_dir",
-                        str(tmp_path / "glue"), "--seeds", "1", "--methods", "lora", "--output_dir", str(tmp_path / "out"))
+    result = run_recipe("benchmarks/bench_adaptation.py", "--checkpoint", str(debug_checkpoint), "--glue_dir",
+                        str(_glue_dir(tmp_path, "MRPC")), "--seeds", "1", "--methods", "lora", "--output_dir",
+                        str(tmp_path / "out"))
     assert result.returncode == 0, result.stdout[-3000:]
     row = re.compile(r"^\| lora \| (pretrained|random init) \| [\d.]+ ± [\d.]+ \| [\d.]+ ± [\d.]+ \| \d+ \|$")
     rows = [line for line in result.stdout.splitlines() if row.match(line)]
     assert len(rows) == 2 and (tmp_path / "out" / "results.md").read_text().count("\n| ") == 3  # header and 2 rows
+
+
+def test_glue_benchmark_prints_a_column_per_initialization_and_the_average(tmp_path, debug_checkpoint):
+    """One task (the regression, whose score is two correlations) and the probe: every cell is the same recipe,
+    which tests/test_glue.py and tests/test_end_to_end.py test for each method and task."""
+    import json
+
+    result = run_recipe("benchmarks/bench_glue.py", "--checkpoint", str(debug_checkpoint), "--glue_dir",
+                        str(_glue_dir(tmp_path, "STS-B")), "--tasks", "stsb", "--methods", "probe", "--seeds", "1",
+                        "--task_overrides", '{"stsb": {"num_train_epochs": 1}}', "--output_dir", str(tmp_path / "out"))
+    assert result.returncode == 0, result.stdout[-3000:]
+    name = debug_checkpoint.name
+    assert f"| task (dev, 1 seeds) | {name} | random init | BERT-Mini (test, Turc et al.) |" in result.stdout
+    number = r"(-?[\d.]+|nan)"  # a tiny fixture's STS-B prediction can be constant: its correlation is nan
+    cell = rf"{number} ± {number}"
+    assert re.search(rf"^\| stsb \| {cell} \| {cell} \| 75\.4 \|$", result.stdout, re.M), result.stdout[-2000:]
+    assert re.search(rf"^\| average \| \*\*{number}\*\* \| \*\*{number}\*\* \| 75\.4 \|$", result.stdout, re.M)
+    assert re.search(rf"^{name} over random init: stsb [+-]{number}; average [+-]{number}$", result.stdout, re.M)
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert sorted(results["probe"]) == sorted([name, "random init"])
+    assert sorted(results["probe"]["random init"]) == ["stsb"]
+    # Each cell is the fine-tuning recipe from random init (--from_scratch) or not, with --task_overrides passed on.
+    commands = {cell.parent.parent.name: json.loads(cell.read_text())["command"]
+                for cell in (tmp_path / "out").rglob("cell.json")}
+    assert ("--from_scratch" in commands["random-init"], "--from_scratch" in commands[name]) == (True, False)
+    assert all(c[c.index("--task_overrides") + 1] == '{"stsb": {"num_train_epochs": 1}}' for c in commands.values())
+
+    # Run again: every cell was finished by the same command, so it is read back, not trained again.
+    cells = sorted((tmp_path / "out").rglob("cell.json"))
+    before = [(cell.stat().st_mtime_ns, (cell.parent / "glue_results.json").stat().st_mtime_ns) for cell in cells]
+    again = run_recipe("benchmarks/bench_glue.py", *result.args[2:])
+    assert again.returncode == 0, again.stdout[-3000:]
+    assert len(cells) == 2 and before == [(cell.stat().st_mtime_ns, (cell.parent / "glue_results.json").stat().st_mtime_ns)
+                                          for cell in cells]
+    table = result.stdout[result.stdout.index("| task"):]
+    assert again.stdout[again.stdout.index("| task"):] == table
 
 
 def _quality_side(losses: list[float], minutes: list[float]) -> dict:
