@@ -156,3 +156,8 @@ def test_quality_report_extrapolates_plain_hf_within_ten_times_its_time_and_boun
     assert figures["ratio"] is None and figures["hf_minutes"] is None and abs(figures["ratio_above"] - 10.0) < 1e-9
     assert "not within 10x its measured time on its last slope (-0.020 loss per doubling" in (
         tmp_path / "results.md").read_text()
+
+    # The GLUE table (bench_glue.py's results.md) closes the report, after the throughput lines.
+    bench_quality.report(tmp_path, {**steep, "glue": "Full fine-tuning (lr 1e-4):\n\n| task | a |\n"}, n_seeds=1)
+    report = (tmp_path / "results.md").read_text()
+    assert report.endswith("parameters\n\nFull fine-tuning (lr 1e-4):\n\n| task | a |\n"), report[-300:]
