@@ -138,7 +138,9 @@ def main() -> None:
 
     sections = [f"GLUE dev from {', '.join(args.checkpoint)} and from random initialization of "
                 f"{args.random_from or args.checkpoint[0]}'s architecture; SST-2 trained on {args.sst2_train_samples:,} examples; "
-                f"{time.perf_counter() - start:.0f} s wall-clock with {args.jobs} jobs."]
+                f"{sum(r['seconds'] for _, r in finished) / 60:.0f} minutes of fine-tuning summed over the cells "
+                f"({sum('reused' in r for _, r in finished)} of {len(finished)} cells read back from an earlier run), "
+                f"{time.perf_counter() - start:.0f} s wall-clock now with {args.jobs} jobs."]
     for method in args.methods:
         title = {"full": "Full fine-tuning (lr 1e-4)", "probe": "Linear probe (frozen encoder, lr 1e-3)"}[method]
         sections.append(f"{title}:\n\n{table(columns[method], args.tasks, len(args.seeds))}")
