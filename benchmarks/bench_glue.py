@@ -9,7 +9,9 @@ in bf16 where this core multiplies it faster (``--bf16 auto``); full fine-tuning
 encoder without fine-tuning's help) at 1e-3, over the same seeds. SST-2 trains on its first --sst2_train_samples
 examples (8,000 of 67,349) so that a cell costs minutes; every dev set is whole. A task's score is the GLUE one
 (``hf_pretrain.glue.score``: MRPC the mean of F1 and accuracy, STS-B of Pearson and Spearman, SST-2 accuracy), the
-average is over the three. Cells run --jobs at a time, each on one core.
+average is over the three. Cells run --jobs at a time, each on one core. A cell that a run of the same command
+finished (its ``cell.json``) is read back rather than trained again, so a table can be built in parts: the
+random-init column (``--inits random --random_from`` a folder of the same architecture) while the checkpoint pretrains.
 
 The far anchor, printed beside and not measured here: Google's BERT-Mini, the same 4 x 256 size fully pretrained
 (Turc et al., 2019, GLUE test sets): MRPC 81.1 F1 / 71.8 accuracy, SST-2 85.9, STS-B 75.4 Pearson (its score here).
