@@ -8,6 +8,7 @@ libraries then read their cache, and fail fast if the files are not in it.
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 from urllib.parse import urlsplit
@@ -21,6 +22,7 @@ from ..errors import HfPretrainError
 PROBE_TIMEOUT_SECONDS = 5.0
 
 
+@functools.cache  # once per endpoint and process: a run names its model in several places (type, config, weights)
 def _unreachable(endpoint: str) -> str | None:
     """Why ``endpoint`` cannot be reached (the socket's error), or None when it accepts a connection."""
     parts = urlsplit(endpoint)
