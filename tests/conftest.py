@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -24,7 +27,7 @@ if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
     os.environ.setdefault("OMP_NUM_THREADS",
                           str(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))))
 
-from .zygote import zygote_for  # noqa: E402 (after the thread count: it imports torch in its warm parent)
+from .zygote import Forked, zygote_for  # noqa: E402 (after the thread count: it imports torch in its warm parent)
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = ROOT.parent / "shared" / "data"
@@ -67,18 +70,83 @@ def tokenizer(corpus_file):
     return train_wordpiece_tokenizer(load_documents([str(corpus_file)])["text"], vocab_size=300)
 
 
+def recipe_env(**extra: str) -> dict[str, str]:
+    """The environment every recipe run gets: offline, and tokenizers' own threads off (the workers share 2 cores)."""
+    return {**os.environ, "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1", **extra}
+
+
 def run_recipe(*args: str, env: dict | None = None, launcher: list[str] | None = None, timeout: int = 600):
     """Run a recipe as a user would, in a fresh process; returns the CompletedProcess (stdout+stderr merged).
 
     A script run with this interpreter is forked from the worker's warm parent (``tests/zygote.py``), its imports
     done; a launcher, a ``-c`` probe or another environment gets a process of its own from the start."""
     command = [*(launcher or [sys.executable]), *args]
-    full_env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1", **(env or {})}
+    full_env = recipe_env(**(env or {}))
     if launcher is None and not env and args[0] != "-c" and (zygote := zygote_for(full_env)) is not None:
         return zygote.run(list(args), ROOT, timeout)
     return subprocess.run(
         command, cwd=ROOT, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout
     )
+
+
+def start_recipe(*args: str) -> subprocess.Popen | Forked:
+    """Start a run as a scheduler or a terminal starts a job (a process group of its own, SIGINT at its default:
+    pytest-xdist's workers ignore it, and children inherit that) and return at once, stdout and stderr merged; forked
+    like :func:`run_recipe`'s runs where it can be."""
+    if (zygote := zygote_for(recipe_env())) is not None:
+        return zygote.start(list(args), ROOT, session=True)
+    return subprocess.Popen([sys.executable, *args], cwd=ROOT, env=recipe_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+
+
+ACCELERATE = str(Path(sys.executable).parent / "accelerate")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _rank_env(rank: int, processes: int, port: int) -> dict[str, str]:
+    """What ``accelerate launch --multi_gpu --num_processes N --mixed_precision no --dynamo_backend no`` (torchrun,
+    one machine) puts in each trainer's environment, as its trainers print it."""
+    return {"RANK": str(rank), "LOCAL_RANK": str(rank), "GROUP_RANK": "0", "ROLE_RANK": str(rank),
+            "WORLD_SIZE": str(processes), "LOCAL_WORLD_SIZE": str(processes), "GROUP_WORLD_SIZE": "1",
+            "ROLE_WORLD_SIZE": str(processes), "ROLE_NAME": "default", "MASTER_ADDR": "127.0.0.1",
+            "MASTER_PORT": str(port), "OMP_NUM_THREADS": "1", "ACCELERATE_MIXED_PRECISION": "no",
+            "ACCELERATE_DYNAMO_BACKEND": "NO", "ACCELERATE_DYNAMO_MODE": "default",
+            "ACCELERATE_DYNAMO_USE_FULLGRAPH": "False", "ACCELERATE_DYNAMO_USE_REGIONAL_COMPILATION": "False"}
+
+
+def run_processes(*args: str, processes: int = 2, timeout: float = 300) -> subprocess.CompletedProcess:
+    """A run of ``processes`` processes on this machine over gloo, as ``accelerate launch --multi_gpu --num_processes
+    N`` starts it: each trainer forked from the warm parent with the environment that launcher gives it, their
+    outputs joined in rank order; when one fails the others are stopped (as torchrun does). The launcher itself is
+    run by the tests that are about it (two machines, its configs, a signal to its process group); without a
+    zygote, this is that launcher."""
+    port = free_port()
+    if (zygote := zygote_for(recipe_env())) is None:
+        return run_recipe("launch", "--multi_gpu", "--num_processes", str(processes), "--num_machines", "1",
+                          "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(port), *args,
+                          launcher=[ACCELERATE], timeout=int(timeout))
+    runs = [zygote.start(list(args), ROOT, env=_rank_env(rank, processes, port)) for rank in range(processes)]
+    deadline, timed_out = time.monotonic() + timeout, False
+    try:
+        while any(run.poll() is None for run in runs) and not any(run.returncode for run in runs):
+            if timed_out := time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+    finally:
+        for run in runs:
+            run.kill()
+            run.wait()
+    output = "".join(run.communicate()[0] for run in runs)
+    if timed_out:
+        raise subprocess.TimeoutExpired(runs[0].args, timeout, output=output)
+    returncode = next((run.returncode for run in runs if run.returncode), 0)
+    return subprocess.CompletedProcess(runs[0].args, returncode, stdout=output)
 
 
 HF_PRETRAIN = str(Path(sys.executable).parent / "hf-pretrain")  # the console script `make install` puts there

@@ -197,12 +197,14 @@ def test_embedded_default_corpus():
 def test_the_embedded_corpus_is_parsed_once_then_read_from_its_cache(tmp_path, monkeypatch):
     import ast
 
+    from datasets import Dataset
+
     from hf_pretrain.data import corpus
 
     sources = corpus._stdlib_sources()[:40]  # a part of the standard library, to keep each parse short
     monkeypatch.setattr(corpus, "_stdlib_sources", lambda: sources)
     first = list(stdlib_docstrings(cache_dir=tmp_path)["text"])
-    (cached,) = tmp_path.glob("stdlib_docstrings-*.json")
+    (cached,) = tmp_path.glob("stdlib_docstrings-*.arrow")
 
     def no_parsing(*args, **kwargs):
         raise AssertionError("the cached corpus was parsed again")
@@ -211,15 +213,17 @@ def test_the_embedded_corpus_is_parsed_once_then_read_from_its_cache(tmp_path, m
         patched.setattr(ast, "parse", no_parsing)
         assert list(stdlib_docstrings(cache_dir=tmp_path)["text"]) == first
 
-    cached.write_text('["half a wri')  # a torn file is parsed again and replaced
+    cached.write_bytes(cached.read_bytes()[:100])  # a torn file is parsed again and replaced
     assert list(stdlib_docstrings(cache_dir=tmp_path)["text"]) == first
-    assert json.loads(cached.read_text()) == first
+    assert Dataset.from_file(str(cached))["text"] == first
+    # Memory-mapped from the cache, so its fingerprint, and with it the cache of every map over it, is every run's.
+    assert stdlib_docstrings(cache_dir=tmp_path)._fingerprint == stdlib_docstrings(cache_dir=tmp_path)._fingerprint
     # Where the cache cannot be written, the corpus is still read.
     assert list(stdlib_docstrings(cache_dir=cached / "not-a-folder")["text"]) == first
     # A changed standard library (here: one source fewer) is another key: parsed again, cached beside the first.
     monkeypatch.setattr(corpus, "_stdlib_sources", lambda: sources[1:])
     assert list(stdlib_docstrings(cache_dir=tmp_path)["text"]) != first
-    assert len(list(tmp_path.glob("stdlib_docstrings-*.json"))) == 2
+    assert len(list(tmp_path.glob("stdlib_docstrings-*.arrow"))) == 2
 
 
 def test_docstrings_come_in_the_order_of_a_full_walk():

@@ -1,5 +1,6 @@
 """Several processes and several machines, simulated on this one as `accelerate launch` processes over gloo on
-127.0.0.1 (the only address here)."""
+127.0.0.1 (the only address here). A one-machine run that only compares against another is started as the launcher
+starts its trainers (``conftest.run_processes``); the launcher itself runs for two machines and for its configs."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import DEBUG, ROOT, run_recipe
+from .conftest import DEBUG, ROOT, run_processes, run_recipe
 
 pytestmark = pytest.mark.end_to_end
 
@@ -63,8 +64,7 @@ def _losses(out: Path) -> list[float]:
 
 def test_two_machines_train_what_one_machine_with_two_processes_trains(tmp_path):
     one, two = tmp_path / "one", tmp_path / "two"
-    single = subprocess.run(_launch(1, 0, _free_port(), one), cwd=ROOT, env=_env(), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, timeout=300)
+    single = run_processes(*_recipe(one))  # the trainers as the launcher starts them on one machine
     assert single.returncode == 0, single.stdout[-3000:]
 
     # Machine 1's process is its machine's main process but not the run's: it must take the tokenizer that global
@@ -108,7 +108,8 @@ def test_resuming_on_fewer_processes_keeps_the_global_batch_and_the_data_order(t
     flags = ("--lr_scheduler_type", "constant", "--save_steps", "2", "--tokenizer_name",
              str(ROOT / "tests" / "golden" / "debug_tokenizer"), "--config_overrides",
              "hidden_dropout_prob=0,attention_probs_dropout_prob=0")
-    _run(_launch(1, 0, _free_port(), elastic, *flags, "--max_steps", "2", "--per_device_train_batch_size", "8"))
+    first = run_processes(*_recipe(elastic, *flags, "--max_steps", "2", "--per_device_train_batch_size", "8"))
+    assert first.returncode == 0, first.stdout[-3000:]
     # Two processes x 8 sequences then; one process x 8 now: accumulation 2 makes the same 16 per step.
     # One process needs no launcher (a run without one is a one-process run): forked, its imports done.
     resumed = run_recipe(*_recipe(elastic, *flags, "--max_steps", "4", "--per_device_train_batch_size", "8"))

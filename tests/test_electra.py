@@ -14,7 +14,7 @@ from transformers import ElectraConfig
 from hf_pretrain.models.electra import build_electra, corrupt, gumbel_sample
 from hf_pretrain.constants import IGNORE_INDEX
 
-from .conftest import ROOT, run_recipe
+from .conftest import ROOT, run_processes, run_recipe
 
 pytestmark = pytest.mark.end_to_end
 
@@ -181,15 +181,10 @@ def test_resume_restores_both_models(electra_checkpoint, tmp_path):
 
 
 def test_two_process_bf16_run_with_accumulation_whole_words_and_isolated_documents(tmp_path):
-    from .test_end_to_end import _free_port
-
-    result = run_recipe(
-        "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
-        "--dynamo_backend", "no", "--main_process_port", str(_free_port()),
+    result = run_processes(
         "recipes/pretrain_electra.py", "--config", ELECTRA_DEBUG, "--max_steps", "4", "--eval_steps", "4",
         "--save_strategy", "no", "--logging_steps", "2", "--bf16", "--gradient_accumulation_steps", "2",
         "--isolate_documents", "--masking_unit", "whole_word", "--output_dir", str(tmp_path),
-        launcher=[str(Path(sys.executable).parent / "accelerate")],
     )
     assert result.returncode == 0, result.stdout[-3000:]
     card = (tmp_path / "README.md").read_text()

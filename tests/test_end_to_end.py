@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from transformers import BertConfig
 
-from .conftest import DEBUG, ROOT, run_recipe
+from .conftest import DEBUG, ROOT, run_processes, run_recipe
 from .hub_server import LoopbackHub
 
 pytestmark = pytest.mark.end_to_end
@@ -347,17 +347,14 @@ def test_span_masking_on_isolated_documents_with_full_logits(tmp_path):
 
 
 def test_two_process_ddp_over_gloo(tmp_path, glue_dir):
-    result = _ok(run_recipe(
-        # accelerate's --cpu launcher only spawns several processes through MPI; --multi_gpu uses torchrun,
-        # which on a machine without GPUs gives a CPU process group over gloo.
-        "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
-        "--dynamo_backend", "no", "--main_process_port", str(_free_port()),
+    result = _ok(run_processes(
+        # Two trainers as `accelerate launch --multi_gpu` starts them (torchrun; gloo on a machine without GPUs).
         # SpanBERT's objective: a training-only head beside the encoder, two weighted losses, under DDP.
         PRETRAIN, "--config", DEBUG, "--objective", "mlm_sbo", "--objective_weights", "sbo=0.5",
         "--max_steps", "4", "--eval_steps", "4", "--save_strategy", "no", "--logging_steps", "2",
         # The probe runs on the main process only, at a logging step: the other process must not wait for it.
         "--probe_tasks", "mrpc", "--probe_every", "2", "--glue_dir", str(glue_dir),
-        "--output_dir", str(tmp_path), launcher=[str(Path(sys.executable).parent / "accelerate")], timeout=300,
+        "--output_dir", str(tmp_path),
     ))
     state = json.loads((tmp_path / "trainer_state.json").read_text())
     assert state["global_step"] == 4

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT, run_recipe
+from .conftest import ROOT, run_recipe, start_recipe
 from .test_faults import ACCELERATE, RECIPES, TOKENIZER, _batches, _env, _losses
 
 pytestmark = [pytest.mark.end_to_end, pytest.mark.faults]
@@ -23,7 +23,10 @@ pytestmark = [pytest.mark.end_to_end, pytest.mark.faults]
 
 def _start(command: list[str], out: Path) -> subprocess.Popen:
     """A run in its own process group (a scheduler's job, a terminal's foreground), SIGINT at its default (pytest-
-    xdist's workers ignore it, and children inherit that)."""
+    xdist's workers ignore it, and children inherit that). A recipe run by this interpreter is forked as
+    :func:`.conftest.start_recipe` forks it; a launcher gets a process of its own."""
+    if command[0] == sys.executable:
+        return start_recipe(*command[1:])
     return subprocess.Popen(command, cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 

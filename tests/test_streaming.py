@@ -4,20 +4,17 @@ the stream position a checkpoint saves (with SIGKILL, as the other fault tests).
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from itertools import islice
 from pathlib import Path
 
 import pytest
 
-from .conftest import DEBUG, ROOT, run_recipe, synthetic_documents
+from .conftest import DEBUG, ROOT, run_processes, run_recipe, synthetic_documents
 
 pytestmark = pytest.mark.end_to_end
 
 TOKENIZER = str(ROOT / "tests" / "golden" / "debug_tokenizer")
-ACCELERATE = str(Path(sys.executable).parent / "accelerate")
 
 
 @pytest.fixture(scope="module")
@@ -189,18 +186,9 @@ def test_a_hub_dataset_streams_file_by_file_and_resumes_exactly(shards, referenc
 
 
 def test_two_processes_stream_their_own_files_and_save_where_each_stands(shards, debug_tokenizer, tmp_path):
-    import socket
-
     from hf_pretrain.data.streaming import StreamState, stream_dataset, stream_position
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    command = [ACCELERATE, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision",
-               "no", "--dynamo_backend", "no", "--main_process_port", str(port),
-               *_command(shards, tmp_path, "--max_steps", "4", "--save_steps", "2")]
-    result = subprocess.run(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            timeout=300, env={**os.environ, "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1"})
+    result = run_processes(*_command(shards, tmp_path, "--max_steps", "4", "--save_steps", "2"))
     assert result.returncode == 0, result.stdout[-3000:]
     files = [str(p) for p in shards]
     for rank, own in ((0, {0, 2}), (1, {1, 3})):

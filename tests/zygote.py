@@ -23,21 +23,30 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 
-_PARENT = r'''
-import atexit, json, os, pkgutil, runpy, sys, traceback
+_PARENT = r"""
+import atexit, json, os, pkgutil, runpy, signal, sys, traceback
 
 import hf_pretrain, peft, transformers
 for module in pkgutil.walk_packages(hf_pretrain.__path__, "hf_pretrain."):
     __import__(module.name)
 for name in ("bert", "roberta", "modernbert", "electra"):
     __import__(f"transformers.models.{name}.modeling_{name}")
+# What every run's report (its figures) and tokenizer load would otherwise import, in each forked run afresh.
+import matplotlib.backends.backend_agg, PIL.Image, transformers.models.bert.tokenization_bert
+PIL.Image.init()
 
 
 def child(request):
     code = 1
     try:
+        if request["session"]:
+            os.setsid()  # a process group of its own, as a scheduler's job or a terminal's foreground has
+            # SIGINT as a fresh interpreter has it (the worker ignores it, and a fork inherits that).
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+        os.environ.update(request["env"])
         output = os.open(request["output"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
         os.dup2(output, 1)
         os.dup2(output, 2)
@@ -62,18 +71,60 @@ def child(request):
         os._exit(code)
 
 
+def reply(message):
+    print(json.dumps(message), flush=True)  # flushed before the next fork, or a child would inherit it
+
+
 for line in sys.stdin:
     request = json.loads(line)
-    pid = os.fork()
-    if pid == 0:
-        child(request)
-    print(json.dumps({"pid": pid}), flush=True)  # flushed before the next fork, or a child would inherit it
-    print(json.dumps({"returncode": os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])}), flush=True)
-'''
+    if request["op"] == "start":
+        pid = os.fork()
+        if pid == 0:
+            child(request)
+        reply({"pid": pid})
+    else:  # "wait": the run's exit status, or None while it runs (when not asked to block)
+        pid, status = os.waitpid(request["pid"], 0 if request["block"] else os.WNOHANG)
+        reply({"returncode": os.waitstatus_to_exitcode(status) if pid else None})
+"""
+
+
+class Forked:
+    """A run forked by the zygote, answering as the parts of ``subprocess.Popen`` the tests use (``stdout`` and
+    ``stderr`` merged, read once it ended). The zygote is its parent, so it is the zygote that reaps it."""
+
+    def __init__(self, zygote: "Zygote", args: list[str], pid: int, output: str):
+        self.zygote, self.args, self.pid, self.output = zygote, args, pid, output
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            self.returncode = self.zygote._wait(self.pid, block=False)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        if timeout is None:
+            if self.returncode is None:
+                self.returncode = self.zygote._wait(self.pid, block=True)
+            return self.returncode
+        deadline = time.monotonic() + timeout
+        while self.poll() is None:
+            if time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(self.args, timeout)
+            time.sleep(0.05)
+        return self.returncode
+
+    def communicate(self, timeout: float | None = None) -> tuple[str, None]:
+        self.wait(timeout)
+        return Path(self.output).read_text(errors="replace"), None
+
+    def kill(self) -> None:
+        if self.returncode is None:
+            os.kill(self.pid, signal.SIGKILL)
 
 
 class Zygote:
-    """One warm parent per pytest worker; :meth:`run` answers as ``subprocess.run`` with merged output does."""
+    """One warm parent per pytest worker. :meth:`run` answers as ``subprocess.run`` with merged output does;
+    :meth:`start` as ``subprocess.Popen`` does, for a run the test signals or watches while it trains."""
 
     def __init__(self, env: dict[str, str]):
         self.env = env
@@ -82,33 +133,49 @@ class Zygote:
         self.outputs = tempfile.mkdtemp(prefix="zygote-")
         atexit.register(self.close)
 
+    def start(self, argv: list[str], cwd: Path, env: dict[str, str] | None = None, session: bool = False) -> Forked:
+        """Fork a run of the script ``argv[0]``; ``env`` is added to the zygote's environment (variables read when
+        a run starts, not when a module is imported: ranks, ports); ``session``: a process group of its own, SIGINT
+        at Python's default."""
+        descriptor, output = tempfile.mkstemp(suffix=".log", dir=self.outputs)
+        os.close(descriptor)
+        self._send({"op": "start", "argv": argv, "cwd": str(cwd), "output": output, "env": env or {},
+                    "session": session})
+        return Forked(self, [sys.executable, *argv], self._reply()["pid"], output)
+
     def run(self, argv: list[str], cwd: Path, timeout: float) -> subprocess.CompletedProcess:
-        output = os.path.join(self.outputs, "run.log")
-        self.process.stdin.write(json.dumps({"argv": argv, "cwd": str(cwd), "output": output}) + "\n")
-        self.process.stdin.flush()
-        pid = json.loads(self._reply())["pid"]
+        run = self.start(argv, cwd)
         timed_out = threading.Event()
 
         def kill() -> None:
             timed_out.set()
-            os.kill(pid, signal.SIGKILL)
+            run.kill()
 
         timer = threading.Timer(timeout, kill)
         timer.start()
         try:
-            returncode = json.loads(self._reply())["returncode"]
+            run.wait()
         finally:
             timer.cancel()
-        stdout = Path(output).read_text(errors="replace")
+        stdout, _ = run.communicate()
+        os.unlink(run.output)
         if timed_out.is_set():
-            raise subprocess.TimeoutExpired([sys.executable, *argv], timeout, output=stdout)
-        return subprocess.CompletedProcess([sys.executable, *argv], returncode, stdout=stdout)
+            raise subprocess.TimeoutExpired(run.args, timeout, output=stdout)
+        return subprocess.CompletedProcess(run.args, run.returncode, stdout=stdout)
 
-    def _reply(self) -> str:
+    def _wait(self, pid: int, block: bool) -> int | None:
+        self._send({"op": "wait", "pid": pid, "block": block})
+        return self._reply()["returncode"]
+
+    def _send(self, request: dict) -> None:
+        self.process.stdin.write(json.dumps(request) + "\n")
+        self.process.stdin.flush()
+
+    def _reply(self) -> dict:
         line = self.process.stdout.readline()
         if not line:
             raise RuntimeError(f"the zygote process ended (exit status {self.process.wait()})")
-        return line
+        return json.loads(line)
 
     def close(self) -> None:
         if self.process.poll() is None:

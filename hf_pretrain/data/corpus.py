@@ -404,25 +404,32 @@ def stdlib_docstrings(cache_dir: str | os.PathLike | None = None) -> Dataset:
     preset, so the texts are kept in ``cache_dir`` (default: a ``hf_pretrain`` folder in ``datasets``' cache,
     ``HF_DATASETS_CACHE``), keyed by the Python version and the sources' sizes and modification times: a changed
     standard library is parsed again. Nothing is cached where that folder cannot be written.
+
+    The cache is an Arrow file, memory-mapped as ``datasets``' own caches are: the dataset then has a fingerprint
+    that is the same in every run, so the tokenization that follows is cached too (``datasets.Dataset.map``), as
+    for any file-backed corpus.
     """
     sources = _stdlib_sources()
     key = hashlib.sha256(json.dumps(
         [_STDLIB_CORPUS_VERSION, sys.version, *((p, s.st_size, s.st_mtime_ns) for p in sources for s in [os.stat(p)])]
     ).encode()).hexdigest()[:16]
-    cache = Path(cache_dir or Path(datasets.config.HF_DATASETS_CACHE) / "hf_pretrain") / f"stdlib_docstrings-{key}.json"
+    cache = Path(cache_dir or Path(datasets.config.HF_DATASETS_CACHE) / "hf_pretrain") / f"stdlib_docstrings-{key}.arrow"
     try:
-        texts = json.loads(cache.read_text(encoding="utf-8"))
-    except (OSError, ValueError):  # absent, or unreadable: parse again
-        texts = _extract_stdlib_docstrings(sources)
-        try:
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            # Written aside, then renamed: processes launched together never read each other's half-written file.
-            partial = cache.with_suffix(f".{os.getpid()}.tmp")
-            partial.write_text(json.dumps(texts), encoding="utf-8")
-            os.replace(partial, cache)
-        except OSError:
-            pass
-    return Dataset.from_dict({"text": texts})
+        return Dataset.from_file(str(cache))
+    except (OSError, pa.ArrowInvalid):  # absent, or torn: parse again
+        pass
+    texts = _extract_stdlib_docstrings(sources)
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        # Written aside, then renamed: processes launched together never read each other's half-written file.
+        partial = cache.with_suffix(f".{os.getpid()}.tmp")
+        table = pa.table({"text": pa.array(texts, pa.string())})
+        with pa.OSFile(str(partial), "wb") as sink, pa.ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(table)
+        os.replace(partial, cache)
+        return Dataset.from_file(str(cache))
+    except OSError:
+        return Dataset.from_dict({"text": texts})
 
 
 def load_corpus(
