@@ -7,10 +7,16 @@ nothing (no torch operation, no thread), and forks a child per run. The child is
 -- its own pid, memory, working directory, ``sys.argv``, merged stdout and stderr, exit status, atexit handlers
 -- which runs the script as ``__main__`` from its first line; only the imports were already done.
 
+A test that signals or watches a run while it trains starts it (:meth:`Zygote.start`, a ``Popen``-like handle;
+``session``: a process group of its own and SIGINT at Python's default, as a job has them), and the trainers of a
+several-process run are forked with the variables the launcher would give each (rank, world size, the rendezvous
+port: read when the run starts, so they can be added after the imports; ``conftest.run_processes``).
+
 Where a run could see a difference, it gets a real ``subprocess`` instead: another environment (modules such as
-``huggingface_hub`` read variables like ``HF_ENDPOINT`` when imported), a launcher (``accelerate launch``), and
+``huggingface_hub`` read variables like ``HF_ENDPOINT`` when imported), a launcher when it is what the test is about
+(``accelerate launch`` over two machines, its config files, a signal to its process group, one SIGKILL), and
 ``python -c`` probes (those check what loads *without* hf_pretrain). ``HF_PRETRAIN_TEST_FRESH_PROCESSES=1`` turns
-the zygote off altogether.
+the zygote off altogether (the several-process runs then go through ``accelerate launch``).
 """
 
 from __future__ import annotations
