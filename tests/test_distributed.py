@@ -6,25 +6,19 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from .conftest import DEBUG, ROOT, run_processes, run_recipe
+from .conftest import DEBUG, ROOT, free_port, run_processes, run_recipe
 
 pytestmark = pytest.mark.end_to_end
 
 ACCELERATE = str(Path(sys.executable).parent / "accelerate")
 PRETRAIN = "recipes/pretrain_bert.py"
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _launch(machines: int, machine_rank: int, port: int, out: Path, *flags: str, processes: int = 2) -> list[str]:
@@ -69,7 +63,7 @@ def test_two_machines_train_what_one_machine_with_two_processes_trains(tmp_path)
 
     # Machine 1's process is its machine's main process but not the run's: it must take the tokenizer that global
     # rank 0 trains (over the process group, as machines without a shared file system would), not look for it.
-    port = _free_port()
+    port = free_port()
     machines = [subprocess.Popen(_launch(2, rank, port, two), cwd=ROOT, env=_env(), stdout=subprocess.PIPE,
                                  stderr=subprocess.STDOUT, text=True) for rank in (0, 1)]
     outputs = [machine.communicate(timeout=300)[0] for machine in machines]
@@ -140,7 +134,7 @@ def test_the_accelerate_configs_parse_and_fsdp_on_a_cpu_says_it_runs_as_ddp(tmp_
 
     # accelerate turns FSDP on for accelerator devices only: on this CPU the run is DDP, and says so.
     command = [ACCELERATE, "launch", "--config_file", str(configs["fsdp2"]), "--mixed_precision", "no",
-               "--main_process_port", str(_free_port()), PRETRAIN, "--config", DEBUG, "--objective", "mlm",
+               "--main_process_port", str(free_port()), PRETRAIN, "--config", DEBUG, "--objective", "mlm",
                "--max_steps", "2", "--eval_strategy", "no", "--save_strategy", "no", "--tokenizer_name",
                str(ROOT / "tests" / "golden" / "debug_tokenizer"), "--output_dir", str(tmp_path)]
     output = _run(command)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +12,7 @@ from pathlib import Path
 import pytest
 from transformers import BertConfig
 
-from .conftest import DEBUG, ROOT, run_processes, run_recipe
+from .conftest import DEBUG, ROOT, free_port, run_processes, run_recipe
 from .hub_server import LoopbackHub
 
 pytestmark = pytest.mark.end_to_end
@@ -369,11 +368,6 @@ def test_two_process_ddp_over_gloo(tmp_path, glue_dir):
     assert config["architectures"] == ["BertForMaskedLM"]  # the SBO head is training-only
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @pytest.mark.faults
 def test_push_to_hub_sends_model_tokenizer_and_card_never_the_token(tmp_path, glue_dir):
@@ -409,7 +403,7 @@ def test_finetune_pushes_the_classifier(checkpoint, glue_dir, tmp_path):
 
 @pytest.mark.faults
 def test_unreachable_hub_fails_before_training(tmp_path):
-    env = {"HF_ENDPOINT": f"http://127.0.0.1:{_free_port()}", "HF_HUB_OFFLINE": "0"}
+    env = {"HF_ENDPOINT": f"http://127.0.0.1:{free_port()}", "HF_HUB_OFFLINE": "0"}
     result = run_recipe(PRETRAIN, "--config", DEBUG, "--output_dir", str(tmp_path / "model"), "--push_to_hub",
                         "--hub_model_id", "user/x", env=env, timeout=120)
     assert result.returncode == 2

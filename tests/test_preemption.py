@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT, run_recipe, start_recipe
+from .conftest import ROOT, free_port, run_recipe, start_recipe
 from .test_faults import ACCELERATE, RECIPES, TOKENIZER, _batches, _env, _losses
 
 pytestmark = [pytest.mark.end_to_end, pytest.mark.faults]
@@ -96,7 +96,7 @@ def test_a_second_ctrl_c_stops_at_once(tmp_path):
 def test_two_processes_stop_at_the_same_step_on_a_signal(tmp_path):
     # torchrun (accelerate launch --multi_gpu) and its two trainers all get the signal, as from a scheduler.
     command = [ACCELERATE, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision",
-               "no", "--dynamo_backend", "no", "--main_process_port", str(_free_port()),
+               "no", "--dynamo_backend", "no", "--main_process_port", str(free_port()),
                *_long_command(tmp_path, "--max_steps", "100000")]
     process = _start(command, tmp_path)
     _wait_for_step(process, tmp_path, 6, rank=1)
@@ -109,11 +109,6 @@ def test_two_processes_stop_at_the_same_step_on_a_signal(tmp_path):
         records = (tmp_path / "sequence_ids" / f"rank-{rank}.jsonl").read_text().splitlines()
         assert max(json.loads(line)["step"] for line in records) == stopped
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_a_live_run_s_output_dir_is_refused_and_a_killed_run_s_lock_taken_over(tmp_path):
