@@ -176,9 +176,12 @@ def test_output_dir_a_file_under_a_file_or_read_only_is_one_line(command, tmp_pa
 
 def test_ctrl_c_during_prepare_says_what_it_left(tmp_path):
     out = tmp_path / "prepared"
+    # SIGINT at its default, as a terminal's foreground job has it: a worker that ignores it (as xdist's may, and
+    # anything started in the background by a shell does) would pass that on, and the Ctrl-C would never arrive.
     process = subprocess.Popen([HF_PRETRAIN, "prepare", "--train_file", str(_corpus(tmp_path / "corpus", 3000)),
                                 "--output_dir", str(out), "--vocab_size", "300"], cwd=ROOT, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+                               stderr=subprocess.PIPE, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
     while not (out / ".cache").exists() and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)  # its work folder: the preparation is under way
