@@ -89,13 +89,13 @@ def run_recipe(*args: str, env: dict | None = None, launcher: list[str] | None =
     )
 
 
-def start_recipe(*args: str) -> subprocess.Popen | Forked:
-    """Start a run as a scheduler or a terminal starts a job (a process group of its own, SIGINT at its default:
-    pytest-xdist's workers ignore it, and children inherit that) and return at once, stdout and stderr merged; forked
-    like :func:`run_recipe`'s runs where it can be."""
-    if (zygote := zygote_for(recipe_env())) is not None:
+def start_recipe(*args: str, launcher: list[str] | None = None) -> subprocess.Popen | Forked:
+    """Start a run as a scheduler or a terminal starts a job (a process group of its own, SIGINT at its default: a
+    worker that ignores it, as one started in the background by a shell does, would pass that on) and return at
+    once, stdout and stderr merged; forked like :func:`run_recipe`'s runs where it can be (not a launcher)."""
+    if launcher is None and (zygote := zygote_for(recipe_env())) is not None:
         return zygote.start(list(args), ROOT, session=True)
-    return subprocess.Popen([sys.executable, *args], cwd=ROOT, env=recipe_env(), stdout=subprocess.PIPE,
+    return subprocess.Popen([*(launcher or [sys.executable]), *args], cwd=ROOT, env=recipe_env(), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, start_new_session=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 

@@ -5,14 +5,13 @@ starts its trainers (``conftest.run_processes``); the launcher itself runs for t
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from .conftest import DEBUG, ROOT, free_port, run_processes, run_recipe
+from .conftest import DEBUG, ROOT, free_port, recipe_env, run_processes, run_recipe
 
 pytestmark = pytest.mark.end_to_end
 
@@ -36,14 +35,10 @@ def _recipe(out: Path, *flags: str) -> list[str]:
 
 
 def _run(command: list[str]) -> str:
-    result = subprocess.run(command, cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    result = subprocess.run(command, cwd=ROOT, env=recipe_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             timeout=300)
     assert result.returncode == 0, result.stdout[-3000:]
     return result.stdout
-
-
-def _env() -> dict:
-    return {**os.environ, "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1"}
 
 
 def _sequences(out: Path, rank: int) -> list[list[int]]:
@@ -64,7 +59,7 @@ def test_two_machines_train_what_one_machine_with_two_processes_trains(tmp_path)
     # Machine 1's process is its machine's main process but not the run's: it must take the tokenizer that global
     # rank 0 trains (over the process group, as machines without a shared file system would), not look for it.
     port = free_port()
-    machines = [subprocess.Popen(_launch(2, rank, port, two), cwd=ROOT, env=_env(), stdout=subprocess.PIPE,
+    machines = [subprocess.Popen(_launch(2, rank, port, two), cwd=ROOT, env=recipe_env(), stdout=subprocess.PIPE,
                                  stderr=subprocess.STDOUT, text=True) for rank in (0, 1)]
     outputs = [machine.communicate(timeout=300)[0] for machine in machines]
     for machine, output in zip(machines, outputs):

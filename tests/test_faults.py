@@ -17,7 +17,7 @@ import torch
 
 from hf_pretrain.errors import HfPretrainError
 
-from .conftest import DEBUG, ROOT, run_recipe, start_recipe, tmpfs
+from .conftest import DEBUG, ROOT, recipe_env, run_recipe, start_recipe, tmpfs
 
 pytestmark = [pytest.mark.end_to_end, pytest.mark.faults]
 
@@ -36,10 +36,6 @@ def _command(recipe: str, out: Path, launcher: bool = True) -> list[str]:
     """The run, through ``accelerate launch`` (or not: a process forked as the recipes' tests fork them)."""
     return [*(LAUNCH if launcher else []), *RECIPES[recipe], "--tokenizer_name", TOKENIZER, "--max_steps", str(STEPS), "--save_steps", "5",
             "--logging_steps", "1", "--eval_strategy", "no", "--log_sequence_ids", "--output_dir", str(out)]
-
-
-def _env() -> dict:
-    return {**os.environ, "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1"}
 
 
 def _batches(out: Path) -> dict[tuple[int, int], list[int]]:
@@ -63,7 +59,7 @@ def _kill_at_step(command: list[str], out: Path, step: int, timeout: float = 300
     if command[0] == sys.executable and not env:
         process = start_recipe(*command[1:])
     else:
-        process = subprocess.Popen(command, cwd=ROOT, env={**_env(), **(env or {})}, stdout=subprocess.DEVNULL,
+        process = subprocess.Popen(command, cwd=ROOT, env=recipe_env(**(env or {})), stdout=subprocess.DEVNULL,
                                    stderr=subprocess.DEVNULL, start_new_session=True)
     log = out / "sequence_ids" / "rank-0.jsonl"
     deadline = time.monotonic() + timeout

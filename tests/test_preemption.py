@@ -16,19 +16,17 @@ from pathlib import Path
 import pytest
 
 from .conftest import ROOT, free_port, run_recipe, start_recipe
-from .test_faults import ACCELERATE, RECIPES, TOKENIZER, _batches, _env, _losses
+from .test_faults import ACCELERATE, RECIPES, TOKENIZER, _batches, _losses
 
 pytestmark = [pytest.mark.end_to_end, pytest.mark.faults]
 
 
 def _start(command: list[str], out: Path) -> subprocess.Popen:
-    """A run in its own process group (a scheduler's job, a terminal's foreground), SIGINT at its default (pytest-
-    xdist's workers ignore it, and children inherit that). A recipe run by this interpreter is forked as
-    :func:`.conftest.start_recipe` forks it; a launcher gets a process of its own."""
+    """A run in its own process group, SIGINT at its default (:func:`.conftest.start_recipe`): a recipe run by this
+    interpreter is forked, a launcher gets a process of its own."""
     if command[0] == sys.executable:
         return start_recipe(*command[1:])
-    return subprocess.Popen(command, cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    return start_recipe(*command[1:], launcher=command[:1])
 
 
 def _wait_for_step(process: subprocess.Popen, out: Path, step: int, rank: int = 0, timeout: float = 300) -> None:
@@ -108,7 +106,6 @@ def test_two_processes_stop_at_the_same_step_on_a_signal(tmp_path):
     for rank in (0, 1):  # both trained up to that step and not beyond
         records = (tmp_path / "sequence_ids" / f"rank-{rank}.jsonl").read_text().splitlines()
         assert max(json.loads(line)["step"] for line in records) == stopped
-
 
 
 def test_a_live_run_s_output_dir_is_refused_and_a_killed_run_s_lock_taken_over(tmp_path):
