@@ -81,21 +81,31 @@ def _kill_at_step(command: list[str], out: Path, step: int, timeout: float = 300
 def _wait_until_the_group_is_gone(group: int, timeout: float = 60) -> None:
     """``wait()`` returns when the launcher is reaped; the trainer it started, killed with it, may still be exiting
     (and holding the output folder's lock) for a moment, and a rerun started at once is rightly refused. Wait until
-    no live process of the group is left (an exited one not yet reaped holds nothing)."""
+    no thread of the group is alive. A process's main thread shows as a zombie while its other threads (torch's
+    pools) are still exiting, and those hold its open files, the lock among them: so every thread counts."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        alive = []
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[2]) == group and fields[0] != "Z":  # the process group, the state
-                alive.append(stat.parent.name)
+        alive = [pid for pid in _group(group) if any(state not in ("Z", "X") for state in _thread_states(pid))]
         if not alive:
             return
         time.sleep(0.05)
     pytest.fail(f"processes {alive} of the killed run are still alive after {timeout} s")
+
+
+def _stat(path: Path) -> list[str]:
+    """/proc/.../stat's fields after the command name (state, ppid, pgrp, ...); [] when the task is gone."""
+    try:
+        return path.read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return []
+
+
+def _group(group: int) -> list[str]:
+    return [stat.parent.name for stat in Path("/proc").glob("[0-9]*/stat") if (f := _stat(stat)) and int(f[2]) == group]
+
+
+def _thread_states(pid: str) -> list[str]:
+    return [f[0] for stat in Path(f"/proc/{pid}/task").glob("*/stat") if (f := _stat(stat))]
 
 
 @pytest.mark.parametrize("recipe", ["bert", "electra"])
