@@ -12,7 +12,7 @@ GLUE_DIR ?= ../shared/data/glue
 SEEDS ?= 1
 ARGS ?=
 
-.PHONY: install prepare pretrain finetune-glue test docs bench bench-quality bench-glue bench-objectives bench-adaptation faults clean
+.PHONY: install prepare pretrain finetune-glue test docs bench bench-quality bench-glue bench-objectives bench-clm bench-adaptation faults clean
 
 install:
 	python3 -m venv $(VENV)
@@ -54,8 +54,13 @@ bench-quality:
 bench-glue:
 	$(PY) benchmarks/bench_glue.py --checkpoint $(CKPT) --glue_dir $(GLUE_DIR) $(ARGS)
 
-bench-objectives:  # every objective's tokens/s; SOP and SBO vs MLM, CLM vs run_clm.py's way, 8 minutes each (about 1 hour)
+bench-objectives:  # every objective's tokens/s; SOP and SBO vs MLM, 8 minutes each (about 1 hour)
 	$(PY) benchmarks/bench_objectives.py --train_file $(CORPUS) --glue_dir $(GLUE_DIR) $(ARGS)
+
+# Causal LM per compute (about 35 minutes, both cores): the clm_budget preset vs the run_clm.py way, 30 minutes each
+# side by side, perplexity at 4, 8, 15 and 30 minutes; then the cost of document isolation in tokens/s.
+bench-clm:
+	$(PY) benchmarks/bench_clm.py --train_file $(CORPUS) $(ARGS)
 
 bench-adaptation:  # full fine-tuning, linear probe and LoRA on MRPC, pretrained vs random init, 3 seeds
 	$(PY) benchmarks/bench_adaptation.py --checkpoint $(CKPT) --glue_dir $(GLUE_DIR) $(ARGS)

@@ -10,15 +10,10 @@ same wall-clock time on this machine.
   is up) but lr 1e-3, each for the same number of minutes on one core; then the validation MLM loss and accuracy on the
   same held-out rows (masked once at 15 %, as `bench_quality.py` makes them) and MRPC dev from each checkpoint over
   seeds.
-- **CLM against the run_clm.py way**: ours is `--objective clm` (Llama 4 x 256, isolated documents, the same
-  settings as above); plain HF is run_clm.py's way: each document tokenized whole, `group_texts` into 128-token
-  blocks, labels = inputs, `default_data_collator`, the same `LlamaForCausalLM`, AdamW at lr 1e-3, batch 32, bf16,
-  linear decay over the steps a short probe says the time holds (+10 %). Both are scored on the same held-out
-  documents, each cut into 128-token windows that start at a document's beginning or continue it (no window spans
-  two documents): validation perplexity over every next-token prediction.
+- Causal LM against run_clm.py's way is `bench_clm.py`'s (`make bench-clm`).
 
 Two runs at a time, one core each: SOP beside MLM; SBO beside MLM with the same span masking (what the boundary
-objective adds beyond its masking); our CLM beside plain HF's; the throughput runs in pairs; MRPC in pairs.
+objective adds beyond its masking); the throughput runs in pairs; MRPC in pairs.
 
     python benchmarks/bench_objectives.py --train_file ../shared/data/wikipedia --minutes 8
 """
@@ -27,14 +22,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_quality  # noqa: E402  (the shared data: documents, the 16k tokenizer, the masked validation rows)
@@ -111,95 +103,7 @@ def throughput(work: Path, args: argparse.Namespace) -> dict:
     return results
 
 
-# --- plain HF causal LM (run_clm.py's way) ----------------------------------------------------------------------------
-
-
-def llama_config(tokenizer):
-    from transformers import LlamaConfig
-
-    budget = bench_quality.parse_budget()
-    return LlamaConfig(vocab_size=len(tokenizer), hidden_size=budget["hidden_size"],
-                       num_hidden_layers=budget["num_hidden_layers"], num_attention_heads=budget["num_attention_heads"],
-                       intermediate_size=704, max_position_embeddings=SEQ, pad_token_id=tokenizer.pad_token_id,
-                       bos_token_id=tokenizer.cls_token_id, eos_token_id=tokenizer.sep_token_id)
-
-
-def run_plain_clm(work: Path, args: argparse.Namespace) -> None:
-    from transformers import (LlamaForCausalLM, Trainer, TrainerCallback, TrainingArguments, default_data_collator,
-                              set_seed)
-
-    from hf_pretrain import load_tokenizer
-
-    torch.set_num_threads(1)
-    tokenizer = load_tokenizer(str(work / "tokenizer"))
-    blocks = bench_quality.plain_hf_blocks(work, tokenizer, labels=True, return_token_type_ids=False)
-    set_seed(0)
-    steps = int(1.1 * bench_quality.probe_steps(LlamaForCausalLM(llama_config(tokenizer)), blocks,
-                                                default_data_collator, args.minutes * 60, bf16=True))
-    set_seed(0)
-    model = LlamaForCausalLM(llama_config(tokenizer))
-
-    class StopAtTime(TrainerCallback):  # the same training minutes as ours
-        def on_train_begin(self, a, state, control, **kwargs):
-            self.start = time.perf_counter()
-
-        def on_step_end(self, a, state, control, **kwargs):
-            if time.perf_counter() - self.start >= args.minutes * 60:
-                control.should_training_stop = True
-
-    training_args = TrainingArguments(
-        output_dir=str(work / "clm_hf"), per_device_train_batch_size=32, learning_rate=1e-3, max_steps=steps,
-        lr_scheduler_type="linear", warmup_steps=0.05, weight_decay=0.01, bf16=True, use_cpu=True, logging_steps=50,
-        save_strategy="no", report_to="none", include_num_input_tokens_seen="non_padding",
-        dataloader_pin_memory=False, seed=0,
-    )
-    trainer = Trainer(model=model, args=training_args, train_dataset=blocks, data_collator=default_data_collator,
-                      callbacks=[StopAtTime()])
-    trainer.train()
-    trainer.save_model(str(work / "clm_hf"))
-    tokenizer.save_pretrained(str(work / "clm_hf"))
-    (work / "clm_hf" / "run.json").write_text(json.dumps({
-        "steps": trainer.state.global_step, "scheduled_steps": steps, "tokens": int(trainer.state.num_input_tokens_seen),
-    }))
-
-
 # --- scoring -----------------------------------------------------------------------------------------------------------
-
-
-def causal_windows(work: Path) -> list[torch.Tensor]:
-    """Held-out documents cut into windows of at most 128 tokens, none spanning two documents, as batches."""
-    from datasets import load_from_disk
-
-    from hf_pretrain import load_tokenizer
-
-    tokenizer = load_tokenizer(str(work / "tokenizer"))
-    windows = []
-    for text in load_from_disk(str(work / "documents"))["validation"]["text"]:
-        ids = tokenizer(text)["input_ids"]
-        windows += [ids[i : i + SEQ] for i in range(0, len(ids) - 1, SEQ) if len(ids[i : i + SEQ]) > 1]
-    windows.sort(key=len)  # batches of one length, without padding
-    batches, current = [], []
-    for window in windows:
-        if current and (len(window) != len(current[0]) or len(current) == 32):
-            batches.append(torch.tensor(current))
-            current = []
-        current.append(window)
-    return batches + [torch.tensor(current)]
-
-
-@torch.no_grad()
-def perplexity(folder: Path, batches: list[torch.Tensor]) -> float:
-    from transformers import AutoModelForCausalLM
-
-    model = AutoModelForCausalLM.from_pretrained(str(folder)).eval()
-    nll = count = 0.0
-    for input_ids in batches:
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            logits = model(input_ids=input_ids).logits.float()
-        nll += torch.nn.functional.cross_entropy(logits[:, :-1].flatten(0, 1), input_ids[:, 1:].flatten(),
-                                                 reduction="sum").item()
-        count += input_ids[:, 1:].numel()
-    return math.exp(nll / count)
 
 
 def masked_lm_scores(folder: Path, work: Path) -> tuple[float, float]:
@@ -237,13 +141,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--vocab_size", type=int, default=16384)
     parser.add_argument("--max_documents", type=int, default=None, help="a smaller corpus (quick runs)")
-    parser.add_argument("--plain_clm", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     work = Path(args.output_dir)
-    if args.plain_clm:
-        run_plain_clm(work, args)
-        return
-
     work.mkdir(parents=True, exist_ok=True)
     if not (work / "validation").is_dir():
         bench_quality.prepare(work, args)
@@ -261,13 +160,6 @@ def main() -> None:
               for name in ("mlm", "mlm_sop")}, work)
         results.update({name: trained(work / name) for name in ("mlm", "mlm_sop")})
         save()
-    if "clm" not in results:  # ours beside the run_clm.py way
-        plain = [sys.executable, __file__, "--plain_clm", "--output_dir", str(work), "--minutes", str(args.minutes)]
-        wait({"clm": start(recipe(work, "clm", work / "clm", args, *timed), work / "clm.log"),
-              "clm_hf": start(plain, work / "clm_hf.log")}, work)
-        results["clm"] = trained(work / "clm")
-        results["clm_hf"] = json.loads((work / "clm_hf" / "run.json").read_text())
-        save()
     if "mlm_sbo" not in results:  # SBO beside MLM with the same span masking
         wait({name: start(recipe(work, name, work / name, args, *timed), work / f"{name}.log")
               for name in ("mlm_span", "mlm_sbo")}, work)
@@ -282,11 +174,6 @@ def main() -> None:
             loss, accuracy = masked_lm_scores(work / name, work)
             results[name].update(validation_loss=loss, validation_accuracy=accuracy)
             save()
-    if "perplexity" not in results["clm"]:
-        windows = causal_windows(work)
-        for name in ("clm", "clm_hf"):
-            results[name]["perplexity"] = perplexity(work / name, windows)
-        save()
     for pair in zip(QUALITY[::2], QUALITY[1::2]):  # two fine-tunings at a time, one core each
         pending = [name for name in pair if "mrpc" not in results[name]]
         outputs = {name: finetune(work / name, work / f"mrpc-{name}", args) for name in pending}
@@ -314,14 +201,6 @@ def report(work: Path, results: dict, args: argparse.Namespace) -> None:
         lines.append(f"| {label} | {r['steps']:,} | {r['tokens'] / 1e6:.2f} M | {r['validation_loss']:.3f} | "
                      f"{100 * r['validation_accuracy']:.1f} % | {100 * acc['mean']:.1f} ± {100 * acc['std']:.1f} | "
                      f"{100 * f1['mean']:.1f} ± {100 * f1['std']:.1f} |")
-    ours, hf = results["clm"], results["clm_hf"]
-    lines += ["", f"| causal LM, {args.minutes:g} minutes each, one core | steps | tokens | validation perplexity |",
-              "|---|---|---|---|",
-              f"| ours (`--objective clm`, isolated documents, batch 64, lr 2e-3) | {ours['steps']:,} | "
-              f"{ours['tokens'] / 1e6:.2f} M | {ours['perplexity']:.1f} |",
-              f"| plain HF (run_clm.py's way, batch 32, lr 1e-3, {hf['scheduled_steps']:,} scheduled steps) | "
-              f"{hf['steps']:,} | {hf['tokens'] / 1e6:.2f} M | {hf['perplexity']:.1f} |",
-              "", f"perplexity ratio (plain HF / ours): {hf['perplexity'] / ours['perplexity']:.2f}x"]
     (work / "results.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -31,6 +31,7 @@ import argparse
 import json
 import math
 import os
+import shlex
 import statistics
 import subprocess
 import sys
@@ -110,9 +111,9 @@ def flops_per_token(config, predicted_fraction: float) -> float:
 # --- one side ----------------------------------------------------------------------------------------------------
 
 
-def timed_evaluation(marks: list[float], batches, bf16: bool, record: list):
-    """A callback that evaluates at each of ``marks`` (minutes of training, evaluation excluded) and stops after
-    the last one."""
+def timed_evaluation(marks: list[float], score, record: list):
+    """A callback that scores the model (``score(model)``: a dict of figures) at each of ``marks`` (minutes of
+    training, evaluation excluded) and stops after the last one."""
     from transformers import TrainerCallback
 
     class TimedEvaluation(TrainerCallback):
@@ -127,9 +128,8 @@ def timed_evaluation(marks: list[float], batches, bf16: bool, record: list):
             now = time.perf_counter()
             self.spent += now - self.resumed_at
             if self.pending and self.spent >= self.pending[0] * 60:
-                loss, accuracy = evaluate(model, batches, bf16)
                 record.append({"minutes": self.pending.pop(0), "train_seconds": self.spent, "step": state.global_step,
-                               "tokens": int(state.num_input_tokens_seen), "loss": loss, "accuracy": accuracy})
+                               "tokens": int(state.num_input_tokens_seen), **score(model)})
                 print(f"{record[-1]}", flush=True)
                 if not self.pending:
                     control.should_training_stop = True
@@ -146,7 +146,8 @@ def run_side(side: str, work: Path, args: argparse.Namespace) -> dict:
                                                                         ("fp32", torch.float32))}
     batches = validation_batches(work)
     record: list[dict] = []
-    callback = timed_evaluation(args.evals, batches, args.bf16, record)
+    callback = timed_evaluation(args.evals, lambda model: dict(zip(("loss", "accuracy"),
+                                                                   evaluate(model, batches, args.bf16))), record)
     out = work / side
     if side == "ours":
         trainer, model, predicted, save = build_ours(work, out, args)
@@ -168,7 +169,7 @@ def run_side(side: str, work: Path, args: argparse.Namespace) -> dict:
     return {"side": side, "curve": record, "tokens_per_second": tokens / seconds, "precision": precision,
             "matmul_peak_tflops": peaks[precision] / 1e12, "matmul_peaks_tflops": {k: v / 1e12 for k, v in peaks.items()},
             "mfu": achieved / peaks[precision], "mfu_bf16_peak": achieved / peaks["bf16"],
-            "parameters": model.num_parameters(), "config": Path(args.config).name if side == "ours" else None}
+            "parameters": model.num_parameters(), "config": " ".join([Path(args.config).name, args.ours_args]).strip() if side == "ours" else None}
 
 
 def build_ours(work: Path, out: Path, args: argparse.Namespace):
@@ -186,7 +187,8 @@ def build_ours(work: Path, out: Path, args: argparse.Namespace):
         (ModelArguments, DataArguments, PretrainingArguments, RunArguments, TrainingArguments),
         ["--config", args.config, "--output_dir", str(out), "--tokenizer_name", str(work / "tokenizer"),
          "--max_train_minutes", str(max(args.evals)), "--eval_strategy", "no", "--save_strategy", "no",
-         "--logging_steps", "50", "--max_steps", "1000000", "--bf16", str(args.bf16).lower()],
+         "--logging_steps", "50", "--max_steps", "1000000", "--bf16", str(args.bf16).lower(),
+         *shlex.split(getattr(args, "ours_args", "") or "")],
     )
     objective = objective_class(pretraining.objective)(pretraining, training_args.seed)
     tokenizer = load_tokenizer(str(work / "tokenizer"))
@@ -335,6 +337,7 @@ def main() -> None:
     parser.add_argument("--glue_dir", default=str(ROOT.parent / "shared" / "data" / "glue"))
     parser.add_argument("--output_dir", default=str(ROOT / "outputs" / "bench_quality"))
     parser.add_argument("--config", default=str(BUDGET), help="ours: the preset (default: budget.yaml)")
+    parser.add_argument("--ours_args", default="", help="ours: flags on top of the preset, e.g. \"--isolate_documents true\"")
     parser.add_argument("--evals", type=float, nargs="+", default=[5, 10, 20, 30], help="minutes")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--vocab_size", type=int, default=16384)
@@ -345,6 +348,8 @@ def main() -> None:
     parser.add_argument("--bf16", type=lambda v: v.lower() == "true", default=None,
                         help="true or false for both sides (default: the budget preset's auto, decided here)")
     args = parser.parse_args()
+    if len(args.evals) < 2:  # the time to loss is read off the curve between two marks, and the report needs one
+        parser.error("--evals: give two marks or more (minutes), e.g. --evals 1.5 3")
     work = Path(args.output_dir)
     if args.report_only:
         results = {side: json.loads((work / f"{side}.json").read_text()) for side in ("ours", "hf")}
@@ -369,7 +374,8 @@ def main() -> None:
         print(f"precision: {reason}", flush=True)
     prepare(work, args)
     child = [sys.executable, __file__, "--output_dir", str(work), "--train_file", args.train_file,
-             "--config", args.config, "--evals", *map(str, args.evals), "--bf16", str(args.bf16).lower()]
+             "--config", args.config, "--evals", *map(str, args.evals), "--bf16", str(args.bf16).lower(),
+             "--ours_args", args.ours_args]
     sides = {side: subprocess.Popen([*child, "--side", side], stdout=open(work / f"{side}.log", "w"),
                                     stderr=subprocess.STDOUT, env={**os.environ, "OMP_NUM_THREADS": "1"})
              for side in ("ours", "hf")}

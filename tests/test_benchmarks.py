@@ -161,3 +161,26 @@ def test_quality_report_extrapolates_plain_hf_within_ten_times_its_time_and_boun
     bench_quality.report(tmp_path, {**steep, "glue": "Full fine-tuning (lr 1e-4):\n\n| task | a |\n"}, n_seeds=1)
     report = (tmp_path / "results.md").read_text()
     assert report.endswith("parameters\n\nFull fine-tuning (lr 1e-4):\n\n| task | a |\n"), report[-300:]
+
+
+def test_clm_report_puts_the_sides_at_each_mark_and_the_cost_of_isolation(tmp_path, monkeypatch):
+    import json
+
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import bench_clm
+
+    def side(perplexities, minutes, scheduled=None):
+        curve = [{"minutes": m, "step": 10 * (i + 1), "tokens": 40960 * (i + 1), "perplexity": p}
+                 for i, (m, p) in enumerate(zip(minutes, perplexities))]
+        return {"curve": curve, "tokens_per_second": 1500.0, "batch_size": 8 if scheduled is None else 32,
+                "learning_rate": 3e-3 if scheduled is None else 1e-3, "scheduled_steps": scheduled,
+                "parameters": 100, "precision": "bf16", "config": "clm_budget.yaml"}
+
+    results = {"ours": side([900.0, 500.0], [4, 7.9]), "hf": side([1000.0, 700.0], [4, 8], scheduled=233),
+               "isolation": {"false": 1600.0, "true": 1200.0}}
+    bench_clm.report(tmp_path, results)
+    text = (tmp_path / "results.md").read_text()
+    assert "| 4 | 900.0 | 1000.0 | 1.11x |" in text and "| 7.9 / 8 | 500.0 | 700.0 | 1.40x |" in text
+    assert "plain HF: 20 steps of batch 32 at peak lr 0.001, linear decay over 233 scheduled steps" in text
+    assert "document isolation: 1,200 tokens/s with it, 1,600 without (0.75x)" in text
+    assert json.loads((tmp_path / "results.json").read_text()) == results

@@ -46,6 +46,61 @@ def test_labels_are_the_tokens_but_padding_and_each_document_s_first(tokenizer):
     assert "attention_mask" not in isolated  # the stock model reads the packing from the position ids
 
 
+def test_step_metrics_count_the_model_s_own_loss_over_the_predicted_tokens(tokenizer):
+    from hf_pretrain.objectives.metrics import CausalLMMetrics
+
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                         intermediate_size=64, pad_token_id=tokenizer.pad_token_id)
+    torch.manual_seed(0)
+    model = causal_training_class(config)(config).eval()
+    cls, sep = tokenizer.cls_token_id, tokenizer.sep_token_id
+    rows = [{"input_ids": [cls, 10, 11, sep, cls, 12, sep]}, {"input_ids": [13, sep, cls, 14, 15]}]
+    batch = DataCollatorForCausalLM(tokenizer, isolate_documents=True)(rows)
+    with torch.no_grad():
+        outputs = model(**batch)
+    nll, correct, tokens = CausalLMMetrics().count(outputs, batch).tolist()
+    # By hand: every label after the first position that is not ignored, predicted from the position before it.
+    logits, labels = outputs.logits[:, :-1], batch["labels"][:, 1:]
+    kept = labels != X
+    assert tokens == kept.sum().item() == 8
+    assert nll == pytest.approx(torch.nn.functional.cross_entropy(logits[kept], labels[kept], reduction="sum").item(),
+                                rel=1e-5)
+    assert correct == (logits[kept].argmax(-1) == labels[kept]).sum().item()
+    # Without a loss (no labels given to the model) the same sum is computed from the logits.
+    without_loss = CausalLMMetrics().count({"logits": outputs.logits}, batch).tolist()
+    assert without_loss == pytest.approx([nll, correct, tokens], rel=1e-5)
+
+
+def test_causal_rows_are_cut_from_the_stream_of_documents_isolated_or_not(tokenizer):
+    """run_clm.py's layout: each document as [CLS] document [SEP], the stream cut into rows wherever the cut falls
+    (no [CLS] added to each row, which a decoder would learn to lean on); isolation changes the mask, not the rows."""
+    from datasets import Dataset
+
+    from hf_pretrain.data.sequences import tokenize_documents
+    from hf_pretrain.objectives import make_objective
+    from hf_pretrain.objectives.arguments import PretrainingArguments
+
+    from .conftest import synthetic_documents
+
+    documents = tokenize_documents(Dataset.from_dict(
+        {"text": [" ".join(d) for d in synthetic_documents(n_documents=30, sentences=6, seed=0)]}), tokenizer)
+    sentences = documents["sentences"]
+    stream = [t for document in sentences for t in [tokenizer.cls_token_id, *[x for s in document for x in s],
+                                                    tokenizer.sep_token_id]]
+    rows = {}
+    for isolate in (False, True):
+        objective = make_objective(PretrainingArguments(objective="clm", isolate_documents=isolate), seed=0)
+        rows[isolate] = objective.build_rows(documents, tokenizer, split="train", max_seq_length=32, source="t")["input_ids"]
+    assert rows[False] == rows[True]
+    flat = [t for row in rows[False] for t in row]
+    assert flat == stream[: len(flat)] and len(stream) - len(flat) < 32  # in order, the last partial row dropped
+    assert sum(row[0] == tokenizer.cls_token_id for row in rows[False]) < len(rows[False]) / 2
+    # prefix_lm keeps full-sentence rows ([CLS] chunk [SEP]): its prefix is the row's start.
+    prefix = make_objective(PretrainingArguments(objective="prefix_lm"), seed=0)
+    prefix_rows = prefix.build_rows(documents, tokenizer, split="train", max_seq_length=32, source="t")["input_ids"]
+    assert all(row[0] == tokenizer.cls_token_id and row[-1] == tokenizer.sep_token_id for row in prefix_rows)
+
+
 def test_prefix_lengths_are_uniform_keyed_by_the_batch_and_only_the_rest_is_predicted(tokenizer):
     collator = DataCollatorForCausalLM(tokenizer, prefix_lm=True, seed=3)
     row = list(range(10, 21))  # 11 tokens: a prefix of 1 to 10
@@ -147,6 +202,27 @@ def test_the_recipe_trains_a_decoder_that_plain_transformers_reloads_and_generat
     )
     reload = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=Path("/"))
     assert reload.returncode == 0 and "generated" in reload.stdout, reload.stderr[-3000:]
+
+
+def test_the_clm_budget_preset_trains_a_tied_decoder_on_a_time_budget(tmp_path):
+    result = run_recipe("recipes/pretrain_bert.py", "--config", str(ROOT / "recipes" / "configs" / "clm_budget.yaml"),
+                        "--max_train_minutes", "0.5", "--max_train_documents", "200", "--logging_steps", "5",
+                        "--torch_compile", "false",  # compiling is test_modern_encoders' (50 s of the half minute)
+                        "--eval_strategy", "no", "--save_strategy", "no", "--tokenizer_name", str(TOKENIZER),
+                        "--output_dir", str(tmp_path))
+    assert result.returncode == 0, result.stdout[-3000:]
+    state = json.loads((tmp_path / "trainer_state.json").read_text())
+    losses = [h["lm_loss"] for h in state["log_history"] if "loss" in h]
+    assert len(losses) >= 2 and losses[-1] < losses[0] - 0.3  # it learns
+    assert state["global_step"] < 1_000_000  # the half minute ended it, not the step count
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["architectures"] == ["LlamaForCausalLM"] and config["tie_word_embeddings"] is True
+    assert "rows cut from the stream of [CLS] document [SEP]" in (tmp_path / "README.md").read_text()  # not isolated
+    # Plain transformers reloads one table for the input embedding and the output projection.
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(str(tmp_path))
+    assert model.lm_head.weight.data_ptr() == model.model.embed_tokens.weight.data_ptr()
 
 
 def test_bad_causal_flags_are_one_line(tmp_path):

@@ -65,6 +65,14 @@ class Objective(abc.ABC):
         self.extra = extra
         self.loss_weights = self.weigh_losses(args.loss_weights)
 
+    @property
+    def document_stream(self) -> bool:
+        """Whether packed rows are cut straight from the stream of ``[CLS] document [SEP]`` (True), or are each
+        ``[CLS] chunk [SEP]`` over documents joined by ``[SEP]`` (RoBERTa's full sentences): see
+        :func:`~hf_pretrain.data.sequences.pack_sequences`. Isolated documents need the stream (each document's
+        ``[CLS]`` marks where it starts)."""
+        return self.args.isolate_documents
+
     def default_loss_weights(self) -> dict[str, float]:
         return dict.fromkeys(self.losses, 1.0)
 

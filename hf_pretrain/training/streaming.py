@@ -122,7 +122,7 @@ def prepare_streaming_data(
                                                      bad=BadInput(data_args.on_bad_input))
             validation = tokenize_documents(documents["validation"], tokenizer)
     sequences = DatasetDict(train=stream_dataset(
-        shards, tokenizer, data_args.max_seq_length, objective.args.isolate_documents, data_args.text_column_name,
+        shards, tokenizer, data_args.max_seq_length, objective.document_stream, data_args.text_column_name,
         start, data_args.on_bad_input, training_args.world_size,
     ))
     if validation is not None and training_args.eval_strategy != "no":
