@@ -4,6 +4,7 @@ process that cannot import hf_pretrain, fine-tuned on GLUE, continued (domain-ad
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -119,11 +120,21 @@ def test_token_matching_pretrains_a_modernbert_that_pools_its_tokens(tmp_path):
     card = (out / "README.md").read_text()
     assert "| loss | mlm + 0.5 x match |" in card and "| token matching | each unmasked token" in card
 
-    result = run_recipe(PRETRAIN, "--config", DEBUG, "--objective", "mlm_match", "--isolate_documents",
-                        "--output_dir", str(tmp_path / "refused"))
-    assert result.returncode == 2 and result.stdout.strip().splitlines()[-1] == (
-        "error: --isolate_documents packs documents for --objective mlm; token-matching rows are single sentence pairs"
-    )
+    assert "| packing | one pair per row, padded |" in card
+
+    # --isolate_documents: several pairs per row, each attending to itself (tests/test_sentence_pairs.py has the
+    # exactness); fewer rows than the one-pair-per-row run made of the same corpus (13,913 against 15,875).
+    packed = tmp_path / "packed"
+    _ok(run_recipe(PRETRAIN, "--config", DEBUG, "--objective", "mlm_match", "--model_type", "modernbert",
+                   "--isolate_documents", "--max_steps", "2", "--eval_steps", "2", "--logging_steps", "2",
+                   "--save_strategy", "no", "--output_dir", str(packed)))
+    packed_card = (packed / "README.md").read_text()
+    assert "| packing | several whole pairs per row, each attending to itself only |" in packed_card
+
+    def sequences(text):
+        return int(re.search(r"\| training sequences \| ([\d,]+) \|", text).group(1).replace(",", ""))
+
+    assert sequences(packed_card) < 0.9 * sequences(card)  # debug.yaml rows hold 64 tokens: pairs of up to 61
 
 
 def test_torch_compile_and_fused_adamw_on_the_cpu(tmp_path):

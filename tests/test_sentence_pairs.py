@@ -208,3 +208,84 @@ def test_match_pairs_refuse_a_corpus_without_two_sentence_documents(tokenizer):
     with pytest.raises(HfPretrainError, match="docs.txt: token-matching pairs need documents of at least two"):
         build_match_pairs(single, cls_id=tokenizer.cls_token_id, sep_id=tokenizer.sep_token_id,
                           word_starts=word_start_table(tokenizer).numpy(), max_seq_length=64, source="docs.txt")
+
+
+def test_pairs_pack_whole_and_in_order_into_rows_that_hold_no_more(tokenizer, tokenized):
+    from hf_pretrain.data.pairs import build_match_pairs, pack_pairs
+    from hf_pretrain.objectives.masking import word_start_table
+
+    pairs = build_match_pairs(tokenized, cls_id=tokenizer.cls_token_id, sep_id=tokenizer.sep_token_id,
+                              word_starts=word_start_table(tokenizer).numpy(), max_seq_length=128, seed=0)
+    packed = pack_pairs(pairs, 128)
+    assert packed.features == pairs.features
+    lengths = [len(ids) for ids in pairs["input_ids"]]
+    rows = packed["input_ids"]
+    # Exactly the pairs, in order, every token once, the labels alongside.
+    for column in ("input_ids", "match_labels"):
+        assert np.concatenate(packed[column]).tolist() == np.concatenate(pairs[column]).tolist()
+    # Whole pairs: a row's [CLS]s start its pairs, and its length is the sum of theirs.
+    starts = np.concatenate([[0], np.cumsum(lengths)])
+    pair = 0
+    for row in rows:
+        held = int(np.sum(np.array(row) == tokenizer.cls_token_id))
+        assert row[0] == tokenizer.cls_token_id and len(row) == starts[pair + held] - starts[pair] <= 128
+        pair += held
+        # Greedy: the next pair did not fit in this row.
+        assert pair == len(lengths) or len(row) + lengths[pair] > 128
+    assert pair == len(lengths)
+    fill = sum(lengths) / (128 * len(rows))
+    assert len(rows) < len(pairs) / 2 and fill > 0.85, fill  # short pairs: two or more per row, few tokens left over
+
+    with pytest.raises(ValueError, match="a pair of 70 tokens does not fit a row of 64"):
+        pack_pairs(Dataset.from_dict({"input_ids": [[tokenizer.cls_token_id] * 70]}), 64)
+
+
+def test_packed_pairs_are_scored_as_each_pair_alone():
+    """The token-matching model on one row of three packed pairs (document ids, restarting positions) gives the
+    MLM and matching losses of the three pairs as a padded batch: no pair sees another."""
+    import torch
+    from transformers import ModernBertConfig
+
+    from hf_pretrain.constants import IGNORE_INDEX
+    from hf_pretrain.models.architectures import architecture_for
+    from hf_pretrain.models.heads import with_training_modules
+    from hf_pretrain.models.token_match import TokenMatchTraining
+    from hf_pretrain.objectives.collators import document_positions
+
+    config = ModernBertConfig(vocab_size=300, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                              intermediate_size=48, pad_token_id=0, cls_token_id=2, sep_token_id=3,
+                              bos_token_id=2, eos_token_id=3)
+    torch.manual_seed(0)
+    model = with_training_modules(TokenMatchTraining, architecture_for("modernbert").masked_lm)(config).eval()
+    model.sparse_prediction = True  # logits at the masked tokens only, in the same order either way
+    g = torch.Generator().manual_seed(0)
+    pairs, match = [], []
+    for a, b in ((5, 4), (3, 6), (7, 2)):
+        ids = torch.cat([torch.tensor([2]), torch.randint(10, 300, (a,), generator=g), torch.tensor([3]),
+                         torch.randint(10, 300, (b,), generator=g), torch.tensor([3])])
+        pairs.append(ids)
+        labels = torch.randint(0, 2, ids.shape, generator=g)
+        labels[ids < 4] = IGNORE_INDEX
+        match.append(labels)
+    masked = [torch.where(torch.arange(len(ids)) == 2, ids, IGNORE_INDEX) for ids in pairs]  # one MLM target each
+
+    row = torch.cat(pairs)[None]
+    document_ids, positions = document_positions(row, 2)
+    with torch.no_grad():
+        packed = model(input_ids=row, document_ids=document_ids, position_ids=positions,
+                       labels=torch.cat(masked)[None], match_labels=torch.cat(match)[None])
+        width = max(len(ids) for ids in pairs)
+
+        def padded(rows, value):
+            return torch.stack([torch.nn.functional.pad(r, (0, width - len(r)), value=value) for r in rows])
+
+        alone = model(input_ids=padded(pairs, 0), attention_mask=padded([torch.ones_like(r) for r in pairs], 0),
+                      labels=padded(masked, IGNORE_INDEX), match_labels=padded(match, IGNORE_INDEX))
+        crossing = model(input_ids=row, labels=torch.cat(masked)[None], match_labels=torch.cat(match)[None])
+    assert packed.match_total == alone.match_total
+    assert packed.match_loss.item() == pytest.approx(alone.match_loss.item(), abs=1e-5)
+    assert packed.mlm_loss.item() == pytest.approx(alone.mlm_loss.item(), abs=1e-5)
+    error = (packed.logits - alone.logits).abs().max().item()  # the MLM head's, at the three masked tokens
+    assert error < 1e-4
+    # Without isolation the pairs see each other: far more than the isolated error.
+    assert (crossing.logits - packed.logits).abs().max().item() > max(100 * error, 1e-4)

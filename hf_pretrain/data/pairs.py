@@ -4,7 +4,10 @@ sentence order, and cross-segment token matching."""
 from __future__ import annotations
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 from datasets import Dataset
+from datasets.table import InMemoryTable
 
 from ..constants import IGNORE_INDEX
 from ..errors import HfPretrainError
@@ -287,3 +290,28 @@ def build_match_pairs(
                 ).astype(np.int8))
             i = end
     return Dataset.from_dict({"input_ids": input_ids, "match_labels": match_labels})
+
+
+def pack_pairs(pairs: Dataset, max_seq_length: int) -> Dataset:
+    """Several whole pairs per row: consecutive pairs (``[CLS] A [SEP] B [SEP]``, as :func:`build_match_pairs` makes
+    them) join one row while it holds them in ``max_seq_length`` tokens, in order; a pair is never cut. Each pair
+    starts with its ``[CLS]``, so the collator's ``document_ids`` and restarting ``position_ids``
+    (``--isolate_documents``) keep the pairs of a row apart as packed documents. Every column is joined alike.
+
+    Why: a pair of two short sentences fills a third of a 128-token row; padded alone, the rest of the row is
+    computed for nothing."""
+    table = pairs.with_format("arrow")[:]
+    lengths = pc.list_value_length(table.column("input_ids")).to_numpy(zero_copy_only=False)
+    if len(lengths) and lengths.max() > max_seq_length:
+        raise ValueError(f"a pair of {int(lengths.max())} tokens does not fit a row of {max_seq_length}")
+    starts, used = [0], 0
+    for i, length in enumerate(lengths.tolist()):  # greedy, in order: one pass over the pairs, not their tokens
+        if used + length > max_seq_length:
+            starts.append(i)
+            used = 0
+        used += length
+    pair_offsets = np.concatenate([[0], np.cumsum(lengths)])
+    row_offsets = pa.array(pair_offsets[starts + [len(lengths)]] if len(lengths) else [0], pa.int32())
+    columns = {name: pa.ListArray.from_arrays(row_offsets, pc.list_flatten(table.column(name)).combine_chunks())
+               for name in table.column_names}
+    return Dataset(InMemoryTable(pa.table(columns)))

@@ -16,7 +16,7 @@ from typing import Any
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from ..constants import IGNORE_INDEX
-from ..data.pairs import build_match_pairs
+from ..data.pairs import build_match_pairs, pack_pairs
 from ..errors import HfPretrainError
 from ..models.arguments import ModelArguments
 from ..models.loading import build_pretraining_model
@@ -37,30 +37,27 @@ class MaskedLMWithTokenMatch(MaskedObjective):
     losses = ("mlm", "match")
     pad_values = {"match_labels": IGNORE_INDEX}  # a padded token is not scored
 
-    def __init__(self, args, seed, extra=None) -> None:
-        if args.isolate_documents:
-            raise HfPretrainError(
-                "--isolate_documents packs documents for --objective mlm; token-matching rows are single sentence pairs"
-            )
-        super().__init__(args, seed, extra)
-
     def unmasked_rows(self, tokenized, tokenizer, *, split, max_seq_length, source, short_seq_probability):
         try:
             word_starts = word_start_table(tokenizer).numpy()  # (vocab,) bool
         except ValueError as err:
             raise HfPretrainError(f"--objective {self.name}: {err}") from None
-        return build_match_pairs(
+        pairs = build_match_pairs(
             tokenized, cls_id=tokenizer.cls_token_id, sep_id=tokenizer.sep_token_id,
             word_starts=word_starts, max_seq_length=max_seq_length, seed=self.seed,
             source=f"{source} ({split})",
         )
+        # --isolate_documents: several whole pairs per row, each attending to itself only (short pairs padded alone
+        # leave most of a row to padding).
+        return pack_pairs(pairs, max_seq_length) if self.args.isolate_documents else pairs
 
     def build_model(
         self, model_args: ModelArguments, tokenizer: PreTrainedTokenizerBase, max_seq_length: int
     ) -> PreTrainedModel:
         model = build_pretraining_model(
             model_args, tokenizer, with_nsp=False, max_seq_length=max_seq_length,
-            sparse_prediction=self.args.sparse_prediction, objective=self.name, training_modules=TokenMatchTraining,
+            sparse_prediction=self.args.sparse_prediction, isolate_documents=self.args.isolate_documents,
+            objective=self.name, training_modules=TokenMatchTraining,
         )
         model.loss_weights = tuple(self.loss_weights.values())  # (MLM, match)
         if hasattr(model.config, "classifier_pooling"):
@@ -75,5 +72,6 @@ class MaskedLMWithTokenMatch(MaskedObjective):
                 "token matching": "each unmasked token of a sentence pair (the second often an edited copy of the "
                                   "first) classified as present in the other segment or not (training only: the "
                                   "head is not in this checkpoint)"}
-        rows.pop("packing")
+        rows["packing"] = ("several whole pairs per row, each attending to itself only" if self.args.isolate_documents
+                           else "one pair per row, padded")
         return rows
