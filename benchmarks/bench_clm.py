@@ -185,13 +185,7 @@ def main() -> None:
         return
 
     work.mkdir(parents=True, exist_ok=True)
-    if args.bf16 is None:  # the preset's bf16: auto, decided on one core as each side trains
-        from hf_pretrain.runtime.precision import choose_bf16
-
-        torch.set_num_threads(1)
-        args.bf16, reason = choose_bf16()
-        torch.set_num_threads(os.cpu_count() or 1)
-        print(f"precision: {reason}", flush=True)
+    bench_quality.decide_precision(args)
     if not (work / "tokenizer").is_dir():
         bench_quality.prepare(work, args)
     child = [sys.executable, __file__, "--output_dir", str(work), "--train_file", args.train_file,

@@ -331,6 +331,18 @@ def plot(results: dict, path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
+def decide_precision(args: argparse.Namespace) -> None:
+    """``args.bf16`` as given, or the presets' ``bf16: auto`` decided here on one core, as each side trains, for both
+    sides."""
+    if args.bf16 is None:
+        from hf_pretrain.runtime.precision import choose_bf16
+
+        torch.set_num_threads(1)
+        args.bf16, reason = choose_bf16()
+        torch.set_num_threads(os.cpu_count() or 1)
+        print(f"precision: {reason}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--train_file", default=str(ROOT.parent / "shared" / "data" / "wikipedia"))
@@ -365,13 +377,7 @@ def main() -> None:
         return
 
     work.mkdir(parents=True, exist_ok=True)
-    if args.bf16 is None:  # the preset's bf16: auto, decided on one core as each side trains
-        from hf_pretrain.runtime.precision import choose_bf16
-
-        torch.set_num_threads(1)
-        args.bf16, reason = choose_bf16()
-        torch.set_num_threads(os.cpu_count() or 1)
-        print(f"precision: {reason}", flush=True)
+    decide_precision(args)
     prepare(work, args)
     child = [sys.executable, __file__, "--output_dir", str(work), "--train_file", args.train_file,
              "--config", args.config, "--evals", *map(str, args.evals), "--bf16", str(args.bf16).lower(),
