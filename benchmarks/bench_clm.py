@@ -85,7 +85,7 @@ def perplexity(model, batches: list[torch.Tensor], bf16: bool) -> float:
 
 
 def build_hf(work: Path, out: Path, args: argparse.Namespace):
-    from transformers import LlamaConfig, LlamaForCausalLM, Trainer, TrainingArguments, default_data_collator, set_seed
+    from transformers import LlamaConfig, LlamaForCausalLM, Trainer, default_data_collator, set_seed
 
     from hf_pretrain import load_tokenizer
 
@@ -103,12 +103,7 @@ def build_hf(work: Path, out: Path, args: argparse.Namespace):
                                                 max(args.evals) * 60, args.bf16))
     set_seed(0)
     model = LlamaForCausalLM(config)
-    training_args = TrainingArguments(
-        output_dir=str(out), per_device_train_batch_size=32, learning_rate=1e-3, max_steps=steps,
-        lr_scheduler_type="linear", warmup_steps=0.05, weight_decay=0.01, bf16=args.bf16, use_cpu=True,
-        logging_steps=50, save_strategy="no", report_to="none", include_num_input_tokens_seen="non_padding",
-        dataloader_pin_memory=False, seed=0,
-    )
+    training_args = bench_quality.plain_hf_arguments(out, steps, args.bf16)
     trainer = Trainer(model=model, args=training_args, train_dataset=blocks, data_collator=default_data_collator,
                       processing_class=tokenizer)
     return trainer, model, steps

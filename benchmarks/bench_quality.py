@@ -202,9 +202,21 @@ def build_ours(work: Path, out: Path, args: argparse.Namespace):
     return trainer, model, pretraining.mlm_probability, save_model
 
 
+def plain_hf_arguments(out: Path, steps: int, bf16: bool):
+    """The plain-HF side's ``TrainingArguments``, the same for masked and causal LM: batch 32, AdamW at lr 1e-3, a
+    5 % warmup and a linear decay over ``steps``, the precision both sides train in."""
+    from transformers import TrainingArguments
+
+    return TrainingArguments(
+        output_dir=str(out), per_device_train_batch_size=32, learning_rate=1e-3, max_steps=steps,
+        lr_scheduler_type="linear", warmup_steps=0.05, weight_decay=0.01, bf16=bf16, use_cpu=True,
+        logging_steps=50, save_strategy="no", report_to="none", include_num_input_tokens_seen="non_padding",
+        dataloader_pin_memory=False, seed=0,
+    )
+
+
 def build_hf(work: Path, out: Path, args: argparse.Namespace):
-    from transformers import (BertConfig, BertForMaskedLM, DataCollatorForLanguageModeling, Trainer,
-                              TrainingArguments, set_seed)
+    from transformers import BertConfig, BertForMaskedLM, DataCollatorForLanguageModeling, Trainer, set_seed
 
     from hf_pretrain import load_tokenizer
 
@@ -223,12 +235,7 @@ def build_hf(work: Path, out: Path, args: argparse.Namespace):
     steps = int(1.1 * probe_steps(model, blocks, collator, max(args.evals) * 60, args.bf16))
     set_seed(0)
     model = BertForMaskedLM(config)
-    training_args = TrainingArguments(
-        output_dir=str(out), per_device_train_batch_size=32, learning_rate=1e-3, max_steps=steps,
-        lr_scheduler_type="linear", warmup_steps=0.05, weight_decay=0.01, bf16=args.bf16, use_cpu=True,
-        logging_steps=50, save_strategy="no", report_to="none", include_num_input_tokens_seen="non_padding",
-        dataloader_pin_memory=False, seed=0,
-    )
+    training_args = plain_hf_arguments(out, steps, args.bf16)
     trainer = Trainer(model=model, args=training_args, train_dataset=blocks, data_collator=collator,
                       processing_class=tokenizer)
     return trainer, model, 1.0, Trainer.save_model
