@@ -214,7 +214,10 @@ def test_the_clm_budget_preset_trains_a_tied_decoder_on_a_time_budget(tmp_path):
     state = json.loads((tmp_path / "trainer_state.json").read_text())
     losses = [h["lm_loss"] for h in state["log_history"] if "loss" in h]
     assert len(losses) >= 2 and losses[-1] < losses[0] - 0.3  # it learns
-    assert state["global_step"] < 1_000_000  # the half minute ended it, not the step count
+    # The schedule is keyed to the half minute, not to the preset's 1,000,000 steps: the rate falls towards zero by
+    # the end (a step-keyed decay would still be at its 2e-3 peak).
+    rates = [h["learning_rate"] for h in state["log_history"] if "loss" in h]
+    assert max(rates) > 1e-3 and rates[-1] < 0.5 * max(rates), rates
     config = json.loads((tmp_path / "config.json").read_text())
     assert config["architectures"] == ["LlamaForCausalLM"] and config["tie_word_embeddings"] is True
     assert "rows cut from the stream of [CLS] document [SEP]" in (tmp_path / "README.md").read_text()  # not isolated
