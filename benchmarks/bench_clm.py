@@ -150,7 +150,8 @@ def tokens_per_second(out: Path) -> float:
         float(last["train_runtime"]) - float(first["train_runtime"]))
 
 
-def run_all(work: Path, child: list[str], runs: dict[str, list[str]]) -> None:
+def run_all(work: Path, runs: dict[str, list[str]]) -> None:
+    """The commands at once, one core each; a failure names its log."""
     processes = {name: subprocess.Popen(command, cwd=ROOT, stdout=open(work / f"{name}.log", "w"),
                                         stderr=subprocess.STDOUT, env={**os.environ, "OMP_NUM_THREADS": "1",
                                                                        "TOKENIZERS_PARALLELISM": "false"})
@@ -185,10 +186,10 @@ def main() -> None:
         bench_quality.prepare(work, args)
     child = [sys.executable, __file__, "--output_dir", str(work), "--train_file", args.train_file,
              "--config", args.config, "--evals", *map(str, args.evals), "--bf16", str(args.bf16).lower()]
-    run_all(work, child, {side: [*child, "--side", side] for side in ("ours", "hf")})
+    run_all(work, {side: [*child, "--side", side] for side in ("ours", "hf")})
     results = {side: json.loads((work / f"{side}.json").read_text()) for side in ("ours", "hf")}
     if args.throughput_steps:
-        run_all(work, child, {f"isolate-{isolate}": isolation_command(work, args, isolate)
+        run_all(work, {f"isolate-{isolate}": isolation_command(work, args, isolate)
                               for isolate in (False, True)})
         results["isolation"] = {str(isolate).lower(): tokens_per_second(work / f"isolate-{isolate}")
                                 for isolate in (False, True)}

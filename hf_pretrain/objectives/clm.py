@@ -56,7 +56,7 @@ class CausalLanguageModeling(Objective):
         # row starts wherever the cut falls, as text to continue does. Rows that each begin with [CLS] (MLM's full
         # sentences) taught Llama to lean on a [CLS] in first place: measured, windows that start mid-document then
         # scored 0.4-0.5 nats above the training loss (`make bench-clm`, 2026-12-06). The collator decides isolation.
-        return not self.prefix_lm or self.args.isolate_documents
+        return not self.prefix_lm  # prefix_lm refuses --isolate_documents: its rows stay full sentences
 
     def collator(self, tokenizer: PreTrainedTokenizerBase) -> DataCollatorForCausalLM:
         return DataCollatorForCausalLM(tokenizer, isolate_documents=self.args.isolate_documents,
