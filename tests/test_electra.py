@@ -198,3 +198,134 @@ def test_nsp_objective_is_refused(tmp_path):
     result = run_recipe("recipes/pretrain_electra.py", "--config", ELECTRA_DEBUG, "--objective", "mlm_nsp",
                         "--output_dir", str(tmp_path))
     assert result.returncode == 2 and "error: this recipe trains --objective electra; for --objective mlm_nsp use recipes/pretrain_bert.py" in result.stdout
+
+
+# --- ELECTRA on a ModernBERT backbone (the electra_budget preset) ------------------------------------------------
+
+ELECTRA_BUDGET = str(ROOT / "recipes" / "configs" / "electra_budget.yaml")
+DEBUG_TOKENIZER = ROOT / "tests" / "golden" / "debug_tokenizer"
+
+
+def _modernbert(seed=0):
+    from transformers import ModernBertConfig
+
+    from hf_pretrain.models.architectures.modernbert import ModernBertForReplacedTokenDetection
+
+    torch.manual_seed(0)
+    config = ModernBertConfig(vocab_size=300, pad_token_id=0, hidden_size=64, num_hidden_layers=4,
+                              num_attention_heads=2, intermediate_size=96, global_attn_every_n_layers=3)
+    return build_electra(config, ModernBertForReplacedTokenDetection, generator_size=0.5, seed=seed)
+
+
+def test_modernbert_generator_is_shallower_same_width_and_shares_the_embeddings(tmp_path):
+    from safetensors.torch import load_file
+
+    from hf_pretrain.models.architectures.modernbert import ModernBertForReplacedTokenDetection
+
+    model = _modernbert()
+    generator = model.generator
+    assert generator.config.num_hidden_layers == 2 and generator.config.hidden_size == 64
+    assert generator.config.layer_types == model.config.layer_types[:2]  # the discriminator's first layers' kinds
+    shared = model.model.embeddings.tok_embeddings.weight
+    assert generator.model.embeddings.tok_embeddings.weight is shared and generator.decoder.weight is shared
+    assert generator.model.embeddings.norm.weight is model.model.embeddings.norm.weight
+    model.save_pretrained(tmp_path)
+    stored = load_file(str(tmp_path / "model.safetensors"))
+    assert not any(k.startswith("generator.model.embeddings.") for k in stored) and "generator.decoder.weight" not in stored
+    again = ModernBertForReplacedTokenDetection.from_pretrained(tmp_path)
+    assert again.generator.decoder.weight is again.model.embeddings.tok_embeddings.weight
+    assert torch.equal(again.classifier.weight, model.classifier.weight)
+
+
+def test_modernbert_loss_decreases_and_packed_documents_match_separate_rows():
+    model = _modernbert()
+    inputs, labels, _ = _batch()
+    ones = torch.ones_like(inputs)
+    # Two documents of 12 tokens packed in one row, kept apart, score as the same 24 tokens in two rows of 12.
+    model.eval()
+    packed = model.discriminator_logits(inputs[:1], model.encoder_inputs(
+        ones[:1], None, torch.arange(12).repeat(2)[None], torch.tensor([[0] * 12 + [1] * 12])))
+    separate = model.discriminator_logits(inputs[0].view(2, 12), model.encoder_inputs(ones[0].view(2, 12), None,
+                                                                                         None, None))
+    assert torch.allclose(packed.view(2, 12), separate, atol=1e-5)
+    model.train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(15):
+        out = model(inputs, labels, attention_mask=ones)
+        optimizer.zero_grad()
+        out.loss.backward()
+        optimizer.step()
+        losses.append(out.loss.item())
+    assert losses[-1] < 0.7 * losses[0]
+    assert out.loss.item() == pytest.approx(out.generator_loss.item() + 50.0 * out.discriminator_loss.item(), rel=1e-5)
+
+
+def test_modernbert_export_is_three_stock_folders_with_the_trained_weights(tmp_path):
+    from transformers import AutoModel, AutoModelForMaskedLM, AutoModelForTokenClassification
+
+    from hf_pretrain.models.export import export_model
+
+    model = _modernbert().eval()
+    folders = export_model(model, str(tmp_path))
+    assert folders == [str(tmp_path), str(tmp_path / "discriminator"), str(tmp_path / "generator")]
+    encoder = AutoModel.from_pretrained(tmp_path)
+    discriminator = AutoModelForTokenClassification.from_pretrained(tmp_path / "discriminator")
+    generator = AutoModelForMaskedLM.from_pretrained(tmp_path / "generator")
+    assert [type(m).__name__ for m in (encoder, discriminator, generator)] == [
+        "ModernBertModel", "ModernBertForTokenClassification", "ModernBertForMaskedLM"]
+    for folder in folders:  # no training-only field reaches a stock config
+        assert not {"generator_size", "discriminator_weight"} & json.loads((Path(folder) / "config.json").read_text()).keys()
+    assert discriminator.config.id2label == {0: "replaced"}
+    inputs, labels, _ = _batch(rows=2)
+    ones = torch.ones_like(inputs)
+    with torch.no_grad():
+        expected = model.discriminator_logits(inputs, model.encoder_inputs(ones, None, None, None))
+        assert torch.allclose(discriminator(inputs, attention_mask=ones).logits.squeeze(-1), expected, atol=1e-5)
+        assert torch.allclose(encoder(inputs, attention_mask=ones).last_hidden_state,
+                              model.model(inputs, attention_mask=ones).last_hidden_state, atol=1e-5)
+        hidden = model.generator.model(inputs, attention_mask=ones).last_hidden_state
+        assert torch.allclose(generator(inputs, attention_mask=ones).logits,
+                              model.generator.decoder(model.generator.head(hidden)), atol=1e-5)
+    assert generator.decoder.weight.data_ptr() == generator.model.embeddings.tok_embeddings.weight.data_ptr()
+    # A GLUE classifier takes the whole encoder from the root folder; only its own head is new.
+    from transformers import AutoModelForSequenceClassification
+
+    _, info = AutoModelForSequenceClassification.from_pretrained(tmp_path, num_labels=2, output_loading_info=True)
+    assert {key.split(".")[0] for key in info["missing_keys"]} == {"head", "classifier"}
+    assert not info["unexpected_keys"] and not info["mismatched_keys"]
+
+
+def test_embedding_size_is_refused_for_a_backbone_without_a_projection(tmp_path):
+    result = run_recipe("recipes/pretrain_electra.py", "--config", ELECTRA_BUDGET, "--embedding_size", "128",
+                        "--output_dir", str(tmp_path))
+    assert result.returncode == 2
+    assert "--embedding_size narrows ELECTRA's shared embeddings; --model_type modernbert has no embedding" in result.stdout
+
+
+def test_the_electra_budget_preset_trains_exports_and_finetunes(tmp_path):
+    from .test_glue import FIXTURES, write_task
+
+    out = tmp_path / "electra"
+    result = run_recipe("recipes/pretrain_electra.py", "--config", ELECTRA_BUDGET, "--max_train_minutes", "0.3",
+                        "--max_train_documents", "200", "--hidden_size", "64", "--intermediate_size", "96",
+                        "--logging_steps", "4", "--eval_strategy", "no", "--save_strategy", "no",
+                        "--tokenizer_name", str(DEBUG_TOKENIZER), "--output_dir", str(out))
+    assert result.returncode == 0, result.stdout[-3000:]
+    history = json.loads((out / "trainer_state.json").read_text())["log_history"]
+    train = [h for h in history if "loss" in h]
+    assert len(train) >= 2 and train[-1]["loss"] < train[0]["loss"]  # it learns
+    assert all("replaced_f1" in h for h in train)
+    rates = [h["learning_rate"] for h in train]
+    assert rates[-1] < 0.5 * max(rates)  # the schedule is keyed to the time budget
+    card = (out / "README.md").read_text()
+    assert "0.25 of the discriminator's depth, same width" in card and "pipeline_tag: feature-extraction" in card
+
+    header, rows = FIXTURES["MRPC"]
+    write_task(tmp_path / "glue", "MRPC", header, rows * 10)
+    tuned = run_recipe("recipes/finetune_glue.py", "--config", "recipes/configs/glue.yaml", "--model_name_or_path",
+                       str(out), "--glue_dir", str(tmp_path / "glue"), "--output_dir", str(tmp_path / "glue_out"),
+                       "--max_steps", "2")
+    assert tuned.returncode == 0, tuned.stdout[-3000:]
+    config = json.loads((tmp_path / "glue_out" / "seed_1" / "config.json").read_text())
+    assert config["architectures"] == ["ModernBertForSequenceClassification"]

@@ -8,10 +8,11 @@ discriminator (``ElectraForPreTraining``) and, in ``generator/``, the generator 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
-from transformers import ElectraConfig, ElectraForMaskedLM, ElectraForPreTraining
+from transformers import ElectraConfig, ElectraForMaskedLM, ElectraForPreTraining, PretrainedConfig
 from transformers.models.electra.modeling_electra import ElectraDiscriminatorPredictions, ElectraModel
 from transformers.utils import ModelOutput
 
@@ -77,18 +78,11 @@ def generator_config(config: ElectraConfig, generator_size: float) -> ElectraCon
     return ElectraConfig(**values)
 
 
-TRAINING_ONLY_CONFIG = {"generator_size": REMOVED, "discriminator_weight": REMOVED}
-
-
-class ElectraForReplacedTokenDetection(ExportsStock, ElectraForPreTraining):
-    """The discriminator (``ElectraForPreTraining``: its ``electra`` encoder and ``discriminator_predictions`` head,
-    under the stock parameter names) with a ``generator`` (``ElectraForMaskedLM``) that shares its embeddings.
-
-    The config is the discriminator's, plus ``generator_size`` and ``discriminator_weight``. The shared
-    parameters are declared in ``_tied_weights_keys``, so transformers ties them at init and on load, and saves
-    them once. A checkpoint holds both models (the Trainer resumes from it); the export (:meth:`exported_parts`)
-    is the discriminator as a plain ``ElectraForPreTraining`` folder and the generator as an ``ElectraForMaskedLM``
-    folder in ``generator/``.
+class ReplacedTokenTraining(ExportsStock):
+    """The training step of replaced-token detection, mixed into a training model that holds a discriminator (the
+    stock class it derives from) and a ``generator`` (a stock masked LM) sharing its embeddings. A backbone names how
+    each of the two encodes (:meth:`generator_logits`, :meth:`discriminator_logits`) and how packed documents are
+    kept apart (:meth:`encoder_inputs`); sampling, corruption and the joint loss are the same for every backbone.
 
     ``sampling_seed`` drives the generator's sampling through an explicit ``torch.Generator``: keyed by the batch's
     ``sequence_id`` when given (so a resumed run samples as an uninterrupted one), else one stream per process.
@@ -96,26 +90,28 @@ class ElectraForReplacedTokenDetection(ExportsStock, ElectraForPreTraining):
     (from a collator with ``isolate_documents``) keep packed documents from attending to each other in both models.
     """
 
-    _tied_weights_keys = {
-        **{f"generator.electra.embeddings.{name}": f"electra.embeddings.{name}" for name in SHARED_EMBEDDINGS},
-        "generator.generator_lm_head.weight": "electra.embeddings.word_embeddings.weight",
-    }
     # The losses are batch means: Trainer averages them over gradient-accumulation steps itself.
     accepts_loss_kwargs = False
+    # Config fields of the training model only (the generator's size, λ): the exported configs go without them.
+    training_only_config = {"generator_size": REMOVED, "discriminator_weight": REMOVED}
 
-    def __init__(self, config: ElectraConfig) -> None:
-        # ElectraForPreTraining's own __init__ would tie weights before the generator exists: build its two
-        # modules here, then the generator, then let post_init tie and initialize the whole.
-        super(ElectraForPreTraining, self).__init__(config)
-        self.electra = ElectraModel(config)
-        self.discriminator_predictions = ElectraDiscriminatorPredictions(config)
-        self.generator = ElectraForMaskedLM(generator_config(config, config.generator_size))
+    def init_training_state(self, config: PretrainedConfig) -> None:
         self.discriminator_weight = config.discriminator_weight
         self.generator_weight = 1.0  # --objective_weights generator=...; a training setting, not in the config
         self.sampling_seed = 0
         self.sparse_prediction = True
         self._running_sampler: torch.Generator | None = None
-        self.post_init()
+
+    def encoder_inputs(self, attention_mask, token_type_ids, position_ids, document_ids) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def generator_logits(self, input_ids, labels, encoder_inputs) -> tuple[torch.Tensor, torch.Tensor]:
+        """The generator's logits (at the masked positions only, with sparse prediction) and its MLM loss."""
+        raise NotImplementedError
+
+    def discriminator_logits(self, input_ids, encoder_inputs) -> torch.Tensor:
+        """One logit per token, ``(batch, seq)``: positive for *replaced*."""
+        raise NotImplementedError
 
     def _sampling_generator(self, device: torch.device, sequence_id: torch.Tensor | None) -> torch.Generator:
         if sequence_id is not None:  # keyed by the batch, as the collator's masks: a resumed run samples the same
@@ -131,27 +127,15 @@ class ElectraForReplacedTokenDetection(ExportsStock, ElectraForPreTraining):
         self, input_ids=None, labels=None, attention_mask=None, token_type_ids=None, position_ids=None,
         document_ids=None, sequence_id=None, **kwargs,
     ) -> ReplacedTokenDetectionOutput:
-        encoder_mask = attention_mask
-        if document_ids is not None:
-            encoder_mask = block_diagonal_attention_mask(
-                document_ids, attention_mask, self.config, self.get_input_embeddings().weight.dtype
-            )
-        encoder_inputs = dict(attention_mask=encoder_mask, token_type_ids=token_type_ids, position_ids=position_ids)
-
-        generator = self.generator
-        hidden = generator.electra(input_ids, **encoder_inputs).last_hidden_state
-        logits, generator_loss = predict_masked(
-            lambda h: generator.generator_lm_head(generator.generator_predictions(h)),
-            hidden, labels, self.sparse_prediction,
-        )
+        encoder_inputs = self.encoder_inputs(attention_mask, token_type_ids, position_ids, document_ids)
+        logits, generator_loss = self.generator_logits(input_ids, labels, encoder_inputs)
         masked = labels != IGNORE_INDEX
         masked_logits = logits.detach() if self.sparse_prediction else logits.detach()[masked]  # (n_masked, vocab)
         # No gradient flows through the sampling (the paper trains the generator by MLM only).
         sampled = gumbel_sample(masked_logits, self._sampling_generator(input_ids.device, sequence_id))
         corrupted, replaced = corrupt(input_ids, labels, sampled, attention_mask)
 
-        hidden = self.electra(corrupted, **encoder_inputs).last_hidden_state
-        discriminator_logits = self.discriminator_predictions(hidden)  # (batch, seq)
+        discriminator_logits = self.discriminator_logits(corrupted, encoder_inputs)
         real = attention_mask.bool() if attention_mask is not None else torch.ones_like(replaced, dtype=torch.bool)
         discriminator_loss = nn.functional.binary_cross_entropy_with_logits(
             discriminator_logits[real].float(), replaced[real].float()
@@ -165,11 +149,54 @@ class ElectraForReplacedTokenDetection(ExportsStock, ElectraForPreTraining):
             replaced=replaced,
         )
 
+
+class ElectraForReplacedTokenDetection(ReplacedTokenTraining, ElectraForPreTraining):
+    """The discriminator (``ElectraForPreTraining``: its ``electra`` encoder and ``discriminator_predictions`` head,
+    under the stock parameter names) with a ``generator`` (``ElectraForMaskedLM``) that shares its embeddings.
+
+    The config is the discriminator's, plus ``generator_size`` and ``discriminator_weight``. The shared
+    parameters are declared in ``_tied_weights_keys``, so transformers ties them at init and on load, and saves
+    them once. A checkpoint holds both models (the Trainer resumes from it); the export (:meth:`exported_parts`)
+    is the discriminator as a plain ``ElectraForPreTraining`` folder and the generator as an ``ElectraForMaskedLM``
+    folder in ``generator/``.
+    """
+
+    _tied_weights_keys = {
+        **{f"generator.electra.embeddings.{name}": f"electra.embeddings.{name}" for name in SHARED_EMBEDDINGS},
+        "generator.generator_lm_head.weight": "electra.embeddings.word_embeddings.weight",
+    }
+
+    def __init__(self, config: ElectraConfig) -> None:
+        # ElectraForPreTraining's own __init__ would tie weights before the generator exists: build its two
+        # modules here, then the generator, then let post_init tie and initialize the whole.
+        super(ElectraForPreTraining, self).__init__(config)
+        self.electra = ElectraModel(config)
+        self.discriminator_predictions = ElectraDiscriminatorPredictions(config)
+        self.generator = ElectraForMaskedLM(generator_config(config, config.generator_size))
+        self.init_training_state(config)
+        self.post_init()
+
+    def encoder_inputs(self, attention_mask, token_type_ids, position_ids, document_ids) -> dict[str, Any]:
+        if document_ids is not None:
+            attention_mask = block_diagonal_attention_mask(
+                document_ids, attention_mask, self.config, self.get_input_embeddings().weight.dtype
+            )
+        return dict(attention_mask=attention_mask, token_type_ids=token_type_ids, position_ids=position_ids)
+
+    def generator_logits(self, input_ids, labels, encoder_inputs):
+        generator = self.generator
+        hidden = generator.electra(input_ids, **encoder_inputs).last_hidden_state
+        return predict_masked(lambda h: generator.generator_lm_head(generator.generator_predictions(h)),
+                              hidden, labels, self.sparse_prediction)
+
+    def discriminator_logits(self, input_ids, encoder_inputs):
+        return self.discriminator_predictions(self.electra(input_ids, **encoder_inputs).last_hidden_state)
+
     def exported_parts(self) -> list[ExportedPart]:
         # The shared embeddings are stored once in a checkpoint, and in each exported folder.
         shared = {f"electra.embeddings.{name}": f"electra.embeddings.{name}" for name in SHARED_EMBEDDINGS}
         return [
-            ExportedPart(ElectraForPreTraining, stock_config(self.config, TRAINING_ONLY_CONFIG),
+            ExportedPart(ElectraForPreTraining, stock_config(self.config, self.training_only_config),
                          leave_out=("generator.",)),
             ExportedPart(ElectraForMaskedLM, self.generator.config, folder="generator", prefix="generator.",
                          shared=shared),
@@ -177,17 +204,17 @@ class ElectraForReplacedTokenDetection(ExportsStock, ElectraForPreTraining):
 
 
 def build_electra(
-    config: ElectraConfig,
-    model_class: type[ElectraForReplacedTokenDetection] | None = None,
+    config: PretrainedConfig,
+    model_class: type[ReplacedTokenTraining] | None = None,
     *,
     generator_size: float = GENERATOR_SIZE,
     discriminator_weight: float = DISCRIMINATOR_WEIGHT,
     generator_weight: float = 1.0,
     sparse_prediction: bool = True,
     seed: int = 0,
-) -> ElectraForReplacedTokenDetection:
-    """A fresh discriminator of ``config`` and its generator: the discriminator's depth and ``generator_size`` of its
-    width, heads and feed-forward size. Loss: ``generator_weight`` x generator MLM + ``discriminator_weight`` x
+) -> ReplacedTokenTraining:
+    """A fresh discriminator of ``config`` and its generator, ``generator_size`` of its size (ELECTRA's: of its
+    width, heads and feed-forward size; a backbone without an embedding projection's: of its depth). Loss: ``generator_weight`` x generator MLM + ``discriminator_weight`` x
     discriminator."""
     config.generator_size = generator_size
     config.discriminator_weight = discriminator_weight

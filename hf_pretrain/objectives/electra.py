@@ -14,7 +14,7 @@ from ..constants import IGNORE_INDEX
 from ..errors import HfPretrainError
 from ..models.architectures import Architecture, architecture_for, architecture_names
 from ..models.arguments import ModelArguments
-from ..models.electra import DISCRIMINATOR_WEIGHT, GENERATOR_SIZE, ElectraForReplacedTokenDetection, build_electra
+from ..models.electra import DISCRIMINATOR_WEIGHT, GENERATOR_SIZE, ReplacedTokenTraining, build_electra
 from ..models.loading import build_config, resolve_model_type
 from .base import StepMetrics
 from .mlm import MaskedObjective
@@ -46,7 +46,7 @@ class ElectraArguments:
 
 
 class ReplacedTokenMetrics(StepMetrics):
-    """Generator MLM accuracy; discriminator accuracy, precision and recall on replaced tokens; fraction replaced;
+    """Generator MLM accuracy; discriminator accuracy, precision, recall and F1 on replaced tokens; fraction replaced;
     and the two losses, averaged over the batches."""
 
     names = ("gen_correct", "masked", "disc_correct", "tokens", "true_pos", "pred_pos", "replaced",
@@ -77,6 +77,8 @@ class ReplacedTokenMetrics(StepMetrics):
             "discriminator_accuracy": t["disc_correct"] / max(t["tokens"], 1),
             "replaced_precision": t["true_pos"] / max(t["pred_pos"], 1),
             "replaced_recall": t["true_pos"] / max(t["replaced"], 1),
+            # F1 = 2 TP / (predicted + actual): the harmonic mean of the two above, 0 when either is.
+            "replaced_f1": 2 * t["true_pos"] / max(t["pred_pos"] + t["replaced"], 1),
             "replaced_fraction": t["replaced"] / max(t["tokens"], 1),
         }
 
@@ -84,7 +86,8 @@ class ReplacedTokenMetrics(StepMetrics):
 @register_objective
 class ReplacedTokenDetection(MaskedObjective):
     """ELECTRA: packed rows masked by the masking collator, a generator that fills the masks, a discriminator that
-    finds them. Saves the discriminator as ``ElectraForPreTraining`` and the generator in ``generator/``."""
+    finds them. Saves the discriminator as ``ElectraForPreTraining`` and the generator in ``generator/`` (on another
+    backbone: the encoder as its stock base class, the discriminator in ``discriminator/``)."""
 
     name = "electra"
     title = "ELECTRA replaced-token detection"
@@ -92,6 +95,7 @@ class ReplacedTokenDetection(MaskedObjective):
     card_tags = ("discriminator", "pretraining")
     arguments_class = ElectraArguments
     default_model_type = "electra"
+    backbone = "electra"  # the model type build_model trains
     losses = ("generator", "discriminator")
     streams = True
 
@@ -107,7 +111,10 @@ class ReplacedTokenDetection(MaskedObjective):
 
     def check_model(self, model_args: ModelArguments) -> None:
         super().check_model(model_args)
-        self.architecture(model_args)
+        architecture = self.architecture(model_args)
+        if self.extra.embedding_size is not None and architecture.model_type != "electra":
+            raise HfPretrainError(f"--embedding_size narrows ELECTRA's shared embeddings; --model_type "
+                                  f"{architecture.model_type} has no embedding projection: leave it unset")
 
     def architecture(self, model_args: ModelArguments) -> Architecture:
         """The registered architecture with a replaced-token detection class, or a one-line refusal."""
@@ -124,12 +131,18 @@ class ReplacedTokenDetection(MaskedObjective):
 
     def build_model(
         self, model_args: ModelArguments, tokenizer: PreTrainedTokenizerBase, max_seq_length: int
-    ) -> ElectraForReplacedTokenDetection:
+    ) -> ReplacedTokenTraining:
         architecture = self.architecture(model_args)
         config = build_config(model_args, tokenizer, max_seq_length, default_model_type="electra")
         electra: ElectraArguments = self.extra
-        # Unset, the shared embeddings are as wide as the discriminator (ELECTRA-small narrows them to 128).
-        config.embedding_size = electra.embedding_size or config.hidden_size
+        self.backbone = architecture.model_type
+        if self.backbone == "electra":
+            # Unset, the shared embeddings are as wide as the discriminator (ELECTRA-small narrows them to 128).
+            config.embedding_size = electra.embedding_size or config.hidden_size
+        else:
+            # Another backbone exports its encoder as the stock base class (transformers has no ELECTRA head for
+            # it), and the discriminator and generator in folders of their own.
+            self.pipeline_tag = "feature-extraction"
         return build_electra(
             config, architecture.replaced_token_detection, generator_size=electra.generator_size,
             discriminator_weight=self.loss_weights["discriminator"], generator_weight=self.loss_weights["generator"],
@@ -141,10 +154,15 @@ class ReplacedTokenDetection(MaskedObjective):
 
     def card_rows(self) -> dict[str, Any]:
         electra: ElectraArguments = self.extra
+        if self.backbone == "electra":
+            generator = (f"{electra.generator_size:g} of the discriminator's width, heads and feed-forward size, "
+                         "same depth, in generator/")
+        else:
+            generator = (f"{electra.generator_size:g} of the discriminator's depth, same width, in generator/; the "
+                         "discriminator (a one-label token classifier) in discriminator/, its encoder here")
         return {
             **super().card_rows(),
-            "generator": f"{electra.generator_size:g} of the discriminator's width, heads and feed-forward size, "
-            "same depth, in generator/",
+            "generator": generator,
             "loss": self.loss_description().replace("generator", "generator MLM", 1),
-            "shared": "token, position and type embeddings",
+            "shared": "token, position and type embeddings" if self.backbone == "electra" else "token embeddings and their norm",
         }
