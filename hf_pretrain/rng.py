@@ -33,6 +33,7 @@ class Stream(enum.IntEnum):
     PREFIX_LENGTHS_RUNNING = 13  # ... a running stream per (process, DataLoader worker) without sequence ids
     STREAM_LOADER = 14  # the seed a streamed run's DataLoader draws for its workers, per process
     MATCH_PAIRS = 15  # token-matching pairs: which sentences pair, the edits of the copy, the order
+    SEMANTIC_DEDUP = 16  # semantic deduplication: k-means's training sample and initial centroids
 
 
 def stream_tag(stream: Stream | str) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 from ..errors import HfPretrainError, check_bad_input_policy
@@ -29,6 +30,26 @@ class PrepareArguments:
         default=0.8, metadata={"help": "Jaccard similarity of word 5-gram sets at which documents are near-duplicates."}
     )
     minhash_num_perm: int = field(default=128, metadata={"help": "MinHash permutations (accuracy vs. speed)."})
+    semantic_dedup: bool = field(
+        default=False,
+        metadata={"help": "Also drop documents whose embedding is close to an earlier one's (SemDeDup: k-means, then "
+                  "cosine similarity within each cluster), with the encoder --semantic_model."},
+    )
+    semantic_model: str | None = field(
+        default=None,
+        metadata={"help": "A local encoder folder for --semantic_dedup (a checkpoint hf_pretrain saved, a SimCSE one, "
+                  "a sentence-transformers folder): mean-pooled, normalized last hidden states."},
+    )
+    semantic_threshold: float = field(
+        default=0.95, metadata={"help": "Cosine similarity at which --semantic_dedup removes the later document "
+                                "(the report says how many each threshold removes)."}
+    )
+    semantic_unit: str = field(
+        default="document",
+        metadata={"help": "What --semantic_dedup embeds and removes: 'document', or 'paragraph' (a paragraph close "
+                  "to an earlier one leaves its document; a document left with none is dropped).",
+                  "choices": ["document", "paragraph"]},
+    )
     tokenizer_name: str | None = field(
         default=None, metadata={"help": "Use this tokenizer instead of training a WordPiece one on the train split."}
     )
@@ -65,6 +86,17 @@ class PrepareArguments:
         if not self.output_dir:
             raise HfPretrainError("--output_dir is required: where the prepared dataset goes")
         check_bad_input_policy(self.on_bad_input)
+        if self.semantic_dedup and not self.semantic_model:
+            raise HfPretrainError("--semantic_dedup needs --semantic_model DIR: the local encoder that embeds documents")
+        if self.semantic_model and not self.semantic_dedup:
+            raise HfPretrainError("--semantic_model is read by --semantic_dedup only: add --semantic_dedup, or drop it")
+        if self.semantic_model and not os.path.isfile(os.path.join(self.semantic_model, "config.json")):
+            raise HfPretrainError(f"--semantic_model {self.semantic_model}: not a model folder (no config.json); pass "
+                                  "a checkpoint this project saved, a SimCSE one, or a sentence-transformers folder")
+        if not 0 < self.semantic_threshold <= 1:
+            raise HfPretrainError("--semantic_threshold must be in (0, 1]")
+        if self.semantic_unit not in ("document", "paragraph"):
+            raise HfPretrainError(f"--semantic_unit {self.semantic_unit}: choose 'document' or 'paragraph'")
         if not 0 < self.minhash_threshold <= 1:
             raise HfPretrainError("--minhash_threshold must be in (0, 1]")
         if not (0 <= self.validation_split_percentage < 100 and 0 <= self.test_split_percentage < 100):

@@ -35,6 +35,7 @@ from ..runtime import OutputDirLock, check_writable_dir
 from .arguments import PrepareArguments
 from .cleaning import QualityFilters, normalize
 from .dedup import find_duplicates, remove_duplicates
+from .semantic import report_section, semantic_dedup, semantic_markdown
 
 logger = logging.getLogger(__name__)
 FINGERPRINT = "fingerprint.json"
@@ -48,18 +49,17 @@ BATCH = 100
 
 
 def fingerprint(args: PrepareArguments, filters: QualityFilters, files: list[str]) -> str:
-    """A hash of the inputs' bytes, in order, of a ``--tokenizer_name`` folder's files (not its path: another
-    tokenizer saved at the same path is another preparation), and of every setting that changes the output (not of
+    """A hash of the inputs' bytes, in order, of a ``--tokenizer_name`` and a ``--semantic_model`` folder's files (not
+    their paths: another model saved at the same path is another preparation), and of every setting that changes the output (not of
     where the files or the output are, nor of how many processes do the work)."""
     digest = hashlib.sha256(f"hf_pretrain preparation {FORMAT_VERSION}".encode())
     ignored = ("train_file", "output_dir", "num_proc", "overwrite_cache")
     settings = {k: v for k, v in dataclasses.asdict(args).items() if k not in ignored}
     digest.update(json.dumps([settings, dataclasses.asdict(filters)], sort_keys=True, default=str).encode())
-    tokenizer_files = []
-    if args.tokenizer_name and os.path.isdir(args.tokenizer_name):
-        tokenizer_files = sorted(os.path.join(args.tokenizer_name, name) for name in os.listdir(args.tokenizer_name)
-                                 if os.path.isfile(os.path.join(args.tokenizer_name, name)))
-    for path in [*tokenizer_files, *files]:
+    folders = [args.tokenizer_name, args.semantic_model if args.semantic_dedup else None]
+    model_files = [os.path.join(folder, name) for folder in folders if folder and os.path.isdir(folder)
+                   for name in sorted(os.listdir(folder)) if os.path.isfile(os.path.join(folder, name))]
+    for path in [*model_files, *files]:
         digest.update(os.path.getsize(path).to_bytes(8, "little"))
         with open(path, "rb") as f:
             while block := f.read(2**22):
@@ -319,6 +319,15 @@ def _prepare_corpus(args: PrepareArguments, filters: QualityFilters) -> dict:
         seed=legacy_seed(Stream.MINHASH, args.seed), num_proc=args.num_proc,
     )
     unique = remove_duplicates(kept, duplicates).remove_columns("dropped")
+    semantic = None
+    if args.semantic_dedup:
+        deduplicated = unique
+        unique, found, units = semantic_dedup(
+            unique, os.path.join(work, "semantic"), model=args.semantic_model, threshold=args.semantic_threshold,
+            unit=args.semantic_unit, seed=legacy_seed(Stream.SEMANTIC_DEDUP, args.seed), split_sentences=split_sentences,
+        )
+        semantic = {"unit": args.semantic_unit, "model": args.semantic_model, "before": deduplicated,
+                    **report_section(found, units, _excerpt)}
     documents = split_by_document(
         unique, work, validation_split_percentage=args.validation_split_percentage,
         test_split_percentage=args.test_split_percentage, seed=args.seed,
@@ -333,12 +342,14 @@ def _prepare_corpus(args: PrepareArguments, filters: QualityFilters) -> dict:
     _save(tokenized, os.path.join(args.output_dir, "tokenized"), {"train": args.num_shards} if args.num_shards else None)
     report = {
         "inputs": files,
-        "stages": _stage_counts(raw, cleaned, kept, reasons, duplicates, unique, tokenized, tokenizer, args.num_proc),
+        "stages": _stage_counts(raw, cleaned, kept, reasons, duplicates, semantic, unique, tokenized, tokenizer,
+                                args.num_proc),
         "removed_examples": removed_examples,
         "duplicate_clusters": [
             {"kept": _excerpt(kept[c.kept]["text"]), "removed": c.size, "example": _excerpt(kept[c.example]["text"])}
             for c in duplicates.largest
         ],
+        **({"semantic_dedup": {k: v for k, v in semantic.items() if k != "before"}} if semantic else {}),
         "bad_input_skipped": dict(bad.counts),
         "splits": {name: len(split) for name, split in documents.items()},
         "tokenizer_documents": tokenizer_documents,
@@ -379,21 +390,29 @@ def _filter(cleaned: Dataset, args: PrepareArguments) -> tuple[Dataset, Counter,
     return kept, reasons, removed_examples
 
 
-def _stage_counts(raw: Dataset, cleaned: Dataset, kept: Dataset, reasons: Counter, duplicates, unique: Dataset,
-                  tokenized: DatasetDict, tokenizer: PreTrainedTokenizerBase, num_proc: int | None) -> list[dict]:
+def _stage_counts(raw: Dataset, cleaned: Dataset, kept: Dataset, reasons: Counter, duplicates, semantic: dict | None,
+                  unique: Dataset, tokenized: DatasetDict, tokenizer: PreTrainedTokenizerBase,
+                  num_proc: int | None) -> list[dict]:
     """Documents, characters and tokens after each stage, for the report. Tokens are counted once on the raw and
     once on the cleaned text; the later stages' counts are the rows of the cleaned counts that they keep, selected
-    as the documents were."""
+    as the documents were (semantic deduplication's are counted again: paragraphs may leave a document)."""
     counts = concatenate_datasets(
         [cleaned.select_columns("dropped"), _token_counts(cleaned, tokenizer, num_proc, "normalize")], axis=1
     )
     kept_counts = counts.filter(_passed_filters, input_columns="dropped", batched=True)
-    return [
+    deduplicated = semantic["before"] if semantic else unique
+    stages = [
         _stats("read", raw, _token_counts(raw, tokenizer, num_proc, "read")),
         _stats("normalize", cleaned, counts),
         {**_stats("filter", kept, kept_counts), "removed": dict(reasons)},
-        {**_stats("deduplicate", unique, remove_duplicates(kept_counts, duplicates)),
+        {**_stats("deduplicate", deduplicated, remove_duplicates(kept_counts, duplicates)),
          "exact_duplicates": duplicates.exact, "near_duplicates": duplicates.near, "clusters": duplicates.clusters},
+    ]
+    if semantic:
+        stages.append({**_stats("semantic deduplicate", unique, _token_counts(unique, tokenizer, num_proc, "semantic")),
+                       f"{semantic['unit']}s_removed": semantic["removed"]})
+    return [
+        *stages,
         {"stage": "tokenize", "documents": {n: len(s) for n, s in tokenized.items()},
          "tokens": {name: _column_sum(split, lambda c: pc.list_value_length(pc.list_flatten(c)))
                     for name, split in tokenized.items()}},
@@ -437,6 +456,8 @@ def report_markdown(report: dict) -> str:
         lines += [f"  - {e}" for e in examples]
     lines += ["", "## Largest duplicate clusters", ""]
     lines += [f"- kept: {c['kept']}\n  - {c['removed']} removed, e.g.: {c['example']}" for c in report["duplicate_clusters"]]
+    if "semantic_dedup" in report:
+        lines += semantic_markdown(report["semantic_dedup"])
     if report["bad_input_skipped"]:
         lines += ["", f"Bad input lines skipped: {report['bad_input_skipped']}"]
     return "\n".join(lines) + "\n"
