@@ -12,7 +12,7 @@ GLUE_DIR ?= ../shared/data/glue
 SEEDS ?= 1
 ARGS ?=
 
-.PHONY: install prepare pretrain finetune-glue test docs bench bench-quality bench-glue bench-objectives bench-clm bench-adaptation faults clean
+.PHONY: install prepare pretrain finetune-glue test docs bench bench-quality bench-glue bench-objectives bench-clm bench-adaptation bench-semantic-dedup faults clean
 
 install:
 	python3 -m venv $(VENV)
@@ -61,6 +61,12 @@ bench-objectives:  # every objective's tokens/s; SOP and SBO vs MLM, 8 minutes e
 # side by side, perplexity at 4, 8, 15 and 30 minutes; then the cost of document isolation in tokens/s.
 bench-clm:
 	$(PY) benchmarks/bench_clm.py --train_file $(CORPUS) $(ARGS)
+
+# Semantic deduplication vs MinHash on Wikipedia with MRPC's train pairs injected (recall of paraphrase pairs, false
+# removals of non-paraphrase ones, raw and whitened, at several thresholds), then `prepare --semantic_dedup` itself,
+# the embedding rate and the peak memory at 1x and 4x the corpus (about 25 minutes): make bench-semantic-dedup CKPT=outputs/budget
+bench-semantic-dedup:
+	$(PY) benchmarks/bench_semantic_dedup.py --semantic_model $(CKPT) $(ARGS)
 
 bench-adaptation:  # full fine-tuning, linear probe and LoRA on MRPC, pretrained vs random init, 3 seeds
 	$(PY) benchmarks/bench_adaptation.py --checkpoint $(CKPT) --glue_dir $(GLUE_DIR) $(ARGS)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+import json
 import re
 
 from .conftest import ROOT, SHARED_DATA, run_recipe
@@ -184,3 +185,17 @@ def test_clm_report_puts_the_sides_at_each_mark_and_the_cost_of_isolation(tmp_pa
     assert "plain HF: 20 steps of batch 32 at peak lr 0.001, linear decay over 233 scheduled steps" in text
     assert "document isolation: 1,200 tokens/s with it, 1,600 without (0.75x)" in text
     assert json.loads((tmp_path / "results.json").read_text()) == results
+
+
+@pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="needs ../shared/data (Wikipedia and GLUE MRPC)")
+def test_semantic_dedup_benchmark_prints_its_table_and_prepare_agrees_with_it(tmp_path, debug_checkpoint):
+    result = run_recipe("benchmarks/bench_semantic_dedup.py", "--semantic_model", str(debug_checkpoint),
+                        "--wikipedia_documents", "20", "--max_pairs", "60", "--skip_memory",
+                        "--output_dir", str(tmp_path))
+    assert result.returncode == 0, result.stdout[-3000:]
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| ") and "%" in line]
+    assert len(rows) == 1 + 2 * 7  # MinHash, then raw and whitened at seven thresholds
+    assert "| MinHash (prepare's default" in rows[0] and "whitened" in rows[-1]
+    assert "(the same as the table's whitened row at 0.9)" in result.stdout  # prepare itself removes what the table says
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["corpus"]["wikipedia"] == 20 and results["corpus"]["pair_count"] == 60

@@ -67,6 +67,29 @@ def test_rows_of_different_clusters_are_never_compared():
     assert set(range(8)) - set(split.removed.tolist()) == firsts
 
 
+def test_whitening_separates_groups_that_one_shared_direction_makes_look_alike():
+    from hf_pretrain.prepare.semantic import whitening
+
+    vectors, group = _groups(n_groups=4, per_group=30, noise=0.3)
+    shared = np.ones(32, np.float32) / np.sqrt(32)
+    anisotropic = 0.15 * vectors + shared  # what a briefly pretrained encoder's mean-pooled states look like
+    unit = anisotropic / np.linalg.norm(anisotropic, axis=1, keepdims=True)
+    assert (unit @ unit.T).min() > 0.9  # raw: every pair alike
+    mean, matrix = whitening(unit, chunk=7)  # in chunks, as a corpus on disk is read
+    white = (unit - mean) @ matrix
+    assert np.allclose(np.cov(white.T, bias=True), np.eye(32), atol=1e-3)
+    same = group[:, None] == group[None, :]
+    for name, rows in (("raw", unit), ("whitened", white)):
+        rows = rows / np.linalg.norm(rows, axis=1, keepdims=True)
+        cosine = rows @ rows.T
+        gap = cosine[same & ~np.eye(len(rows), dtype=bool)].mean() - cosine[~same].mean()
+        if name == "raw":
+            raw_gap = gap
+    assert gap > 3 * raw_gap  # the groups stand apart once the shared direction is gone
+    found = find_semantic_duplicates(unit, 0.99, seed=0, n_clusters=4, whiten=True)
+    assert found.removed_at(0.99) < find_semantic_duplicates(unit, 0.99, seed=0, n_clusters=4).removed_at(0.99)
+
+
 @pytest.fixture(scope="module")
 def encoder(tmp_path_factory) -> Path:
     """A small randomly initialized ModernBERT with the debug tokenizer, saved as a user's checkpoint would be."""
@@ -129,7 +152,8 @@ def test_prepare_removes_semantic_duplicates_and_reports_each_threshold(encoder,
     report = json.loads((out / "report.json").read_text())
     section = report["semantic_dedup"]
     assert section["removed"] == 3 and section["unit"] == "document" and section["removed_at"]["0.9999"] == 3
-    assert list(section["removed_at"]) == ["0.8", "0.85", "0.9", "0.95", "0.98", "0.9999"]
+    assert list(section["removed_at"]) == ["0.6", "0.7", "0.8", "0.9", "0.95", "0.98", "0.9999"]
+    assert section["whitened"] is True  # the default
     assert all(pair["similarity"] >= 0.9999 for pair in section["removed_nearest_the_threshold"])
     assert all(pair["similarity"] < 0.9999 for pair in section["kept_nearest_the_threshold"])
     stages = {s["stage"]: s for s in report["stages"]}

@@ -41,8 +41,14 @@ class PrepareArguments:
                   "a sentence-transformers folder): mean-pooled, normalized last hidden states."},
     )
     semantic_threshold: float = field(
-        default=0.95, metadata={"help": "Cosine similarity at which --semantic_dedup removes the later document "
+        default=0.9, metadata={"help": "Cosine similarity at which --semantic_dedup removes the later document "
                                 "(the report says how many each threshold removes)."}
+    )
+    semantic_whiten: bool = field(
+        default=True,
+        metadata={"help": "Whiten the embeddings before comparing them (centre on the corpus mean, unit variance "
+                  "along each principal axis): a briefly pretrained encoder's raw mean-pooled states score every pair "
+                  "of documents alike (see the docs' semantic deduplication results)."},
     )
     semantic_unit: str = field(
         default="document",

@@ -324,9 +324,11 @@ def _prepare_corpus(args: PrepareArguments, filters: QualityFilters) -> dict:
         deduplicated = unique
         unique, found, units = semantic_dedup(
             unique, os.path.join(work, "semantic"), model=args.semantic_model, threshold=args.semantic_threshold,
-            unit=args.semantic_unit, seed=legacy_seed(Stream.SEMANTIC_DEDUP, args.seed), split_sentences=split_sentences,
+            unit=args.semantic_unit, whiten=args.semantic_whiten, seed=legacy_seed(Stream.SEMANTIC_DEDUP, args.seed),
+            split_sentences=split_sentences,
         )
-        semantic = {"unit": args.semantic_unit, "model": args.semantic_model, "before": deduplicated,
+        semantic = {"unit": args.semantic_unit, "model": args.semantic_model, "whitened": args.semantic_whiten,
+                    "before": deduplicated,
                     **report_section(found, units, _excerpt)}
     documents = split_by_document(
         unique, work, validation_split_percentage=args.validation_split_percentage,

@@ -22,11 +22,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 from datasets import Dataset
+from tqdm.auto import tqdm
 
 from ..errors import HfPretrainError
 
 logger = logging.getLogger(__name__)
-REPORT_THRESHOLDS = (0.8, 0.85, 0.9, 0.95, 0.98)  # the report's "removed at each threshold" table
+REPORT_THRESHOLDS = (0.6, 0.7, 0.8, 0.9, 0.95, 0.98)  # the report's "removed at each threshold" table
 CLUSTER_SIZE = 500  # documents per k-means cluster on average (SemDeDup: clusters small enough to compare all pairs)
 TRAINING_POINTS_PER_CLUSTER = 256  # faiss's default cap: k-means trains on a sample of at most this many per centroid
 MAX_TRAINING_POINTS = 100_000  # and on at most this many in all, whatever the corpus (memory: 100 MB at width 256)
@@ -58,15 +59,21 @@ class SemanticDuplicates:
 def load_encoder(path: str) -> tuple:
     """The tokenizer and encoder of a local folder, for embedding; a one-line error if it is not one."""
     from transformers import AutoModel, AutoTokenizer
+    from transformers.utils import logging as transformers_logging
 
     if not os.path.isdir(path) or not os.path.isfile(os.path.join(path, "config.json")):
         raise HfPretrainError(f"--semantic_model {path}: not a model folder (no config.json); pass a checkpoint this "
                               "project saved, a SimCSE one, or a sentence-transformers folder")
+    verbosity = transformers_logging.get_verbosity()
+    # A masked-LM checkpoint's head is not the encoder's: its load report would list those weights as unexpected.
+    transformers_logging.set_verbosity_error()
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
         model = AutoModel.from_pretrained(path, local_files_only=True, use_safetensors=True)
     except (OSError, ValueError) as err:
         raise HfPretrainError(f"--semantic_model {path}: cannot load it ({str(err).splitlines()[0]})") from None
+    finally:
+        transformers_logging.set_verbosity(verbosity)
     return tokenizer, model.eval()
 
 
@@ -80,7 +87,7 @@ def embed_documents(
     n = len(texts)
     embeddings = np.lib.format.open_memmap(path, mode="w+", dtype=np.float16, shape=(n, model.config.hidden_size))
     start, began = 0, time.perf_counter()
-    with torch.inference_mode():
+    with torch.inference_mode(), tqdm(total=n, desc="Embedding for semantic deduplication", unit=" texts") as progress:
         for batch in texts.iter(batch_size):
             encoded = tokenizer(batch["text"], truncation=True, max_length=max_length, padding=True,
                                 return_tensors="pt")
@@ -89,19 +96,46 @@ def embed_documents(
             pooled = torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1).clamp(min=1), dim=-1)
             embeddings[start : start + len(pooled)] = pooled.float().numpy()
             start += len(pooled)
+            progress.update(len(pooled))
     embeddings.flush()
     return embeddings, n / max(time.perf_counter() - began, 1e-9)
 
 
+def whitening(embeddings: np.ndarray, chunk: int = 65536) -> tuple[np.ndarray, np.ndarray]:
+    """The corpus mean and the matrix that whitens ``embeddings`` (BERT-whitening, Su et al., 2021: centred, then
+    rotated onto the covariance's eigenvectors and scaled to unit variance), from one pass over them a chunk at a
+    time. Mean-pooled states of a briefly pretrained encoder share one dominant direction (every pair of documents
+    scores above 0.8 cosine); whitened, the similarity reflects what the documents do not share with all others."""
+    n, dimension = embeddings.shape
+    total, outer = np.zeros(dimension), np.zeros((dimension, dimension))
+    for start in range(0, n, chunk):
+        rows = np.asarray(embeddings[start : start + chunk], dtype=np.float64)
+        total += rows.sum(0)
+        outer += rows.T @ rows
+    mean = total / n
+    values, vectors = np.linalg.eigh(outer / n - np.outer(mean, mean))
+    scale = 1 / np.sqrt(np.maximum(values, 1e-6 * max(values.max(), 1e-12)))  # a null direction stays finite
+    return mean.astype(np.float32), (vectors * scale).astype(np.float32)
+
+
 def find_semantic_duplicates(
-    embeddings: np.ndarray, threshold: float, *, seed: int, n_clusters: int | None = None, chunk: int = 65536
+    embeddings: np.ndarray, threshold: float, *, seed: int, n_clusters: int | None = None, whiten: bool = False,
+    chunk: int = 65536,
 ) -> SemanticDuplicates:
-    """SemDeDup over normalized ``embeddings`` (rows in corpus order): k-means into ``n_clusters`` (about one per
-    ``CLUSTER_SIZE`` documents if None), then, within each cluster, each row's highest cosine similarity to an
-    earlier row; a row at or above ``threshold`` is removed."""
+    """SemDeDup over ``embeddings`` (rows in corpus order; with ``whiten``, whitened first): k-means into
+    ``n_clusters`` (about one per ``CLUSTER_SIZE`` documents if None), then, within each cluster, each row's highest
+    cosine similarity to an earlier row; a row at or above ``threshold`` is removed."""
     import faiss
 
     n, dimension = embeddings.shape
+    transform = whitening(embeddings, chunk) if whiten and n > 1 else None
+
+    def unit_rows(rows: np.ndarray) -> np.ndarray:
+        rows = np.asarray(rows, dtype=np.float32)
+        if transform is not None:
+            rows = (rows - transform[0]) @ transform[1]
+        return _unit_rows(rows)
+
     found = SemanticDuplicates(threshold=threshold, similarity=np.full(n, NO_EARLIER, np.float32),
                                nearest=np.full(n, -1, np.int64))
     if n < 2:
@@ -112,10 +146,10 @@ def find_semantic_duplicates(
     sample = np.sort(rng.choice(n, size=min(n, k * TRAINING_POINTS_PER_CLUSTER, MAX_TRAINING_POINTS), replace=False))
     # A small corpus has fewer than faiss's 39 points per centroid: it clusters them anyway, without the warning.
     kmeans = faiss.Kmeans(dimension, k, niter=20, seed=seed, spherical=True, verbose=False, min_points_per_centroid=1)
-    kmeans.train(_unit_rows(embeddings[sample]))
+    kmeans.train(unit_rows(embeddings[sample]))
     assignment = np.empty(n, np.int32)
     for start in range(0, n, chunk):
-        part = _unit_rows(embeddings[start : start + chunk])
+        part = unit_rows(embeddings[start : start + chunk])
         assignment[start : start + len(part)] = kmeans.index.search(part, 1)[1][:, 0]
     found.cluster = assignment
     order = np.argsort(assignment, kind="stable")  # by cluster, corpus order within each
@@ -127,7 +161,7 @@ def find_semantic_duplicates(
         members = order[bounds[c] : bounds[c + 1]]
         if len(members) < 2:
             continue
-        vectors = _unit_rows(embeddings[members])
+        vectors = unit_rows(embeddings[members])
         index = faiss.IndexFlatIP(dimension)
         index.add(vectors)
         for block in range(0, len(members), QUERY_BLOCK):
@@ -199,7 +233,8 @@ def paragraphs(documents: Dataset) -> Dataset:
 
 
 def semantic_dedup(
-    documents: Dataset, work: str, *, model: str, threshold: float, unit: str, seed: int, split_sentences
+    documents: Dataset, work: str, *, model: str, threshold: float, unit: str, whiten: bool, seed: int,
+    split_sentences,
 ) -> tuple[Dataset, SemanticDuplicates, Dataset]:
     """``documents`` without their semantic duplicates, the duplicates found, and the units they are rows of (the
     documents, or their paragraphs). With ``unit="paragraph"``, a document keeps its other paragraphs (its sentences
@@ -207,7 +242,7 @@ def semantic_dedup(
     os.makedirs(work, exist_ok=True)
     units = documents.select_columns(["text"]) if unit == "document" else paragraphs(documents)
     embeddings, rate = embed_documents(units, model, os.path.join(work, "embeddings.npy"))
-    found = find_semantic_duplicates(embeddings, threshold, seed=seed)
+    found = find_semantic_duplicates(embeddings, threshold, seed=seed, whiten=whiten)
     found.documents_per_second = rate
     logger.info("semantic dedup: %d of %d %ss at cosine >= %g (%d clusters, %.0f embedded/s)", len(found.removed),
                 len(units), unit, threshold, len(found.cluster_sizes), rate)
@@ -238,7 +273,8 @@ def semantic_markdown(section: dict) -> list[str]:
     unit = section["unit"]
     clusters = section["clusters"]
     lines = ["", "## Semantic deduplication", "",
-             f"Encoder `{section['model']}`, {section['documents_per_second']:g} {unit}s embedded per second; "
+             f"Encoder `{section['model']}`{', embeddings whitened' if section.get('whitened') else ''}, "
+             f"{section['documents_per_second']:g} {unit}s embedded per second; "
              f"{clusters['count']} k-means clusters of {clusters['smallest']} to {clusters['largest']} {unit}s "
              f"(median {clusters['median']:g}). A {unit} is removed when its cosine similarity to an earlier one of "
              f"its cluster reaches the threshold ({section['threshold']:g} here: {section['removed']} removed).", "",
