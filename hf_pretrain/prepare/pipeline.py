@@ -49,9 +49,9 @@ BATCH = 100
 
 
 def fingerprint(args: PrepareArguments, filters: QualityFilters, files: list[str]) -> str:
-    """A hash of the inputs' bytes, in order, of a ``--tokenizer_name`` and a ``--semantic_model`` folder's files (not
-    their paths: another model saved at the same path is another preparation), and of every setting that changes the output (not of
-    where the files or the output are, nor of how many processes do the work)."""
+    """A hash of the inputs' bytes, in order, of a ``--tokenizer_name`` and a ``--semantic_model`` folder's files
+    (not only their paths: another model saved at the same path is another preparation), and of every setting that
+    changes the output (not of where the files or the output are, nor of how many processes do the work)."""
     digest = hashlib.sha256(f"hf_pretrain preparation {FORMAT_VERSION}".encode())
     ignored = ("train_file", "output_dir", "num_proc", "overwrite_cache")
     settings = {k: v for k, v in dataclasses.asdict(args).items() if k not in ignored}
@@ -318,17 +318,15 @@ def _prepare_corpus(args: PrepareArguments, filters: QualityFilters) -> dict:
         threshold=args.minhash_threshold, num_perm=args.minhash_num_perm,
         seed=legacy_seed(Stream.MINHASH, args.seed), num_proc=args.num_proc,
     )
-    unique = remove_duplicates(kept, duplicates).remove_columns("dropped")
+    unique = deduplicated = remove_duplicates(kept, duplicates).remove_columns("dropped")
     semantic = None
     if args.semantic_dedup:
-        deduplicated = unique
         unique, found, units = semantic_dedup(
-            unique, os.path.join(work, "semantic"), model=args.semantic_model, threshold=args.semantic_threshold,
+            deduplicated, os.path.join(work, "semantic"), model=args.semantic_model, threshold=args.semantic_threshold,
             unit=args.semantic_unit, whiten=args.semantic_whiten, seed=legacy_seed(Stream.SEMANTIC_DEDUP, args.seed),
             split_sentences=split_sentences,
         )
         semantic = {"unit": args.semantic_unit, "model": args.semantic_model, "whitened": args.semantic_whiten,
-                    "before": deduplicated,
                     **report_section(found, units, _excerpt)}
     documents = split_by_document(
         unique, work, validation_split_percentage=args.validation_split_percentage,
@@ -344,14 +342,14 @@ def _prepare_corpus(args: PrepareArguments, filters: QualityFilters) -> dict:
     _save(tokenized, os.path.join(args.output_dir, "tokenized"), {"train": args.num_shards} if args.num_shards else None)
     report = {
         "inputs": files,
-        "stages": _stage_counts(raw, cleaned, kept, reasons, duplicates, semantic, unique, tokenized, tokenizer,
-                                args.num_proc),
+        "stages": _stage_counts(raw, cleaned, kept, reasons, duplicates, deduplicated, semantic, unique, tokenized,
+                                tokenizer, args.num_proc),
         "removed_examples": removed_examples,
         "duplicate_clusters": [
             {"kept": _excerpt(kept[c.kept]["text"]), "removed": c.size, "example": _excerpt(kept[c.example]["text"])}
             for c in duplicates.largest
         ],
-        **({"semantic_dedup": {k: v for k, v in semantic.items() if k != "before"}} if semantic else {}),
+        **({"semantic_dedup": semantic} if semantic else {}),
         "bad_input_skipped": dict(bad.counts),
         "splits": {name: len(split) for name, split in documents.items()},
         "tokenizer_documents": tokenizer_documents,
@@ -392,8 +390,8 @@ def _filter(cleaned: Dataset, args: PrepareArguments) -> tuple[Dataset, Counter,
     return kept, reasons, removed_examples
 
 
-def _stage_counts(raw: Dataset, cleaned: Dataset, kept: Dataset, reasons: Counter, duplicates, semantic: dict | None,
-                  unique: Dataset, tokenized: DatasetDict, tokenizer: PreTrainedTokenizerBase,
+def _stage_counts(raw: Dataset, cleaned: Dataset, kept: Dataset, reasons: Counter, duplicates, deduplicated: Dataset,
+                  semantic: dict | None, unique: Dataset, tokenized: DatasetDict, tokenizer: PreTrainedTokenizerBase,
                   num_proc: int | None) -> list[dict]:
     """Documents, characters and tokens after each stage, for the report. Tokens are counted once on the raw and
     once on the cleaned text; the later stages' counts are the rows of the cleaned counts that they keep, selected
@@ -402,7 +400,6 @@ def _stage_counts(raw: Dataset, cleaned: Dataset, kept: Dataset, reasons: Counte
         [cleaned.select_columns("dropped"), _token_counts(cleaned, tokenizer, num_proc, "normalize")], axis=1
     )
     kept_counts = counts.filter(_passed_filters, input_columns="dropped", batched=True)
-    deduplicated = semantic["before"] if semantic else unique
     stages = [
         _stats("read", raw, _token_counts(raw, tokenizer, num_proc, "read")),
         _stats("normalize", cleaned, counts),
