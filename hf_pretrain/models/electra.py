@@ -1,8 +1,10 @@
 """ELECTRA's training model (Clark et al., 2020): a small masked-LM generator fills the masked positions by
 *sampling* from its output distribution; the discriminator sees the result and classifies every non-padding token
 as original or replaced. The two share their embeddings (the paper's best setting), declared as tied weights, and
-are trained jointly on ``generator MLM loss + λ · discriminator loss``. It exports as two stock folders: the
-discriminator (``ElectraForPreTraining``) and, in ``generator/``, the generator (``ElectraForMaskedLM``).
+are trained jointly on ``generator MLM loss + λ · discriminator loss``. :class:`ReplacedTokenTraining` is that step
+for any backbone; :class:`ElectraForReplacedTokenDetection` is ELECTRA's own, which exports as two stock folders: the
+discriminator (``ElectraForPreTraining``) and, in ``generator/``, the generator (``ElectraForMaskedLM``). Another
+backbone's lives with its architecture (ModernBERT's: :mod:`.architectures.modernbert`).
 """
 
 from __future__ import annotations
