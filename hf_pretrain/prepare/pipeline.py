@@ -324,7 +324,6 @@ def _prepare_corpus(args: PrepareArguments, filters: QualityFilters) -> dict:
         unique, found, units = semantic_dedup(
             deduplicated, os.path.join(work, "semantic"), model=args.semantic_model, threshold=args.semantic_threshold,
             unit=args.semantic_unit, whiten=args.semantic_whiten, seed=legacy_seed(Stream.SEMANTIC_DEDUP, args.seed),
-            split_sentences=split_sentences,
         )
         semantic = {"unit": args.semantic_unit, "model": args.semantic_model, "whitened": args.semantic_whiten,
                     **report_section(found, units, _excerpt)}

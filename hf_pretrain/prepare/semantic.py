@@ -24,6 +24,7 @@ import torch
 from datasets import Dataset
 from tqdm.auto import tqdm
 
+from ..data.sentences import split_sentences
 from ..errors import HfPretrainError
 
 logger = logging.getLogger(__name__)
@@ -234,11 +235,10 @@ def paragraphs(documents: Dataset) -> Dataset:
 
 def semantic_dedup(
     documents: Dataset, work: str, *, model: str, threshold: float, unit: str, whiten: bool, seed: int,
-    split_sentences,
 ) -> tuple[Dataset, SemanticDuplicates, Dataset]:
     """``documents`` without their semantic duplicates, the duplicates found, and the units they are rows of (the
     documents, or their paragraphs). With ``unit="paragraph"``, a document keeps its other paragraphs (its sentences
-    split again by ``split_sentences``) and is dropped when none is left."""
+    split again) and is dropped when none is left."""
     os.makedirs(work, exist_ok=True)
     units = documents.select_columns(["text"]) if unit == "document" else paragraphs(documents)
     embeddings, rate = embed_documents(units, model, os.path.join(work, "embeddings.npy"))
