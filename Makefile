@@ -12,7 +12,7 @@ GLUE_DIR ?= ../shared/data/glue
 SEEDS ?= 1
 ARGS ?=
 
-.PHONY: install prepare pretrain finetune-glue test docs bench bench-quality bench-glue bench-objectives bench-clm bench-adaptation bench-semantic-dedup faults clean
+.PHONY: install prepare pretrain finetune-glue test docs bench bench-quality bench-glue bench-objectives bench-clm bench-adaptation bench-semantic-dedup bench-prepare-tasks faults clean
 
 install:
 	python3 -m venv $(VENV)
@@ -73,6 +73,11 @@ bench-adaptation:  # full fine-tuning, linear probe and LoRA on MRPC, pretrained
 
 # Fault injection: SIGKILL and resume, crashes while saving, non-finite losses, hostile input, security; one line
 # per case (these tests are part of `make test` too).
+# `prepare --tasks N` through datatrove (about 7 minutes): documents/s against one process, memory per task at 1x and
+# 4x the corpus, and its deduplication against datatrove's MinHash stages.
+bench-prepare-tasks:
+	$(PY) benchmarks/bench_prepare_tasks.py $(ARGS)
+
 faults:  # every reliability case, wherever its test lives (marked @pytest.mark.faults)
 	$(PY) -m pytest -m faults -v --no-header -p no:cacheprovider
 

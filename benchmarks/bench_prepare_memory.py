@@ -74,7 +74,7 @@ def dedup_side(side: str, corpus: Path, n: int, workdir: Path, max_in_memory: in
 def prepare_side(files: list[str], workdir: Path) -> dict:
     from hf_pretrain.prepare.arguments import PrepareArguments
     from hf_pretrain.prepare.cleaning import QualityFilters
-    from hf_pretrain.prepare.pipeline import prepare_corpus
+    from hf_pretrain.prepare.executor import prepare_corpus
 
     # One file is 36 articles: 1 % would hold out no document (refused), so 5 % for validation and no test split.
     args = PrepareArguments(train_file=files, output_dir=str(workdir / "prepared"), streaming=True,

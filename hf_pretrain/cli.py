@@ -21,7 +21,7 @@ from .glue.score import compare_results
 from .hub.report import write_run_report
 from .prepare.arguments import PrepareArguments
 from .prepare.cleaning import QualityFilters
-from .prepare.pipeline import prepare_corpus
+from .prepare.executor import prepare_corpus
 
 COMMANDS = ("prepare", "compare", "report", "similarity", "flags")
 
@@ -73,6 +73,11 @@ def main() -> None:
         raise Interrupted(f"the preparation into {args.output_dir} stopped before it finished (the folder holds no "
                           "fingerprint.json, so nothing reads it as done); rerun the same command to prepare it "
                           "from the start", 130) from None
+    if report is None:
+        print(f"submitted the preparation of {args.output_dir} to Slurm ({args.tasks} clean task(s), then one finish "
+              f"task): sbatch scripts, logs and progress in {args.output_dir}/.datatrove/; rerun the same command to "
+              "resubmit what did not finish")
+        return
     counts = {stage["stage"]: stage.get("documents") for stage in report["stages"]}
     print(f"prepared {args.output_dir}: documents per stage {counts}; splits {report['splits']}; "
           f"report in {args.output_dir}/report.md")

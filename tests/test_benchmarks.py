@@ -199,3 +199,20 @@ def test_semantic_dedup_benchmark_prints_its_table_and_prepare_agrees_with_it(tm
     assert "(the same as the table's whitened row at 0.9)" in result.stdout  # prepare itself removes what the table says
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["corpus"]["wikipedia"] == 20 and results["corpus"]["pair_count"] == 60
+
+
+def test_prepare_tasks_benchmark_prints_its_figures():
+    result = run_recipe("benchmarks/bench_prepare_tasks.py", "--files", "1", "--memory_files", "1", "--repeats", "1")
+    assert result.returncode == 0, result.stdout[-3000:]
+    figures = _figures(result.stdout)
+    if SHARED_DATA.is_dir():  # where the corpus is present the benchmark must measure, not skip
+        assert sorted(figures) == ["prepare documents/s, 1 task(s)", "prepare documents/s, 2 task(s)",
+                                   "prepare documents/s, one process --num_proc 2"], result.stdout[-2000:]
+        assert all(f["unit"].startswith("documents/s") for f in figures.values())
+        for stage in ("clean", "finish"):
+            assert f"peak memory per {stage} task, 4x the corpus: " in result.stdout
+    else:
+        assert "prepare in tasks: skipped" in result.stdout
+    rows = [line.split(" | ")[0].strip("| ") for line in result.stdout.splitlines() if line.startswith("| ")]
+    assert rows[1:] == ["ours", "datatrove, 1 task(s)", "datatrove, 2 task(s)"], result.stdout[-2000:]
+    assert "datatrove's kept documents the same with 1 and 2 tasks: " in result.stdout

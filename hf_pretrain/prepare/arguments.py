@@ -82,6 +82,32 @@ class PrepareArguments:
         metadata={"help": "Write the tokenized train split in N Arrow files, the shards that `pretrain_bert.py "
                   "--prepared_dataset DIR --streaming` gives each process its own of (N at least the processes)."},
     )
+    executor: str = field(
+        default="local",
+        metadata={"help": "Where the stages run (datatrove's executors): 'local' (processes on this machine), "
+                  "'slurm' (a job array per stage, submitted with sbatch) or 'ray' (a Ray cluster). With 'local' and "
+                  "--tasks 1, everything runs in this process as one preparation; the output is the same either way.",
+                  "choices": ["local", "slurm", "ray"]},
+    )
+    tasks: int = field(
+        default=1,
+        metadata={"help": "Split the reading, cleaning and hashing of the input files into N tasks (contiguous runs "
+                  "of the files, in order: the kept documents and their order do not depend on N). A rerun of a "
+                  "killed preparation skips the tasks that finished."},
+    )
+    workers: int | None = field(
+        default=None, metadata={"help": "Tasks run at once (local and Ray executors; Slurm: the job array's limit). "
+                                "Default: all of them."}
+    )
+    slurm_partition: str | None = field(default=None, metadata={"help": "--executor slurm: the partition to submit to."})
+    slurm_time: str = field(default="24:00:00", metadata={"help": "--executor slurm: each task's time limit."})
+    cpus_per_task: int = field(default=1, metadata={"help": "--executor slurm|ray: CPUs of each task (the finish task: at least --num_proc)."})
+    mem_per_cpu_gb: int = field(default=2, metadata={"help": "--executor slurm|ray: memory per CPU, in GB."})
+    slurm_env_command: str | None = field(
+        default=None,
+        metadata={"help": "--executor slurm: the shell line that sets up the jobs' environment (default: activate the "
+                  "virtual environment this command runs from)."},
+    )
     overwrite_cache: bool = field(
         default=False, metadata={"help": "Prepare again even if --output_dir holds this very preparation."}
     )
@@ -109,5 +135,13 @@ class PrepareArguments:
             raise HfPretrainError("--validation_split_percentage and --test_split_percentage must be in [0, 100)")
         if self.max_seq_length < 8:
             raise HfPretrainError("--max_seq_length must be at least 8")
+        if self.executor not in ("local", "slurm", "ray"):
+            raise HfPretrainError(f"--executor {self.executor}: choose 'local', 'slurm' or 'ray'")
+        if self.tasks < 1 or (self.workers is not None and self.workers < 1):
+            raise HfPretrainError("--tasks and --workers must be at least 1")
+        if self.executor == "slurm" and not self.slurm_partition:
+            raise HfPretrainError("--executor slurm needs --slurm_partition NAME: the partition the jobs are submitted to")
+        if self.slurm_partition and self.executor != "slurm":
+            raise HfPretrainError("--slurm_partition is read by --executor slurm only: add it, or drop the flag")
         if self.max_tokenizer_documents < 1:
             raise HfPretrainError("--max_tokenizer_documents must be at least 1")

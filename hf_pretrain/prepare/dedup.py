@@ -82,15 +82,34 @@ class Duplicates:
         return int(np.count_nonzero(self.kinds == NEAR))
 
 
-def _hashes(
-    texts: list[str], *, exact: bool, near: bool, ngram: int, num_perm: int, bands: list[tuple[int, int]], seed: int
-) -> dict:
-    out: dict[str, list] = {}
+def lsh_bands(threshold: float, num_perm: int) -> list[tuple[int, int]]:
+    """The (start, end) rows of each LSH band for ``threshold``: MinHashLSH's choice of b bands of r rows (it
+    minimizes false positives and negatives); the bands themselves are grouped on disk, not in its index."""
+    return MinHashLSH(threshold=threshold, num_perm=num_perm).hashranges
+
+
+def hash_features(*, exact: bool, near: bool, threshold: float, num_perm: int) -> Features:
+    """The columns :func:`hash_texts` fills: ``exact``, and ``minhash`` and ``bands`` for near-duplicates."""
+    features = {"exact": Value("uint64")} if exact else {}
+    if near:
+        bands = len(lsh_bands(threshold, num_perm))
+        features |= {"minhash": List(Value("uint32"), length=num_perm), "bands": List(Value("uint64"), length=bands)}
+    return Features(features)
+
+
+def hash_texts(
+    texts: list[str], *, exact: bool, near: bool, threshold: float, num_perm: int, seed: int, ngram: int = 5
+) -> dict[str, np.ndarray]:
+    """The deduplication keys of a batch of documents: a pure function of each text, so documents may be hashed
+    in any grouping (batches, processes, the tasks of ``prepare --tasks N``) and give the same keys."""
+    out: dict[str, np.ndarray] = {}
     if exact:
         out["exact"] = np.array([exact_key(t) for t in texts], np.uint64)
     if near:
+        bands = lsh_bands(threshold, num_perm)
         signatures = np.stack([m.hashvalues for m in MinHash.generator(
-            (list(shingles(t, ngram)) for t in texts), num_perm=num_perm, seed=seed)])  # (batch, num_perm) uint32
+            (list(shingles(t, ngram)) for t in texts), num_perm=num_perm, seed=seed)]) if texts else \
+            np.empty((0, num_perm), np.uint32)  # (batch, num_perm) uint32
         out["minhash"] = signatures
         out["bands"] = np.array([
             [int.from_bytes(hashlib.blake2b(bytes([band]) + signature[start:end].tobytes(), digest_size=8).digest(),
@@ -113,26 +132,25 @@ def find_duplicates(
     num_proc: int | None = None,
     max_in_memory: int = 1 << 20,
     largest: int = 5,
+    hashes: Dataset | None = None,
 ) -> Duplicates:
     """Exact duplicates and near-duplicates of an earlier document of ``documents`` (its ``text`` column), using
-    ``directory`` for the work files and the result. Memory is bounded by ``max_in_memory``: the records of 16
-    bytes held at a time, and about the distinct hashes of a bucket (16 MB by default, a few times that while
-    grouping)."""
+    ``directory`` for the work files and the result. ``hashes``, if given, holds :func:`hash_texts`'s columns for
+    the same rows, computed beforehand (by the tasks of ``prepare --tasks N``); otherwise they are computed here.
+    Memory is bounded by ``max_in_memory``: the records of 16 bytes held at a time, and about the distinct hashes
+    of a bucket (16 MB by default, a few times that while grouping)."""
     n = len(documents)
     if not (exact or near) or n == 0:
         return Duplicates()
-    # MinHashLSH is used for its choice of b bands of r rows for the threshold (it minimizes false positives and
-    # negatives); the bands themselves are grouped on disk below.
     lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
-    features = {"exact": Value("uint64")} if exact else {}
-    if near:
-        features |= {"minhash": List(Value("uint32"), length=num_perm), "bands": List(Value("uint64"), length=lsh.b)}
-    hashes = documents.map(
-        _hashes, input_columns="text", batched=True, batch_size=256, remove_columns=documents.column_names,
-        features=Features(features), num_proc=num_proc, desc="Hashing for deduplication",
-        fn_kwargs={"exact": exact, "near": near, "ngram": ngram, "num_perm": num_perm, "bands": lsh.hashranges,
-                   "seed": seed},
-    )
+    if hashes is None:
+        hashes = documents.map(
+            hash_texts, input_columns="text", batched=True, batch_size=256, remove_columns=documents.column_names,
+            features=hash_features(exact=exact, near=near, threshold=threshold, num_perm=num_perm),
+            num_proc=num_proc, desc="Hashing for deduplication",
+            fn_kwargs={"exact": exact, "near": near, "ngram": ngram, "num_perm": num_perm, "threshold": threshold,
+                       "seed": seed},
+        )
     by_text = DiskGroups(os.path.join(directory, "exact"), key_bits=64, expected=n, max_in_memory=max_in_memory)
     by_band = DiskGroups(os.path.join(directory, "bands"), key_bits=64, expected=n * lsh.b,
                          max_in_memory=max_in_memory)

@@ -16,6 +16,7 @@ import logging
 import os
 import shutil
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,7 +32,7 @@ from ..data.sequences import tokenize_documents
 from ..data.tokenizer import load_tokenizer, train_wordpiece_tokenizer
 from ..errors import BadInput, HfPretrainError
 from ..rng import Stream, legacy_seed, numpy_generator
-from ..runtime import OutputDirLock, check_writable_dir
+from ..runtime import check_writable_dir
 from .arguments import PrepareArguments
 from .cleaning import QualityFilters, normalize
 from .dedup import find_duplicates, remove_duplicates
@@ -53,7 +54,8 @@ def fingerprint(args: PrepareArguments, filters: QualityFilters, files: list[str
     (not only their paths: another model saved at the same path is another preparation), and of every setting that
     changes the output (not of where the files or the output are, nor of how many processes do the work)."""
     digest = hashlib.sha256(f"hf_pretrain preparation {FORMAT_VERSION}".encode())
-    ignored = ("train_file", "output_dir", "num_proc", "overwrite_cache")
+    ignored = ("train_file", "output_dir", "num_proc", "overwrite_cache", "executor", "tasks", "workers",
+               "cpus_per_task", "mem_per_cpu_gb", *(name for name in dataclasses.asdict(args) if name.startswith("slurm_")))
     settings = {k: v for k, v in dataclasses.asdict(args).items() if k not in ignored}
     digest.update(json.dumps([settings, dataclasses.asdict(filters)], sort_keys=True, default=str).encode())
     folders = [args.tokenizer_name, args.semantic_model if args.semantic_dedup else None]
@@ -75,13 +77,18 @@ def is_prepared(output_dir: str, key: str) -> bool:
         return json.load(f).get("fingerprint") == key
 
 
+def read_texts(files: list[str], args: PrepareArguments, bad: BadInput) -> Iterator[str]:
+    """The documents of ``files``, in order; an empty file is refused."""
+    for path in files:
+        if os.path.getsize(path) == 0:
+            raise HfPretrainError(f"{path}: the file is empty")
+        yield from read_documents(path, args.text_column_name, bad)
+
+
 def _read(files: list[str], args: PrepareArguments, bad: BadInput) -> Dataset:
     def documents():
-        for path in files:
-            if os.path.getsize(path) == 0:
-                raise HfPretrainError(f"{path}: the file is empty")
-            for text in read_documents(path, args.text_column_name, bad):
-                yield {"text": text}
+        for text in read_texts(files, args, bad):
+            yield {"text": text}
 
     if args.streaming:  # written to disk as it is read: memory stays bounded
         return Dataset.from_generator(documents, cache_dir=os.path.join(args.output_dir, WORK), writer_batch_size=BATCH)
@@ -89,20 +96,21 @@ def _read(files: list[str], args: PrepareArguments, bad: BadInput) -> Dataset:
     return Dataset.from_dict({"text": texts})
 
 
+def clean_texts(texts: list[str], args: PrepareArguments, filters: QualityFilters) -> dict[str, list]:
+    """Normalize, split into sentences and judge each document; ``dropped`` says by which rule ('' = kept)."""
+    out: dict[str, list] = {"text": [], "sentences": [], "dropped": []}
+    for raw in texts:
+        text = normalize(raw) if args.normalize else raw
+        sentences = split_sentences(text) if text else []
+        out["text"].append(text)
+        out["sentences"].append(sentences)
+        out["dropped"].append(filters.reason_to_drop(text, len(sentences)) or "")
+    return out
+
+
 def _clean(documents: Dataset, args: PrepareArguments, filters: QualityFilters) -> Dataset:
-    """Normalize, split into sentences and judge every document; ``dropped`` says by which rule ('' = kept)."""
-
-    def clean(batch: dict[str, list]) -> dict[str, list]:
-        out: dict[str, list] = {"text": [], "sentences": [], "dropped": []}
-        for raw in batch["text"]:
-            text = normalize(raw) if args.normalize else raw
-            sentences = split_sentences(text) if text else []
-            out["text"].append(text)
-            out["sentences"].append(sentences)
-            out["dropped"].append(filters.reason_to_drop(text, len(sentences)) or "")
-        return out
-
-    return documents.map(clean, batched=True, batch_size=BATCH, writer_batch_size=BATCH, num_proc=args.num_proc,
+    return documents.map(clean_texts, input_columns="text", batched=True, batch_size=BATCH, writer_batch_size=BATCH,
+                         num_proc=args.num_proc, fn_kwargs={"args": args, "filters": filters},
                          desc="Cleaning and filtering")
 
 
@@ -285,39 +293,48 @@ def input_files(args: PrepareArguments) -> list[str]:
     return expand_paths(args.train_file, exclude=args.output_dir)
 
 
-def prepare_corpus(args: PrepareArguments, filters: QualityFilters) -> dict:
-    """Run the whole stage into ``args.output_dir`` and return the report; reuse a finished run of the same inputs
-    and settings unless ``args.overwrite_cache``. The folder is locked while it runs, as a recipe's is: a second
-    preparation into it is refused rather than mixed with this one."""
-    check_output_dir(args.output_dir)
-    lock = OutputDirLock(args.output_dir)
-    lock.acquire()
-    try:
-        return _prepare_corpus(args, filters)
-    finally:
-        lock.release()
-
-
-def _prepare_corpus(args: PrepareArguments, filters: QualityFilters) -> dict:
-    files = input_files(args)
-    key = fingerprint(args, filters, files)
-    if not args.overwrite_cache and is_prepared(args.output_dir, key):
-        logger.info("%s holds this preparation already (fingerprint %s): reusing it", args.output_dir, key[:12])
-        with open(os.path.join(args.output_dir, "report.json"), encoding="utf-8") as f:
-            return json.load(f)
-    work = _start_afresh(args.output_dir)
-
+def prepare_in_process(args: PrepareArguments, filters: QualityFilters, files: list[str], key: str) -> dict:
+    """The whole preparation in this process (``--tasks 1`` with the local executor, the default)."""
+    start_afresh(args.output_dir)
     bad = BadInput(args.on_bad_input)
     raw = _read(files, args, bad)
+    check_some_text(raw, args)
+    cleaned = _clean(raw, args, filters)
+    return finish_preparation(args, filters, files, key, raw, cleaned, dict(bad.counts))
+
+
+def reuse(args: PrepareArguments, key: str) -> dict | None:
+    """The report of the finished preparation of the same inputs and settings in ``--output_dir``, if there is one
+    (and ``--overwrite_cache`` is off)."""
+    if args.overwrite_cache or not is_prepared(args.output_dir, key):
+        return None
+    logger.info("%s holds this preparation already (fingerprint %s): reusing it", args.output_dir, key[:12])
+    with open(os.path.join(args.output_dir, "report.json"), encoding="utf-8") as f:
+        return json.load(f)
+
+
+def check_some_text(raw: Dataset, args: PrepareArguments) -> None:
     if len(raw) == 0:
         raise HfPretrainError(f"{', '.join(args.train_file)}: no document with any text in it")
-    cleaned = _clean(raw, args, filters)
+
+
+def finish_preparation(args: PrepareArguments, filters: QualityFilters, files: list[str], key: str, raw: Dataset,
+                       cleaned: Dataset, bad_input_skipped: dict[str, int]) -> dict:
+    """Everything after reading and cleaning: filter, deduplicate, split, tokenize, save, report. ``raw`` has the
+    read documents (``text``); ``cleaned`` the same rows normalized, split into sentences and judged, and, where
+    its tasks computed them beforehand, :func:`~.dedup.hash_texts`'s columns."""
+    work = os.path.join(args.output_dir, WORK)
+    check_some_text(raw, args)
     kept, reasons, removed_examples = _filter(cleaned, args)
+    hash_columns = [name for name in ("exact", "minhash", "bands") if name in kept.column_names]
     duplicates = find_duplicates(
         kept, os.path.join(work, "dedup"), exact=args.dedup_exact, near=args.dedup_near,
         threshold=args.minhash_threshold, num_perm=args.minhash_num_perm,
         seed=legacy_seed(Stream.MINHASH, args.seed), num_proc=args.num_proc,
+        hashes=kept.select_columns(hash_columns) if hash_columns else None,
     )
+    kept = kept.remove_columns(hash_columns)
+    cleaned = cleaned.remove_columns(hash_columns)
     unique = deduplicated = remove_duplicates(kept, duplicates).remove_columns("dropped")
     semantic = None
     if args.semantic_dedup:
@@ -349,7 +366,7 @@ def _prepare_corpus(args: PrepareArguments, filters: QualityFilters) -> dict:
             for c in duplicates.largest
         ],
         **({"semantic_dedup": semantic} if semantic else {}),
-        "bad_input_skipped": dict(bad.counts),
+        "bad_input_skipped": bad_input_skipped,
         "splits": {name: len(split) for name, split in documents.items()},
         "tokenizer_documents": tokenizer_documents,
         "max_seq_length": args.max_seq_length,
@@ -359,7 +376,7 @@ def _prepare_corpus(args: PrepareArguments, filters: QualityFilters) -> dict:
     return report
 
 
-def _start_afresh(output_dir: str) -> str:
+def start_afresh(output_dir: str) -> str:
     """Remove an earlier preparation's outputs (refusing if a user's file is among them) and return the work
     folder. The fingerprint goes first, so that a run killed from here on leaves a folder known to be incomplete."""
     check_nothing_foreign(output_dir)
