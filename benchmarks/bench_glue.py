@@ -5,7 +5,8 @@ seeds, from each checkpoint and from random initialization of the same architect
     make bench-glue CKPT="outputs/budget outputs/budget_match"      # several checkpoints, one random-init column
 
 Every cell is ``recipes/finetune_glue.py`` with ``recipes/configs/glue.yaml`` (3 epochs, 5 for STS-B; batch 32):
-in bf16 where this core multiplies it faster (``--bf16 auto``); full fine-tuning at 1e-4, and the linear probe (the encoder frozen, its head trained: what pretraining put in the
+in bf16 where this core multiplies it faster (``--bf16 auto``); full fine-tuning at 1e-4 (or at each rate of
+--learning_rates, every cell then reporting its best rate on dev, as Turc et al. tuned the BERT miniatures), and the linear probe (the encoder frozen, its head trained: what pretraining put in the
 encoder without fine-tuning's help) at 1e-3, over the same seeds. SST-2 trains on its first --sst2_train_samples
 examples (8,000 of 67,349) so that a cell costs minutes; every dev set is whole. A task's score is the GLUE one
 (``hf_pretrain.glue.score``: MRPC the mean of F1 and accuracy, STS-B of Pearson and Spearman, SST-2 accuracy), the
@@ -34,18 +35,21 @@ from hf_pretrain.glue.score import average_score, task_score
 ROOT = Path(__file__).resolve().parent.parent
 
 TASKS = ("mrpc", "sst2", "stsb")
-METHODS = {"full": ["--adaptation", "full", "--learning_rate", "1e-4"],
-           "probe": ["--adaptation", "linear_probe", "--learning_rate", "1e-3"]}
+METHODS = {"full": ["--adaptation", "full"], "probe": ["--adaptation", "linear_probe"]}
+# The probe trains only a head, at one rate; full fine-tuning at --learning_rates (1e-4 unless a grid is given).
+PROBE_LEARNING_RATE = "1e-3"
+DEFAULT_LEARNING_RATE = "1e-4"
 BERT_MINI = {"mrpc": (81.1 + 71.8) / 2, "sst2": 85.9, "stsb": 75.4}  # Turc et al. (2019), test sets
 # The longest cells first, so that the last ones to finish are short (STS-B trains 5 epochs).
 ORDER = {"stsb": 0, "mrpc": 1, "sst2": 2}
 
 
-def cell_command(checkpoint: str, task: str, method: str, random_init: bool, folder: Path,
+def cell_command(checkpoint: str, task: str, method: str, learning_rate: str, random_init: bool, folder: Path,
                  args: argparse.Namespace) -> list[str]:
     command = [sys.executable, "recipes/finetune_glue.py", "--config", "recipes/configs/glue.yaml",
                "--model_name_or_path", checkpoint, "--task_name", task, "--glue_dir", args.glue_dir,
-               "--output_dir", str(folder), "--seeds", *args.seeds, "--bf16", "auto", *METHODS[method]]
+               "--output_dir", str(folder), "--seeds", *args.seeds, "--bf16", "auto", *METHODS[method],
+               "--learning_rate", learning_rate]
     command += ["--from_scratch"] if random_init else []
     samples = args.sst2_train_samples if task == "sst2" else args.max_train_samples
     command += ["--max_train_samples", str(samples)] if samples else []
@@ -70,8 +74,26 @@ def run_cell(command: list[str], folder: Path) -> dict:
     return cell
 
 
-def table(columns: dict[str, dict[str, dict]], tasks: list[str], seeds: int) -> str:
-    """Task scores (mean over seeds, ± the spread of the task's first metric) per column, then the average."""
+def cell_folder(out: Path, method: str, label: str, task: str, learning_rate: str) -> Path:
+    """Where a cell trains; a rate other than the method's usual one gets its own folder beside the usual one's."""
+    usual = PROBE_LEARNING_RATE if method == "probe" else DEFAULT_LEARNING_RATE
+    return out / method / label.replace(" ", "-") / (task if learning_rate == usual else f"{task}-lr{learning_rate}")
+
+
+def best_of_rates(finished: list[tuple[tuple, dict]]) -> dict[str, dict[str, dict[str, dict]]]:
+    """method -> column -> task -> the cell whose rate scored best on dev (mean over seeds), as Turc et al. chose each
+    task's fine-tuning rate for the BERT miniatures; a cell with one rate is that rate's."""
+    columns: dict[str, dict[str, dict[str, dict]]] = {}
+    for (label, _, _, method, task, learning_rate), result in finished:
+        best = columns.setdefault(method, {}).setdefault(label, {}).get(task)
+        if best is None or task_score(task, result["summary"]) > task_score(task, best["summary"]):
+            columns[method][label][task] = {**result, "learning_rate": learning_rate}
+    return columns
+
+
+def table(columns: dict[str, dict[str, dict]], tasks: list[str], seeds: int, show_rates: bool = False) -> str:
+    """Task scores (mean over seeds, ± the spread of the task's first metric) per column, then the average; with
+    ``show_rates``, each cell's chosen learning rate in brackets."""
     names = list(columns)
     lines = [f"| task (dev, {seeds} seeds) | " + " | ".join(names) + " | BERT-Mini (test, Turc et al.) |",
              "|---|" + "---|" * (len(names) + 1)]
@@ -80,7 +102,8 @@ def table(columns: dict[str, dict[str, dict]], tasks: list[str], seeds: int) -> 
         for name in names:
             summary = columns[name][task]["summary"]
             spread = 100 * next(iter(summary.values()))["std"]
-            cells.append(f"{task_score(task, summary):.1f} ± {spread:.1f}")
+            rate = f" ({columns[name][task]['learning_rate']})" if show_rates else ""
+            cells.append(f"{task_score(task, summary):.1f} ± {spread:.1f}{rate}")
         lines.append(f"| {task} | " + " | ".join(cells) + f" | {BERT_MINI[task]:.1f} |")
     averages = [average_score({t: task_score(t, columns[n][t]["summary"]) for t in tasks})["average"] for n in names]
     anchor = sum(BERT_MINI[t] for t in tasks) / len(tasks)
@@ -108,6 +131,9 @@ def main() -> None:
     parser.add_argument("--max_train_samples", type=int, default=None, help="every task's (a smoke run's)")
     parser.add_argument("--task_overrides", default=None,
                         help="JSON over glue.yaml's per-task arguments, e.g. '{\"stsb\": {\"num_train_epochs\": 3}}'")
+    parser.add_argument("--learning_rates", nargs="+", default=[DEFAULT_LEARNING_RATE],
+                        help="full fine-tuning's rates; with several (Turc et al.'s grid: 1e-4 5e-5 3e-5) each cell "
+                             "reports its best on dev, for every column alike")
     parser.add_argument("--jobs", type=int, default=2, help="cells at once, one core each")
     parser.add_argument("--random_from", default=None,
                         help="the random-init column's architecture and tokenizer (default: the first checkpoint)")
@@ -119,24 +145,23 @@ def main() -> None:
     # The random-init column is the first checkpoint's architecture, drawn afresh (--from_scratch).
     inits = [(Path(c).name, c, False) for c in args.checkpoint] if "pretrained" in args.inits else []
     inits += [("random init", args.random_from or args.checkpoint[0], True)] if "random" in args.inits else []
-    cells = [(label, checkpoint, random_init, method, task) for label, checkpoint, random_init in inits
-             for method in args.methods for task in args.tasks]
+    rates = {"full": args.learning_rates, "probe": [PROBE_LEARNING_RATE]}
+    cells = [(label, checkpoint, random_init, method, task, rate) for label, checkpoint, random_init in inits
+             for method in args.methods for task in args.tasks for rate in rates[method]]
     cells.sort(key=lambda cell: ORDER[cell[4]])
     start = time.perf_counter()
 
     def run(cell):
-        label, checkpoint, random_init, method, task = cell
-        folder = out / method / label.replace(" ", "-") / task
-        result = run_cell(cell_command(checkpoint, task, method, random_init, folder, args), folder)
+        label, checkpoint, random_init, method, task, rate = cell
+        folder = cell_folder(out, method, label, task, rate)
+        result = run_cell(cell_command(checkpoint, task, method, rate, random_init, folder, args), folder)
         score = task_score(task, result["summary"])
-        print(f"{method} / {label} / {task}: {score:.1f} in {result['seconds']:.0f} s", flush=True)
+        print(f"{method} / {label} / {task} / lr {rate}: {score:.1f} in {result['seconds']:.0f} s", flush=True)
         return cell, result
 
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         finished = list(pool.map(run, cells))
-    columns: dict[str, dict[str, dict[str, dict]]] = {}
-    for (label, _, _, method, task), result in finished:
-        columns.setdefault(method, {}).setdefault(label, {})[task] = result
+    columns = best_of_rates(finished)
 
     sections = [f"GLUE dev from {', '.join(args.checkpoint)} and from random initialization of "
                 f"{args.random_from or args.checkpoint[0]}'s architecture; SST-2 trained on {args.sst2_train_samples:,} examples; "
@@ -144,8 +169,11 @@ def main() -> None:
                 f"({sum('reused' in r for _, r in finished)} of {len(finished)} cells read back from an earlier run), "
                 f"{time.perf_counter() - start:.0f} s wall-clock now with {args.jobs} jobs."]
     for method in args.methods:
-        title = {"full": "Full fine-tuning (lr 1e-4)", "probe": "Linear probe (frozen encoder, lr 1e-3)"}[method]
-        sections.append(f"{title}:\n\n{table(columns[method], args.tasks, len(args.seeds))}")
+        grid = method == "full" and len(args.learning_rates) > 1
+        title = {"full": f"Full fine-tuning (lr {' '.join(args.learning_rates)}"
+                         + (": each cell's best on dev, in brackets)" if grid else ")"),
+                 "probe": f"Linear probe (frozen encoder, lr {PROBE_LEARNING_RATE})"}[method]
+        sections.append(f"{title}:\n\n{table(columns[method], args.tasks, len(args.seeds), show_rates=grid)}")
     report = "\n\n".join(sections)
     print(report)
     out.mkdir(parents=True, exist_ok=True)

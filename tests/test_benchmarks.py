@@ -134,6 +134,43 @@ def _quality_side(losses: list[float], minutes: list[float]) -> dict:
             "tokens_per_second": 1000.0, "precision": "fp32", "mfu": 0.4, "mfu_bf16_peak": 0.8,
             "matmul_peak_tflops": 0.15, "matmul_peaks_tflops": {"bf16": 0.075, "fp32": 0.15}, "parameters": 10}
 
+def test_electra_sampling_benchmark_prints_a_ratio_per_masking_rate():
+    result = run_recipe("benchmarks/bench_electra_sampling.py", "--rates", "0.15", "0.3", "--blocks", "1", "--steps",
+                        "2", "--batch_size", "2")
+    assert result.returncode == 0, result.stdout[-3000:]
+    lines = re.findall(r"^ELECTRA step at (\d+)% masking, inverse CDF against Gumbel-max: [\d.]+x \([\d,]+ against "
+                       r"[\d,]+ tokens/s; [\d.]+ s and [\d.]+ s a step\)$", result.stdout, re.M)
+    assert lines == ["15", "30"], result.stdout[-2000:]
+
+
+def test_glue_learning_rate_grid_reports_each_cells_best_rate_on_dev(tmp_path, monkeypatch):
+    """With several full fine-tuning rates, every (column, task) keeps the rate with the best mean score, in its own
+    folder beside the usual rate's, and the table names the rate it kept."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import bench_glue
+
+    def cell(label, task, rate, mean):
+        metric = {"sst2": "validation_accuracy", "stsb": "validation_pearson"}[task]
+        summary = {metric: {"mean": mean, "std": 0.01}}
+        if task == "stsb":
+            summary["validation_spearmanr"] = {"mean": mean, "std": 0.01}
+        return (label, "ckpt", label == "random init", "full", task, rate), {"summary": summary, "seconds": 1.0}
+
+    finished = [cell("ours", "sst2", "1e-4", 0.70), cell("ours", "sst2", "3e-5", 0.75),
+                cell("random init", "sst2", "1e-4", 0.74), cell("random init", "sst2", "3e-5", 0.60),
+                cell("ours", "stsb", "1e-4", 0.50), cell("random init", "stsb", "1e-4", 0.10)]
+    columns = bench_glue.best_of_rates(finished)
+    assert {label: {t: c["learning_rate"] for t, c in tasks.items()} for label, tasks in columns["full"].items()} == {
+        "ours": {"sst2": "3e-5", "stsb": "1e-4"}, "random init": {"sst2": "1e-4", "stsb": "1e-4"}}
+    text = bench_glue.table(columns["full"], ["sst2", "stsb"], seeds=3, show_rates=True)
+    assert "| sst2 | 75.0 ± 1.0 (3e-5) | 74.0 ± 1.0 (1e-4) | 85.9 |" in text
+    assert "ours over random init: sst2 +1.0, stsb +40.0; average +20.5" in text
+    # The usual rate keeps the folder it always had (earlier tables are read back); another gets its own.
+    assert bench_glue.cell_folder(tmp_path, "full", "random init", "sst2", "1e-4") == tmp_path / "full/random-init/sst2"
+    assert bench_glue.cell_folder(tmp_path, "full", "ours", "sst2", "3e-5") == tmp_path / "full/ours/sst2-lr3e-5"
+    assert bench_glue.cell_folder(tmp_path, "probe", "ours", "sst2", "1e-3") == tmp_path / "probe/ours/sst2"
+
+
 
 def test_quality_report_extrapolates_plain_hf_within_ten_times_its_time_and_bounds_it_beyond(tmp_path, monkeypatch):
     import json

@@ -11,7 +11,7 @@ import torch
 
 from transformers import ElectraConfig
 
-from hf_pretrain.models.electra import build_electra, corrupt, gumbel_sample
+from hf_pretrain.models.electra import build_electra, corrupt, sample_tokens
 from hf_pretrain.constants import IGNORE_INDEX
 
 from .conftest import ROOT, run_processes, run_recipe
@@ -60,13 +60,23 @@ def test_padding_is_never_labelled_replaced():
     assert (replaced[:, -5:] == 0).all()
 
 
-def test_gumbel_sampling_follows_the_softmax_and_the_seed():
+def test_sampling_follows_the_softmax_and_the_seed():
     logits = torch.tensor([[2.0, 1.0, 0.0, -1.0]]).repeat(100_000, 1)
-    draws = gumbel_sample(logits, torch.Generator().manual_seed(0))
+    draws = sample_tokens(logits, torch.Generator().manual_seed(0))
     frequencies = torch.bincount(draws, minlength=4).float() / len(draws)
     assert torch.allclose(frequencies, logits[0].softmax(-1), atol=0.005)
-    again = gumbel_sample(logits[:1000], torch.Generator().manual_seed(0))
-    assert torch.equal(again, gumbel_sample(logits[:1000], torch.Generator().manual_seed(0)))
+    assert (logits == torch.tensor([2.0, 1.0, 0.0, -1.0])).all()  # the caller's logits untouched (they are read after)
+    # Rows of their own distributions (bf16, as the generator's logits under autocast), a token of zero probability
+    # never drawn, and a row whose mass sits at its last token (the sum's end, where a search could run past it).
+    rows = torch.tensor([[0.0, 3.0, -1e4, 1.0], [-1e4, -1e4, -1e4, 5.0]], dtype=torch.bfloat16).repeat(50_000, 1)
+    draws = sample_tokens(rows, torch.Generator().manual_seed(1)).view(50_000, 2)
+    expected = torch.tensor([0.0, 3.0, 1.0]).softmax(-1)
+    frequencies = torch.bincount(draws[:, 0], minlength=4).float() / 50_000
+    assert frequencies[2] == 0 and torch.allclose(frequencies[[0, 1, 3]], expected, atol=0.006)
+    assert (draws[:, 1] == 3).all()
+    again = sample_tokens(logits[:1000], torch.Generator().manual_seed(0))
+    assert torch.equal(again, sample_tokens(logits[:1000], torch.Generator().manual_seed(0)))
+    assert not torch.equal(again, sample_tokens(logits[:1000], torch.Generator().manual_seed(1)))
 
 
 def test_generator_and_discriminator_share_embeddings(tmp_path):

@@ -33,10 +33,18 @@ SHARED_EMBEDDINGS = (
 )
 
 
-def gumbel_sample(logits: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """One draw per row from ``softmax(logits)`` (Gumbel-max: argmax of logits plus Gumbel noise)."""
-    uniform = torch.rand(logits.shape, generator=generator, device=logits.device).clamp_(1e-9, 1.0)
-    return (logits.float() - torch.log(-torch.log(uniform))).argmax(-1)
+def sample_tokens(logits: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """One draw per row from ``softmax(logits)``, by inverting each row's cumulative distribution at one uniform.
+
+    Not Gumbel-max: that draws a uniform and takes two logarithms for every vocabulary entry of every masked token,
+    which measured a fifth of an ELECTRA step on one CPU core; one exponential, a running sum and a binary search per
+    row do it 2.6x faster (tokens under about 1e-7 of their row's mass, below fp32's resolution of the sum, are never
+    drawn)."""
+    weights = logits.to(torch.float32, copy=True)  # the sum is taken in place; the caller still reads the logits
+    weights = weights.sub_(weights.amax(-1, keepdim=True)).exp_().cumsum_(-1)
+    uniform = torch.rand((weights.shape[0], 1), generator=generator, device=weights.device)
+    drawn = torch.searchsorted(weights, uniform * weights[:, -1:], right=True).squeeze(-1)
+    return drawn.clamp_(max=weights.shape[-1] - 1)
 
 
 def corrupt(
@@ -134,7 +142,7 @@ class ReplacedTokenTraining(ExportsStock):
         masked = labels != IGNORE_INDEX
         masked_logits = logits.detach() if self.sparse_prediction else logits.detach()[masked]  # (n_masked, vocab)
         # No gradient flows through the sampling (the paper trains the generator by MLM only).
-        sampled = gumbel_sample(masked_logits, self._sampling_generator(input_ids.device, sequence_id))
+        sampled = sample_tokens(masked_logits, self._sampling_generator(input_ids.device, sequence_id))
         corrupted, replaced = corrupt(input_ids, labels, sampled, attention_mask)
 
         discriminator_logits = self.discriminator_logits(corrupted, encoder_inputs)
