@@ -6,8 +6,9 @@ seeds, from each checkpoint and from random initialization of the same architect
 
 Every cell is ``recipes/finetune_glue.py`` with ``recipes/configs/glue.yaml`` (3 epochs, 5 for STS-B; batch 32):
 in bf16 where this core multiplies it faster (``--bf16 auto``); full fine-tuning at 1e-4 (or at each rate of
---learning_rates, every cell then reporting its best rate on dev, as Turc et al. tuned the BERT miniatures), and the linear probe (the encoder frozen, its head trained: what pretraining put in the
-encoder without fine-tuning's help) at 1e-3, over the same seeds. SST-2 trains on its first --sst2_train_samples
+--learning_rates, every cell then reporting its best rate on dev, as Turc et al. tuned the BERT miniatures), and the
+linear probe (the encoder frozen, its head trained: what pretraining put in the encoder without fine-tuning's help)
+at 1e-3, over the same seeds. SST-2 trains on its first --sst2_train_samples
 examples (8,000 of 67,349) so that a cell costs minutes; every dev set is whole. A task's score is the GLUE one
 (``hf_pretrain.glue.score``: MRPC the mean of F1 and accuracy, STS-B of Pearson and Spearman, SST-2 accuracy), the
 average is over the three. Cells run --jobs at a time, each on one core. A cell that a run of the same command

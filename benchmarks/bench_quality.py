@@ -1,6 +1,6 @@
-"""Quality per compute: the recommended budget preset against the run_mlm.py way, trained side by side for the same wall-clock
-time on this machine, then the GLUE table (MRPC, SST-2, STS-B; ``bench_glue.py``) from our checkpoint and from
-random initialization.
+"""Quality per compute: the recommended budget preset against the run_mlm.py way, trained side by side for the same
+wall-clock time on this machine, then the GLUE table (MRPC, SST-2, STS-B; ``bench_glue.py``) from our checkpoint and
+from random initialization.
 
 Both sides see the same documents (a by-document validation split held out of the corpus), the same 16k WordPiece
 tokenizer trained once, and the same validation rows: packed 128-token rows masked once at 15 % from a fixed seed.
