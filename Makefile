@@ -44,13 +44,14 @@ bench:
 	$(PY) benchmarks/bench_prepare.py
 	$(PY) benchmarks/bench_prepare_memory.py
 
-# Quality per compute (about 75 minutes, both cores): the budget preset vs the run_mlm.py way, 30 minutes each side
-# by side, then the GLUE table (bench-glue) of our checkpoint. Not part of `make bench` or CI.
+# Quality per compute (about 2 hours, both cores): the budget preset vs the run_mlm.py way, 30 minutes each side
+# by side, then the GLUE table (bench-glue) of our checkpoint and of random init. Not part of `make bench` or CI.
 bench-quality:
 	$(PY) benchmarks/bench_quality.py --train_file $(CORPUS) --glue_dir $(GLUE_DIR) $(ARGS)
 
-# The GLUE table of one or more checkpoints (MRPC, SST-2 on 8,000 examples, STS-B; 3 seeds; fine-tuned and linearly
-# probed; random init of the same architecture beside): make bench-glue CKPT="outputs/budget outputs/budget_match"
+# The GLUE table of one or more checkpoints (MRPC, SST-2 on 4,000 examples, STS-B; 3 seeds; fine-tuned and linearly
+# probed, each cell at its best of two rates; random init of the same architecture beside):
+#   make bench-glue CKPT="outputs/budget outputs/budget_match"
 bench-glue:
 	$(PY) benchmarks/bench_glue.py --checkpoint $(CKPT) --glue_dir $(GLUE_DIR) $(ARGS)
 

@@ -12,16 +12,23 @@ tokenizer trained once, and the same validation rows: packed 128-token rows mask
         `DataCollatorForLanguageModeling` (15 %), a `BertForMaskedLM` as wide and deep as ours, AdamW at lr 1e-3,
         batch 32, linear decay over the steps it reaches in the budget (measured on a short probe, plus 10 %),
         the same precision as ours (the preset's `bf16: auto`, decided once on one core, for both sides and the
-        fine-tuning).
+        fine-tuning). With ``--hf_model_type modernbert`` the same way trains the preset's own architecture
+        instead (as ``run_mlm.py --model_type modernbert --config_overrides`` builds it: its width, depth, heads
+        and MLP, transformers' defaults for the rest), so the table shows what the recipe adds beyond the
+        architecture transformers ships.
 
 Each side runs in its own process on one core (`torch.set_num_threads(1)`), both at once, and is evaluated on the
 validation rows at 5, 10, 20 and 30 minutes of training (evaluation time is not counted). Each also measures this
-machine's matrix-multiply peak on its core (large `torch.matmul`s), in bf16 and in fp32, and reports its
-model-FLOPs utilization against the peak of the precision it trains in.
+machine's matrix-multiply peak on its core (large `torch.matmul`s), in bf16 and in fp32, and, after training, the
+peak of its own linear layers' shapes (one training batch's, each product and its two backward ones multiplied alone:
+the limit a 256-wide model can approach), and reports its model-FLOPs utilization against both, in the precision it
+trains in.
 Prints the table, the time-to-loss ratio (how much longer plain HF needs to reach our 30-minute loss, extrapolated
 from its curve when it does not get there: a straight line in log-time over its last evaluations, up to 10x its
-measured time, beyond which the bound and the slope are printed), the GLUE table over
-seeds, and writes `results.json`, `results.md` and `curves.png` to --output_dir.
+measured time, beyond which the bound and the slope are printed), the GLUE table (bench_glue.py's protocol: our
+checkpoint and random init of its architecture, fine-tuned and probed over seeds, each cell at its best of two
+rates), and writes `results.json`, `results.md` and `curves.png` to --output_dir. With --prepared_dataset both sides
+read a `hf-pretrain prepare` folder's documents and tokenizer instead of --train_file's.
 
     make bench-quality            # python benchmarks/bench_quality.py --train_file ../shared/data/wikipedia
 """
@@ -41,6 +48,8 @@ from pathlib import Path
 
 import torch
 
+from measure import gemm_rate, linear_shapes  # benchmarks/ is the script's folder, hence on sys.path
+
 ROOT = Path(__file__).resolve().parent.parent
 BUDGET = ROOT / "recipes" / "configs" / "budget.yaml"  # the MLM-only preset (bench_objectives varies its objective)
 # The default of --config: the preset to recommend, chosen by the GLUE table (issue 31's item 2).
@@ -52,18 +61,26 @@ SEQ = 128
 
 
 def prepare(work: Path, args: argparse.Namespace) -> None:
-    from datasets import DatasetDict
+    """The documents (train and a by-document validation split), the tokenizer and the masked validation rows: from
+    --train_file (a tokenizer trained here), or a ``hf-pretrain prepare`` folder's documents and tokenizer as they are,
+    so that a checkpoint compares with others trained on that folder."""
+    from datasets import DatasetDict, load_from_disk
 
-    from hf_pretrain import load_corpus, train_wordpiece_tokenizer
+    from hf_pretrain import load_corpus, load_tokenizer, train_wordpiece_tokenizer
     from hf_pretrain.data.sequences import pack_sequences, tokenize_documents
     from hf_pretrain.objectives.masking import MaskingConfig, mask_dataset
     from hf_pretrain.rng import Stream
 
-    documents = load_corpus([args.train_file], validation_split_percentage=1.0, seed=0,
-                            max_train_documents=args.max_documents)
+    if args.prepared_dataset:
+        prepared = load_from_disk(str(Path(args.prepared_dataset) / "documents"))
+        documents = {split: prepared[split] for split in ("train", "validation")}
+        tokenizer = load_tokenizer(str(Path(args.prepared_dataset) / "tokenizer"))
+    else:
+        documents = load_corpus([args.train_file], validation_split_percentage=1.0, seed=0,
+                                max_train_documents=args.max_documents)
+        tokenizer = train_wordpiece_tokenizer(documents["train"]["text"], vocab_size=args.vocab_size,
+                                              model_max_length=SEQ)
     DatasetDict(documents).save_to_disk(str(work / "documents"))
-    tokenizer = train_wordpiece_tokenizer(documents["train"]["text"], vocab_size=args.vocab_size,
-                                          model_max_length=SEQ)
     tokenizer.save_pretrained(str(work / "tokenizer"))
     validation = pack_sequences(tokenize_documents(documents["validation"], tokenizer), tokenizer.cls_token_id,
                                 tokenizer.sep_token_id, SEQ)
@@ -169,10 +186,15 @@ def run_side(side: str, work: Path, args: argparse.Namespace) -> dict:
     seconds = record[-1]["train_seconds"]
     achieved = flops_per_token(model.config, predicted) * tokens / seconds
     precision = "bf16" if args.bf16 else "fp32"
+    # The second peak: this side's own linear layers at the shapes of one of its training batches, multiplied alone.
+    batch = next(iter(trainer.get_train_dataloader()))
+    shapes = linear_shapes(model, lambda: trainer.compute_loss(model, batch))
+    shape_peak = gemm_rate(shapes, torch.bfloat16 if args.bf16 else torch.float32)
     return {"side": side, "curve": record, "tokens_per_second": tokens / seconds, "precision": precision,
             "matmul_peak_tflops": peaks[precision] / 1e12, "matmul_peaks_tflops": {k: v / 1e12 for k, v in peaks.items()},
             "mfu": achieved / peaks[precision], "mfu_bf16_peak": achieved / peaks["bf16"],
-            "parameters": model.num_parameters(), "config": " ".join([Path(args.config).name, args.ours_args]).strip() if side == "ours" else None}
+            "model_shape_peak_tflops": shape_peak / 1e12, "mfu_model_shape_peak": achieved / shape_peak,
+            "parameters": model.num_parameters(), "model_type": model.config.model_type, "config": " ".join([Path(args.config).name, args.ours_args]).strip() if side == "ours" else None}
 
 
 def build_ours(work: Path, out: Path, args: argparse.Namespace):
@@ -200,7 +222,7 @@ def build_ours(work: Path, out: Path, args: argparse.Namespace):
     sequences = build_sequences(objective, tokenized, tokenizer, max_seq_length=data_args.max_seq_length)
     set_seed(training_args.seed)
     model = objective.build_model(model_args, tokenizer, data_args.max_seq_length)
-    data = PretrainingData(documents, sequences, tokenizer, args.train_file, "shared WordPiece")
+    data = PretrainingData(documents, sequences, tokenizer, args.prepared_dataset or args.train_file, "shared WordPiece")
     trainer = pretraining_trainer(objective, model, data, training_args, run_args)
     return trainer, model, pretraining.mlm_probability, save_model
 
@@ -218,26 +240,42 @@ def plain_hf_arguments(out: Path, steps: int, bf16: bool):
     )
 
 
+def plain_hf_config(tokenizer, config: str | Path, model_type: str):
+    """The plain-HF side's model config: BERT as wide and deep as the preset with BERT's 4x MLP, or
+    (``model_type`` other than bert) that type as ``run_mlm.py --model_type --config_overrides`` builds it from the
+    preset's width, depth, heads and MLP, transformers' defaults for everything else. The special-token ids are the
+    tokenizer's (a user must override them too: ModernBERT's defaults lie outside a 16k vocabulary)."""
+    from transformers import AutoConfig
+
+    budget = parse_budget(config)
+    shape = {"hidden_size": budget["hidden_size"], "num_hidden_layers": budget["num_hidden_layers"],
+             "num_attention_heads": budget["num_attention_heads"]}
+    if model_type == "bert":
+        return AutoConfig.for_model("bert", vocab_size=len(tokenizer), intermediate_size=4 * budget["hidden_size"],
+                                    pad_token_id=tokenizer.pad_token_id, **shape)
+    ids = {"pad_token_id": tokenizer.pad_token_id, "cls_token_id": tokenizer.cls_token_id,
+           "sep_token_id": tokenizer.sep_token_id, "bos_token_id": tokenizer.cls_token_id,
+           "eos_token_id": tokenizer.sep_token_id}
+    return AutoConfig.for_model(model_type, vocab_size=len(tokenizer), intermediate_size=budget["intermediate_size"],
+                                **shape, **ids)
+
+
 def build_hf(work: Path, out: Path, args: argparse.Namespace):
-    from transformers import BertConfig, BertForMaskedLM, DataCollatorForLanguageModeling, Trainer, set_seed
+    from transformers import AutoModelForMaskedLM, DataCollatorForLanguageModeling, Trainer, set_seed
 
     from hf_pretrain import load_tokenizer
 
     tokenizer = load_tokenizer(str(work / "tokenizer"))
     blocks = plain_hf_blocks(work, tokenizer, return_special_tokens_mask=True)
-    budget = parse_budget(args.config)
-    config = BertConfig(vocab_size=len(tokenizer), hidden_size=budget["hidden_size"],
-                        num_hidden_layers=budget["num_hidden_layers"],
-                        num_attention_heads=budget["num_attention_heads"],
-                        intermediate_size=4 * budget["hidden_size"], pad_token_id=tokenizer.pad_token_id)
+    config = plain_hf_config(tokenizer, args.config, args.hf_model_type)
     set_seed(0)
-    model = BertForMaskedLM(config)
+    model = AutoModelForMaskedLM.from_config(config)
     collator = DataCollatorForLanguageModeling(tokenizer, mlm_probability=0.15)
     # The schedule's length as a run_mlm.py user would size it: the steps the budget holds at the probed speed,
     # plus 10 % so that a slower stretch never ends training before the last evaluation.
     steps = int(1.1 * probe_steps(model, blocks, collator, max(args.evals) * 60, args.bf16))
     set_seed(0)
-    model = BertForMaskedLM(config)
+    model = AutoModelForMaskedLM.from_config(config)
     training_args = plain_hf_arguments(out, steps, args.bf16)
     trainer = Trainer(model=model, args=training_args, train_dataset=blocks, data_collator=collator,
                       processing_class=tokenizer)
@@ -253,7 +291,7 @@ def plain_hf_blocks(work: Path, tokenizer, labels: bool = False, **tokenizer_kwa
 
     documents = load_from_disk(str(work / "documents"))["train"]
     tokenized = documents.map(lambda b: tokenizer(b["text"], **tokenizer_kwargs), batched=True,
-                              remove_columns=["text"])
+                              remove_columns=documents.column_names)  # a prepared folder's sentences too
 
     def group_texts(examples):
         concatenated = {k: list(chain(*examples[k])) for k in examples}
@@ -328,7 +366,8 @@ def plot(results: dict, path: Path) -> None:
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     preset = results["ours"].get("config") or "budget.yaml"  # results written before the preset was recorded
-    for side, label in (("ours", f"hf_pretrain {preset}"), ("hf", "plain HF (run_mlm.py way)")):
+    hf_model = results["hf"].get("model_type", "bert")  # results written before the choice existed: BERT
+    for side, label in (("ours", f"hf_pretrain {preset}"), ("hf", f"plain HF (run_mlm.py way, {hf_model})")):
         curve = results[side]["curve"]
         axes[0].plot([c["minutes"] for c in curve], [c["loss"] for c in curve], marker="o", label=label)
         axes[1].plot([c["minutes"] for c in curve], [100 * c["accuracy"] for c in curve], marker="o", label=label)
@@ -356,10 +395,14 @@ def decide_precision(args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--train_file", default=str(ROOT.parent / "shared" / "data" / "wikipedia"))
+    parser.add_argument("--prepared_dataset", default=None,
+                        help="a `hf-pretrain prepare` folder: its documents and tokenizer instead of --train_file's")
     parser.add_argument("--glue_dir", default=str(ROOT.parent / "shared" / "data" / "glue"))
     parser.add_argument("--output_dir", default=str(ROOT / "outputs" / "bench_quality"))
     parser.add_argument("--config", default=str(RECOMMENDED), help="ours: the preset (default: budget_match.yaml)")
     parser.add_argument("--ours_args", default="", help="ours: flags on top of the preset, e.g. \"--isolate_documents true\"")
+    parser.add_argument("--hf_model_type", default="bert", choices=["bert", "modernbert"],
+                        help="plain HF's architecture: BERT (default) or the preset's own, trained run_mlm.py's way")
     parser.add_argument("--evals", type=float, nargs="+", default=[5, 10, 20, 30], help="minutes")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--vocab_size", type=int, default=16384)
@@ -391,7 +434,8 @@ def main() -> None:
     prepare(work, args)
     child = [sys.executable, __file__, "--output_dir", str(work), "--train_file", args.train_file,
              "--config", args.config, "--evals", *map(str, args.evals), "--bf16", str(args.bf16).lower(),
-             "--ours_args", args.ours_args]
+             "--ours_args", args.ours_args, "--hf_model_type", args.hf_model_type]
+    child += ["--prepared_dataset", args.prepared_dataset] if args.prepared_dataset else []
     sides = {side: subprocess.Popen([*child, "--side", side], stdout=open(work / f"{side}.log", "w"),
                                     stderr=subprocess.STDOUT, env={**os.environ, "OMP_NUM_THREADS": "1"})
              for side in ("ours", "hf")}
@@ -442,12 +486,17 @@ def report(work: Path, results: dict, n_seeds: int) -> None:
     for side in ("ours", "hf"):
         r = results[side]
         precision = r.get("precision", "bf16")
-        line = (f"{side}: {r['tokens_per_second']:,.0f} tokens/s in {precision}, MFU {100 * r['mfu']:.0f} % of this "
+        line = (f"{side} ({r.get('model_type', 'bert')}): {r['tokens_per_second']:,.0f} tokens/s in {precision}, MFU {100 * r['mfu']:.0f} % of this "
                 f"core's {precision} matmul peak ({r['matmul_peak_tflops'] * 1000:.0f} GFLOP/s)")
         if precision != "bf16":
             line += (f", {100 * r['mfu_bf16_peak']:.0f} % of its bf16 peak "
                      f"({r['matmul_peaks_tflops']['bf16'] * 1000:.0f} GFLOP/s)")
+        if "mfu_model_shape_peak" in r:  # results written before the model-shape peak was measured lack it
+            line += (f", {100 * r['mfu_model_shape_peak']:.0f} % of its own layers' matmul shapes' peak "
+                     f"({r['model_shape_peak_tflops'] * 1000:.0f} GFLOP/s)")
         lines.append(f"{line}, {r['parameters']:,} parameters")
+    lines.append(f"tokens/s: ours {results['ours']['tokens_per_second'] / results['hf']['tokens_per_second']:.2f}x "
+                 f"plain HF's")
     if "glue" in results:
         lines += ["", results["glue"].rstrip()]
     if "mrpc" in results:  # a report of the results of an earlier version, which fine-tuned MRPC alone

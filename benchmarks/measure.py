@@ -1,6 +1,10 @@
-"""What the benchmarks share: the peak memory of the process that ran one side."""
+"""What the benchmarks share: the peak memory of the process that ran one side, and the matrix-multiply rate a model's
+own shapes allow on this core (the peak its MFU can approach)."""
 
 from __future__ import annotations
+
+import time
+from collections import Counter
 
 
 def peak_resident_mb() -> float:
@@ -34,3 +38,46 @@ class AnonymousPeak:
         self._stop.set()
         self._thread.join()
         return self.peak_kb / 1024
+
+
+def linear_shapes(model, forward) -> list[tuple[int, int, int]]:
+    """(rows, in_features, out_features) of every ``nn.Linear`` call that ``forward()`` makes in ``model``, in call
+    order: the matrix products a training step multiplies, rows being the tokens each layer sees (all of a batch's,
+    or the masked ones only where a head predicts sparsely)."""
+    import torch
+
+    shapes = []
+
+    def record(module, inputs, output):
+        shapes.append((inputs[0].numel() // module.in_features, module.in_features, module.out_features))
+
+    handles = [m.register_forward_hook(record) for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    try:
+        with torch.no_grad():
+            forward()
+    finally:
+        for handle in handles:
+            handle.remove()
+    return shapes
+
+
+def gemm_rate(shapes: list[tuple[int, int, int]], dtype, seconds: float = 0.1) -> float:
+    """FLOP/s of a training step's linear layers multiplied alone at their own shapes on this core: for each
+    (rows, in, out), the forward product and the backward's two (the input's gradient, rows x out by out x in; the
+    weight's, in x rows by rows x out), each timed at its best over ``seconds``. Small matrices multiply far below a
+    large square matmul's rate, so this, not that, is the limit a small model's MFU can approach."""
+    import torch
+
+    flops = spent = 0.0
+    for (m, k, n), calls in Counter(shapes).items():
+        for left, right in (((m, k), (k, n)), ((m, n), (n, k)), ((k, m), (m, n))):
+            a, b = torch.randn(*left, dtype=dtype), torch.randn(*right, dtype=dtype)
+            torch.matmul(a, b)
+            best, end = float("inf"), time.perf_counter() + seconds
+            while time.perf_counter() < end:
+                start = time.perf_counter()
+                torch.matmul(a, b)
+                best = min(best, time.perf_counter() - start)
+            flops += calls * 2 * m * k * n
+            spent += calls * best
+    return flops / spent

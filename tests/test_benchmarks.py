@@ -100,6 +100,7 @@ def test_glue_benchmark_prints_a_column_per_initialization_and_the_average(tmp_p
 
     result = run_recipe("benchmarks/bench_glue.py", "--checkpoint", str(debug_checkpoint), "--glue_dir",
                         str(_glue_dir(tmp_path, "STS-B")), "--tasks", "stsb", "--methods", "probe", "--seeds", "1",
+                        "--probe_learning_rates", "1e-3",  # one rate: the grid is the next tests'
                         "--task_overrides", '{"stsb": {"num_train_epochs": 1}}', "--output_dir", str(tmp_path / "out"))
     assert result.returncode == 0, result.stdout[-3000:]
     name = debug_checkpoint.name
@@ -144,24 +145,27 @@ def test_electra_sampling_benchmark_prints_a_ratio_per_masking_rate():
 
 
 def test_glue_learning_rate_grid_reports_each_cells_best_rate_on_dev(tmp_path, monkeypatch):
-    """With several full fine-tuning rates, every (column, task) keeps the rate with the best mean score, in its own
-    folder beside the usual rate's, and the table names the rate it kept."""
+    """With several rates, every (method, column, task) keeps the rate with the best mean score, in its own folder
+    beside the method's usual rate's, and the table names the rate it kept."""
     monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
     import bench_glue
 
-    def cell(label, task, rate, mean):
+    def cell(label, task, rate, mean, method="full"):
         metric = {"sst2": "validation_accuracy", "stsb": "validation_pearson"}[task]
         summary = {metric: {"mean": mean, "std": 0.01}}
         if task == "stsb":
             summary["validation_spearmanr"] = {"mean": mean, "std": 0.01}
-        return (label, "ckpt", label == "random init", "full", task, rate), {"summary": summary, "seconds": 1.0}
+        return (label, "ckpt", label == "random init", method, task, rate), {"summary": summary, "seconds": 1.0}
 
     finished = [cell("ours", "sst2", "1e-4", 0.70), cell("ours", "sst2", "3e-5", 0.75),
                 cell("random init", "sst2", "1e-4", 0.74), cell("random init", "sst2", "3e-5", 0.60),
-                cell("ours", "stsb", "1e-4", 0.50), cell("random init", "stsb", "1e-4", 0.10)]
+                cell("ours", "stsb", "1e-4", 0.50), cell("random init", "stsb", "1e-4", 0.10),
+                # The probe's grid is chosen on its own: its best rate here is not full fine-tuning's.
+                cell("ours", "sst2", "1e-3", 0.55, "probe"), cell("ours", "sst2", "1e-2", 0.60, "probe")]
     columns = bench_glue.best_of_rates(finished)
     assert {label: {t: c["learning_rate"] for t, c in tasks.items()} for label, tasks in columns["full"].items()} == {
         "ours": {"sst2": "3e-5", "stsb": "1e-4"}, "random init": {"sst2": "1e-4", "stsb": "1e-4"}}
+    assert columns["probe"]["ours"]["sst2"]["learning_rate"] == "1e-2"
     text = bench_glue.table(columns["full"], ["sst2", "stsb"], seeds=3, show_rates=True)
     assert "| sst2 | 75.0 ± 1.0 (3e-5) | 74.0 ± 1.0 (1e-4) | 85.9 |" in text
     assert "ours over random init: sst2 +1.0, stsb +40.0; average +20.5" in text
@@ -169,6 +173,7 @@ def test_glue_learning_rate_grid_reports_each_cells_best_rate_on_dev(tmp_path, m
     assert bench_glue.cell_folder(tmp_path, "full", "random init", "sst2", "1e-4") == tmp_path / "full/random-init/sst2"
     assert bench_glue.cell_folder(tmp_path, "full", "ours", "sst2", "3e-5") == tmp_path / "full/ours/sst2-lr3e-5"
     assert bench_glue.cell_folder(tmp_path, "probe", "ours", "sst2", "1e-3") == tmp_path / "probe/ours/sst2"
+    assert bench_glue.cell_folder(tmp_path, "probe", "ours", "sst2", "1e-2") == tmp_path / "probe/ours/sst2-lr1e-2"
 
 
 
@@ -198,7 +203,65 @@ def test_quality_report_extrapolates_plain_hf_within_ten_times_its_time_and_boun
     # The GLUE table (bench_glue.py's results.md) closes the report, after the throughput lines.
     bench_quality.report(tmp_path, {**steep, "glue": "Full fine-tuning (lr 1e-4):\n\n| task | a |\n"}, n_seeds=1)
     report = (tmp_path / "results.md").read_text()
-    assert report.endswith("parameters\n\nFull fine-tuning (lr 1e-4):\n\n| task | a |\n"), report[-300:]
+    assert report.endswith("tokens/s: ours 1.00x plain HF's\n\nFull fine-tuning (lr 1e-4):\n\n| task | a |\n"), report[-300:]
+
+    # MFU against the second peak, that of the side's own layer shapes, where the side measured it.
+    shaped = {**steep, "ours": {**ours, "model_shape_peak_tflops": 0.08, "mfu_model_shape_peak": 0.75}}
+    bench_quality.report(tmp_path, shaped, n_seeds=1)
+    lines = (tmp_path / "results.md").read_text().splitlines()
+    assert lines[lines.index("tokens/s: ours 1.00x plain HF's") - 2].endswith(
+        "MFU 40 % of this core's fp32 matmul peak (150 GFLOP/s), 80 % of its bf16 peak (75 GFLOP/s), 75 % of its own "
+        "layers' matmul shapes' peak (80 GFLOP/s), 10 parameters")
+
+
+def test_plain_hf_side_of_the_same_architecture_is_the_presets_shape_as_run_mlm_builds_it(tokenizer, monkeypatch):
+    """``--hf_model_type modernbert``: the preset's width, depth, heads and MLP on transformers' ModernBERT with its
+    own defaults otherwise (no sparse prediction, no unpadding choices of ours), and it trains on our tokenizer's ids;
+    the default stays BERT with a 4x MLP."""
+    import torch
+    from transformers import AutoModelForMaskedLM
+
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import bench_quality
+
+    preset = ROOT / "recipes" / "configs" / "budget_match.yaml"
+    same = AutoModelForMaskedLM.from_config(bench_quality.plain_hf_config(tokenizer, preset, "modernbert"))
+    bert = AutoModelForMaskedLM.from_config(bench_quality.plain_hf_config(tokenizer, preset, "bert"))
+    assert (type(same).__name__, type(bert).__name__) == ("ModernBertForMaskedLM", "BertForMaskedLM")
+    shape = ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size")
+    assert [getattr(same.config, k) for k in shape] == [256, 4, 4, 384]
+    assert [getattr(bert.config, k) for k in shape] == [256, 4, 4, 1024]
+    assert not same.config.sparse_prediction and same.config.vocab_size == len(tokenizer)
+    ids = torch.tensor([tokenizer("the river flows")["input_ids"]])
+    assert same(input_ids=ids, labels=ids).loss.isfinite()
+
+
+def test_linear_shapes_are_each_layer_call_with_the_rows_it_multiplies(monkeypatch):
+    """The model-shape peak's shapes: every linear layer a forward calls, rows = the tokens it sees, so a sparse
+    prediction head counts only the masked ones; their rate is the square matmul's where the shape is square."""
+    import torch
+    from transformers import ModernBertConfig, ModernBertForMaskedLM
+
+    from hf_pretrain.runtime.precision import matmul_rate
+
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    from measure import gemm_rate, linear_shapes
+
+    config = ModernBertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                              intermediate_size=48, sparse_prediction=True, pad_token_id=0, bos_token_id=1,
+                              eos_token_id=2, cls_token_id=1, sep_token_id=2)
+    model = ModernBertForMaskedLM(config)
+    input_ids = torch.randint(3, 100, (2, 8), generator=torch.Generator().manual_seed(0))
+    labels = torch.full_like(input_ids, -100)
+    labels[0, 1], labels[0, 5], labels[1, 2] = 7, 8, 9  # three masked tokens
+    shapes = linear_shapes(model, lambda: model(input_ids=input_ids, labels=labels))
+    # Per layer: the fused q/k/v projection, the attention output, GeGLU's input (2 x 48 wide) and output projections.
+    layer = [(16, 32, 96), (16, 32, 32), (16, 32, 96), (16, 48, 32)]
+    assert shapes == layer * 2 + [(3, 32, 32), (3, 32, 100)]  # the head: its dense layer and the decoder
+    assert not any(h for m in model.modules() for h in m._forward_hooks.values())  # the hooks are removed
+
+    square = gemm_rate([(256, 256, 256)], torch.float32, seconds=0.2)
+    assert 0.3 < square / matmul_rate(torch.float32, seconds=0.2, n=256) < 3.0
 
 
 def test_clm_report_puts_the_sides_at_each_mark_and_the_cost_of_isolation(tmp_path, monkeypatch):

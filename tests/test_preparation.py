@@ -364,6 +364,32 @@ def test_recipes_train_on_the_prepared_dataset(prepared, tmp_path):
     assert "(streamed, 2 shards)" in (tmp_path / "electra" / "README.md").read_text()
 
 
+def test_bench_quality_reads_a_preparation_as_it_is_for_both_sides(prepared, tmp_path, monkeypatch):
+    """``bench_quality.py --prepared_dataset``: both sides' documents are the preparation's train and validation
+    splits and the tokenizer is its own (not one trained again), so the checkpoint compares with others trained on
+    that folder; plain HF's `group_texts` blocks drop the prepared sentences column."""
+    from argparse import Namespace
+
+    from datasets import load_from_disk
+
+    from hf_pretrain.data.tokenizer import load_tokenizer
+
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import bench_quality
+
+    _, out, _ = prepared
+    work = tmp_path / "work"
+    bench_quality.prepare(work, Namespace(prepared_dataset=str(out), train_file="unused", max_documents=None,
+                                          vocab_size=999))
+    documents, source = load_from_disk(str(work / "documents")), load_from_disk(str(out / "documents"))
+    assert sorted(documents) == ["train", "validation"]
+    assert all(documents[s]["text"] == source[s]["text"] for s in ("train", "validation"))
+    assert load_tokenizer(str(work / "tokenizer")).get_vocab() == load_tokenizer(str(out / "tokenizer")).get_vocab()
+    assert len(load_from_disk(str(work / "validation"))) > 0
+    blocks = bench_quality.plain_hf_blocks(work, load_tokenizer(str(work / "tokenizer")))
+    assert "sentences" not in blocks.column_names and {len(b) for b in blocks["input_ids"]} == {bench_quality.SEQ}
+
+
 def test_a_sharded_preparation_streams_its_shards_as_packed_in_memory(prepared):
     from itertools import islice
 

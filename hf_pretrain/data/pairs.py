@@ -292,11 +292,40 @@ def build_match_pairs(
     return Dataset.from_dict({"input_ids": input_ids, "match_labels": match_labels})
 
 
+def fill_rows(lengths: np.ndarray, capacity: int) -> list[list[int]]:
+    """Items of ``lengths`` grouped into rows of at most ``capacity``: each row opens with the longest item left and
+    then takes, while any fits, the longest one that fits (the first of that length). Once a row is closed no item
+    left fits in it, so every item of a later row is longer than an earlier row's free space.
+
+    Why not in order: pairs of two sentences are 6 to 128 tokens, and taking them as they come leaves a quarter of
+    each row empty (75 % filled on the Wikipedia sample), computed for nothing; largest-fit fills 99 %."""
+    queues: list[list[int]] = [[] for _ in range(capacity + 1)]  # item indices by length, each in order
+    for i, length in enumerate(lengths.tolist()):
+        queues[length].append(i)
+    heads = [0] * (capacity + 1)  # how many of each queue are placed
+    rows, longest = [], capacity
+    while True:
+        while longest > 0 and heads[longest] == len(queues[longest]):
+            longest -= 1
+        if longest == 0:
+            return rows
+        row, free, size = [], capacity, longest
+        while size > 0:  # the longest item that fits the free space, down to none
+            if heads[size] < len(queues[size]):
+                row.append(queues[size][heads[size]])
+                heads[size] += 1
+                free -= size
+                size = min(size, free)
+            else:
+                size -= 1
+        rows.append(row)
+
+
 def pack_pairs(pairs: Dataset, max_seq_length: int) -> Dataset:
-    """Several whole pairs per row: consecutive pairs (``[CLS] A [SEP] B [SEP]``, as :func:`build_match_pairs` makes
-    them) join one row while it holds them in ``max_seq_length`` tokens, in order; a pair is never cut. Each pair
-    starts with its ``[CLS]``, so the collator's ``document_ids`` and restarting ``position_ids``
-    (``--isolate_documents``) keep the pairs of a row apart as packed documents. Every column is joined alike.
+    """Several whole pairs per row (``[CLS] A [SEP] B [SEP]``, as :func:`build_match_pairs` makes them), as many as
+    :func:`fill_rows` fits in ``max_seq_length`` tokens; a pair is never cut. Each pair starts with its ``[CLS]``, so
+    the collator's ``document_ids`` and restarting ``position_ids`` (``--isolate_documents``) keep the pairs of a
+    row apart as packed documents. Every column is joined alike.
 
     Why: a pair of two short sentences fills a third of a 128-token row; padded alone, the rest of the row is
     computed for nothing."""
@@ -304,14 +333,11 @@ def pack_pairs(pairs: Dataset, max_seq_length: int) -> Dataset:
     lengths = pc.list_value_length(table.column("input_ids")).to_numpy(zero_copy_only=False)
     if len(lengths) and lengths.max() > max_seq_length:
         raise ValueError(f"a pair of {int(lengths.max())} tokens does not fit a row of {max_seq_length}")
-    starts, used = [0], 0
-    for i, length in enumerate(lengths.tolist()):  # greedy, in order: one pass over the pairs, not their tokens
-        if used + length > max_seq_length:
-            starts.append(i)
-            used = 0
-        used += length
-    pair_offsets = np.concatenate([[0], np.cumsum(lengths)])
-    row_offsets = pa.array(pair_offsets[starts + [len(lengths)]] if len(lengths) else [0], pa.int32())
+    rows = fill_rows(lengths, max_seq_length)
+    order = np.array([i for row in rows for i in row], np.int64)
+    ends = np.cumsum([len(row) for row in rows], dtype=np.int64) - 1  # each row's last pair, in the new order
+    row_offsets = pa.array(np.concatenate([[0], np.cumsum(lengths[order])[ends]]), pa.int32())
+    table = table.take(pa.array(order))
     columns = {name: pa.ListArray.from_arrays(row_offsets, pc.list_flatten(table.column(name)).combine_chunks())
                for name in table.column_names}
     return Dataset(InMemoryTable(pa.table(columns)))
