@@ -50,7 +50,7 @@ PROBE_LEARNING_RATES = [PROBE_LEARNING_RATE, "1e-2"]
 SST2_TRAIN_SAMPLES = 4000
 TASK_OVERRIDES = '{"stsb": {"num_train_epochs": 3}}'
 BERT_MINI = {"mrpc": (81.1 + 71.8) / 2, "sst2": 85.9, "stsb": 75.4}  # Turc et al. (2019), test sets
-# The longest cells first, so that the last ones to finish are short (STS-B trains 5 epochs).
+# The longest cells first, so that the last ones to finish are short (STS-B's are the longest).
 ORDER = {"stsb": 0, "mrpc": 1, "sst2": 2}
 
 

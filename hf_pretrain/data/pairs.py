@@ -293,12 +293,12 @@ def build_match_pairs(
 
 
 def fill_rows(lengths: np.ndarray, capacity: int) -> list[list[int]]:
-    """Items of ``lengths`` grouped into rows of at most ``capacity``: each row opens with the longest item left and
-    then takes, while any fits, the longest one that fits (the first of that length). Once a row is closed no item
-    left fits in it, so every item of a later row is longer than an earlier row's free space.
+    """Items of ``lengths`` (1 to ``capacity`` each) grouped into rows of at most ``capacity``: each row opens with
+    the longest item left and then takes, while any fits, the longest one that fits (the first of that length). Once
+    a row is closed no item left fits in it, so every item of a later row is longer than an earlier row's free space.
 
-    Why not in order: pairs of two sentences are 6 to 128 tokens, and taking them as they come leaves a quarter of
-    each row empty (75 % filled on the Wikipedia sample), computed for nothing; largest-fit fills 99 %."""
+    Why not in order: pairs of two sentences are of any length up to a row's, and taking them as they come leaves a
+    quarter of each row empty (75 % filled on the Wikipedia sample), computed for nothing; largest fit fills 99 %."""
     queues: list[list[int]] = [[] for _ in range(capacity + 1)]  # item indices by length, each in order
     for i, length in enumerate(lengths.tolist()):
         queues[length].append(i)
