@@ -222,7 +222,8 @@ def build_ours(work: Path, out: Path, args: argparse.Namespace):
     sequences = build_sequences(objective, tokenized, tokenizer, max_seq_length=data_args.max_seq_length)
     set_seed(training_args.seed)
     model = objective.build_model(model_args, tokenizer, data_args.max_seq_length)
-    data = PretrainingData(documents, sequences, tokenizer, args.prepared_dataset or args.train_file, "shared WordPiece")
+    data = PretrainingData(documents, sequences, tokenizer, args.prepared_dataset or args.train_file,
+                           "WordPiece from the prepared dataset" if args.prepared_dataset else "shared WordPiece")
     trainer = pretraining_trainer(objective, model, data, training_args, run_args)
     return trainer, model, pretraining.mlm_probability, save_model
 

@@ -3,7 +3,6 @@ own shapes allow on this core (the peak its MFU can approach)."""
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 
 
@@ -64,20 +63,13 @@ def linear_shapes(model, forward) -> list[tuple[int, int, int]]:
 def gemm_rate(shapes: list[tuple[int, int, int]], dtype, seconds: float = 0.1) -> float:
     """FLOP/s of a training step's linear layers multiplied alone at their own shapes on this core: for each
     (rows, in, out), the forward product and the backward's two (the input's gradient, rows x out by out x in; the
-    weight's, in x rows by rows x out), each timed at its best over ``seconds``. Small matrices multiply far below a
+    weight's, in x rows by rows x out), each at its best rate over ``seconds``. Small matrices multiply far below a
     large square matmul's rate, so this, not that, is the limit a small model's MFU can approach."""
-    import torch
+    from hf_pretrain.runtime.precision import matmul_rate
 
     flops = spent = 0.0
     for (m, k, n), calls in Counter(shapes).items():
-        for left, right in (((m, k), (k, n)), ((m, n), (n, k)), ((k, m), (m, n))):
-            a, b = torch.randn(*left, dtype=dtype), torch.randn(*right, dtype=dtype)
-            torch.matmul(a, b)
-            best, end = float("inf"), time.perf_counter() + seconds
-            while time.perf_counter() < end:
-                start = time.perf_counter()
-                torch.matmul(a, b)
-                best = min(best, time.perf_counter() - start)
+        for product in ((m, k, n), (m, n, k), (k, m, n)):
             flops += calls * 2 * m * k * n
-            spent += calls * best
+            spent += calls * 2 * m * k * n / matmul_rate(dtype, seconds, shape=product)
     return flops / spent

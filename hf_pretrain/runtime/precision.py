@@ -15,16 +15,19 @@ import torch
 MARGIN = 1.25  # bf16 must beat fp32 clearly: processes that measure apart should not choose apart
 
 
-def matmul_rate(dtype: torch.dtype, seconds: float = 0.3, n: int = 1024) -> float:
-    """This process's CPU matrix-multiply rate in ``dtype``: the best of repeated ``n`` x ``n`` matmuls (FLOP/s)."""
-    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+def matmul_rate(dtype: torch.dtype, seconds: float = 0.3, n: int = 1024,
+                shape: tuple[int, int, int] | None = None) -> float:
+    """This process's CPU matrix-multiply rate in ``dtype``: the best of repeated ``n`` x ``n`` matmuls, or of
+    (m x k) by (k x n) ones for ``shape`` = (m, k, n) (FLOP/s)."""
+    m, k, n = shape or (n, n, n)
+    a, b = torch.randn(m, k, dtype=dtype), torch.randn(k, n, dtype=dtype)
     torch.matmul(a, b)
     best, end = 0.0, time.perf_counter() + seconds
     while time.perf_counter() < end:
         start = time.perf_counter()
         for _ in range(4):
             torch.matmul(a, b)
-        best = max(best, 4 * 2 * n**3 / (time.perf_counter() - start))
+        best = max(best, 4 * 2 * m * k * n / (time.perf_counter() - start))
     return best
 
 
