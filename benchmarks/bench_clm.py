@@ -6,8 +6,9 @@ Both sides see the same documents (the by-document validation split of ``bench_q
 start at a document's beginning or continue it (no window spans two documents; 512 of them, evenly spaced):
 perplexity over every next-token prediction.
 
-- ours: `recipes/configs/clm_budget.yaml` (or the preset --config names), built with the recipe's own pieces
-        (objective, data step, model, trainer), its schedule keyed to the last evaluation's minutes;
+- ours: `recipes/configs/clm_budget.yaml` (or the preset --config names, with --ours_args on top), built with the
+        recipe's own pieces (objective, data step, model, trainer), its schedule keyed to the last evaluation's
+        minutes;
 - hf:   run_clm.py's way: each document tokenized whole, `group_texts` into 128-token blocks, labels = inputs,
         `default_data_collator`, a `LlamaForCausalLM` as wide and deep as ours with transformers' defaults otherwise,
         AdamW at lr 1e-3 (the rate the earlier comparison gave it), batch 32, linear decay over the steps a short probe
@@ -130,7 +131,8 @@ def run_side(side: str, work: Path, args: argparse.Namespace) -> dict:
     return {"side": side, "curve": record, "tokens_per_second": record[-1]["tokens"] / record[-1]["train_seconds"],
             "batch_size": trainer.args.per_device_train_batch_size, "learning_rate": trainer.args.learning_rate,
             "scheduled_steps": scheduled, "parameters": model.num_parameters(),
-            "precision": "bf16" if args.bf16 else "fp32", "config": Path(args.config).name}
+            "precision": "bf16" if args.bf16 else "fp32",
+            "config": " ".join([Path(args.config).name, args.ours_args]).strip()}
 
 
 def isolation_command(work: Path, args: argparse.Namespace, isolate: bool) -> list[str]:
@@ -161,7 +163,7 @@ def run_all(work: Path, runs: dict[str, list[str]]) -> None:
             sys.exit(f"{name} failed: see {work / f'{name}.log'}")
 
 
-def main() -> None:
+def argument_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--train_file", default=str(ROOT.parent / "shared" / "data" / "wikipedia"))
     parser.add_argument("--output_dir", default=str(ROOT / "outputs" / "bench_clm"))
@@ -170,10 +172,15 @@ def main() -> None:
     parser.add_argument("--throughput_steps", type=int, default=40, help="0: no isolation figure")
     parser.add_argument("--vocab_size", type=int, default=16384)
     parser.add_argument("--max_documents", type=int, default=None, help="a smaller corpus (quick runs)")
+    parser.add_argument("--ours_args", default="", help='flags added to ours\' preset, e.g. "--use_muon true"')
     parser.add_argument("--side", choices=["ours", "hf"], help=argparse.SUPPRESS)
     parser.add_argument("--bf16", type=lambda v: v.lower() == "true", default=None,
                         help="true or false for both sides (default: the preset's auto, decided here)")
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = argument_parser().parse_args()
     work = Path(args.output_dir)
     if args.side:
         result = run_side(args.side, work, args)
@@ -185,7 +192,8 @@ def main() -> None:
     if not (work / "tokenizer").is_dir():
         bench_quality.prepare(work, args)
     child = [sys.executable, __file__, "--output_dir", str(work), "--train_file", args.train_file,
-             "--config", args.config, "--evals", *map(str, args.evals), "--bf16", str(args.bf16).lower()]
+             "--config", args.config, "--evals", *map(str, args.evals), "--bf16", str(args.bf16).lower(),
+             "--ours_args", args.ours_args]
     run_all(work, {side: [*child, "--side", side] for side in ("ours", "hf")})
     results = {side: json.loads((work / f"{side}.json").read_text()) for side in ("ours", "hf")}
     if args.throughput_steps:

@@ -222,8 +222,9 @@ def build_ours(work: Path, out: Path, args: argparse.Namespace):
     sequences = build_sequences(objective, tokenized, tokenizer, max_seq_length=data_args.max_seq_length)
     set_seed(training_args.seed)
     model = objective.build_model(model_args, tokenizer, data_args.max_seq_length)
-    data = PretrainingData(documents, sequences, tokenizer, args.prepared_dataset or args.train_file,
-                           "WordPiece from the prepared dataset" if args.prepared_dataset else "shared WordPiece")
+    prepared = getattr(args, "prepared_dataset", None)  # bench_clm.py builds ours here too, without the flag
+    data = PretrainingData(documents, sequences, tokenizer, prepared or args.train_file,
+                           "WordPiece from the prepared dataset" if prepared else "shared WordPiece")
     trainer = pretraining_trainer(objective, model, data, training_args, run_args)
     return trainer, model, pretraining.mlm_probability, save_model
 

@@ -220,7 +220,9 @@ def test_the_clm_budget_preset_trains_a_tied_decoder_on_a_time_budget(tmp_path):
     assert max(rates) > 1e-3 and rates[-1] < 0.5 * max(rates), rates
     config = json.loads((tmp_path / "config.json").read_text())
     assert config["architectures"] == ["LlamaForCausalLM"] and config["tie_word_embeddings"] is True
-    assert "rows cut from the stream of [CLS] document [SEP]" in (tmp_path / "README.md").read_text()  # not isolated
+    card = (tmp_path / "README.md").read_text()
+    assert "rows cut from the stream of [CLS] document [SEP]" in card  # not isolated
+    assert "| optimizer | Muon (the blocks' matrices) and AdamW (the rest) |" in card  # the preset's --use_muon
     # Plain transformers reloads one table for the input embedding and the output projection.
     from transformers import AutoModelForCausalLM
 

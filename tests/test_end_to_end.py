@@ -497,6 +497,30 @@ def test_glue_bad_labels_one_line(checkpoint, tmp_path):
     assert "Traceback" not in result.stdout
 
 
+def test_muon_trains_and_a_resume_continues_its_steps_exactly(tmp_path):
+    import torch
+
+    def run(out, steps, *extra):
+        return _ok(run_recipe(PRETRAIN, "--config", DEBUG, "--use_muon", "true", "--max_steps", str(steps),
+                              "--save_steps", "3", "--eval_strategy", "no", "--logging_steps", "1",
+                              "--lr_scheduler_type", "constant", "--output_dir", str(out), *extra))
+
+    def losses(out):
+        return {h["step"]: h["loss"] for h in json.loads((out / "trainer_state.json").read_text())["log_history"]
+                if "loss" in h}
+
+    run(tmp_path / "whole", 6)
+    run(tmp_path / "resumed", 3)
+    resumed = run(tmp_path / "resumed", 6)
+    assert "resuming from" in resumed.stdout and "checkpoint-3" in resumed.stdout
+    assert losses(tmp_path / "resumed") == losses(tmp_path / "whole")  # steps 4-6 from the reloaded Muon state
+    state = torch.load(tmp_path / "whole" / "checkpoint-3" / "optimizer.pt", weights_only=True)
+    assert set(state) == {"muon", "adamw"} and state["muon"]["state"]  # momentum buffers saved
+    _ok(run_recipe(PRETRAIN, "--config", DEBUG, "--max_steps", "6", "--eval_strategy", "no", "--logging_steps", "1",
+                   "--lr_scheduler_type", "constant", "--output_dir", str(tmp_path / "adamw")))
+    assert losses(tmp_path / "adamw")[6] != losses(tmp_path / "whole")[6]  # Muon changed the steps
+
+
 def test_span_boundary_objective_exports_a_stock_masked_lm_and_resumes_with_its_network(tmp_path):
     flags = ["--config", DEBUG, "--objective", "mlm_sbo", "--objective_weights", "sbo=0.5", "--save_steps", "4",
              "--eval_strategy", "no", "--logging_steps", "2", "--tokenizer_name", str(GOLDEN / "debug_tokenizer"),

@@ -388,6 +388,15 @@ def test_bench_quality_reads_a_preparation_as_it_is_for_both_sides(prepared, tmp
     assert len(load_from_disk(str(work / "validation"))) > 0
     blocks = bench_quality.plain_hf_blocks(work, load_tokenizer(str(work / "tokenizer")))
     assert "sentences" not in blocks.column_names and {len(b) for b in blocks["input_ids"]} == {bench_quality.SEQ}
+    # bench_clm.py builds its side "ours" with the same function, from its own flags (--ours_args on top).
+    import bench_clm
+
+    from hf_pretrain.training.optimizer import MuonWithAdamW
+
+    flags = bench_clm.argument_parser().parse_args(["--output_dir", str(work), "--evals", "1", "--bf16", "false",
+                                                    "--ours_args", "--use_muon true"])
+    trainer, model, _, _ = bench_quality.build_ours(work, work / "ours", flags)
+    assert model.config.model_type == "llama" and isinstance(trainer.create_optimizer(), MuonWithAdamW)
 
 
 def test_a_sharded_preparation_streams_its_shards_as_packed_in_memory(prepared):

@@ -110,6 +110,8 @@ def write_pretraining_card(
                 if trainer.args.include_num_input_tokens_seen not in ("no", False) else "not counted",
                 "batch size (global)": args.per_device_train_batch_size * args.gradient_accumulation_steps
                 * args.world_size,
+                "optimizer": "Muon (the blocks' matrices) and AdamW (the rest)" if getattr(trainer, "use_muon", False)
+                else getattr(args.optim, "value", args.optim),
                 "learning rate": args.learning_rate,
                 "schedule": f"{args.lr_scheduler_type.value}, warmup {args.warmup_steps}",
                 "precision": "bf16" if args.bf16 else "fp16" if args.fp16 else "fp32",

@@ -11,8 +11,8 @@ NONFINITE_POLICIES = ("stop", "skip")
 
 @dataclass
 class RunArguments:
-    """The run's wall-clock budget, what a non-finite loss does and how often the guards read the device, and the
-    data-order audit log."""
+    """The run's wall-clock budget and the schedule over it, the optimizer of the transformer blocks, what a
+    non-finite loss does and how often the guards read the device, and the data-order audit log."""
 
     max_train_minutes: float | None = field(
         default=None, metadata={"help": "Stop training (and save) after this many minutes of wall-clock time."}
@@ -51,6 +51,12 @@ class RunArguments:
     )
     min_lr_ratio: float = field(
         default=0.0, metadata={"help": "Time-keyed schedules: the floor, as a fraction of --learning_rate."}
+    )
+    use_muon: bool = field(
+        default=False,
+        metadata={"help": "Train the transformer blocks' weight matrices with Muon (torch.optim.Muon, its updates "
+                  "scaled to AdamW's size, so --learning_rate and --weight_decay carry over) and the rest (embeddings, "
+                  "output projection, heads, norms, biases) with AdamW. One process or DDP; not FSDP or DeepSpeed."},
     )
     overwrite_output_dir: bool = field(
         default=False,

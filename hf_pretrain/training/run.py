@@ -85,8 +85,14 @@ def pretraining_trainer(
         processing_class=data.tokenizer,
         step_metrics=objective.step_metrics(),
         lr_schedule=(lambda optimizer: time_keyed_schedule(optimizer, multiplier)) if multiplier else None,
+        use_muon=run_args.use_muon,
     )
     warn_if_fsdp_ignored(trainer)
+    if run_args.use_muon and (trainer.is_fsdp_enabled or trainer.is_deepspeed_enabled):
+        # Muon orthogonalizes each matrix whole; a shard's orthogonalization is not the matrix's.
+        raise HfPretrainError("--use_muon needs every weight matrix whole on each process (one process or DDP): this "
+                              "run shards them with " + ("FSDP" if trainer.is_fsdp_enabled else "DeepSpeed")
+                              + "; drop --use_muon or use the DDP accelerate config")
     if data.streamed:  # before the manifest: a complete checkpoint holds every process's stream position
         trainer.add_callback(StreamPositionCallback(trainer.step_batches))
     trainer.add_callback(checkpoints.callback() if checkpoints else CheckpointManifestCallback())

@@ -12,6 +12,7 @@ from transformers import Trainer
 from ..objectives.base import StepMetrics
 from ..rng import Stream, torch_generator
 from .callbacks import StepBatches
+from .optimizer import muon_with_adamw
 
 
 class PretrainingTrainer(Trainer):
@@ -19,17 +20,19 @@ class PretrainingTrainer(Trainer):
     from the outputs the model already computed, and logs them with the loss, in training and evaluation.
 
     ``lr_schedule`` (optimizer -> scheduler) replaces the schedule ``--lr_scheduler_type`` names, through the
-    public ``create_scheduler`` hook: the time-keyed schedules of :mod:`.schedules` come this way.
+    public ``create_scheduler`` hook: the time-keyed schedules of :mod:`.schedules` come this way. ``use_muon`` replaces
+    AdamW with :mod:`.optimizer`'s Muon-and-AdamW through the public ``create_optimizer`` hook.
 
     It also records each training micro-batch's loss and sequence ids in ``step_batches`` for the callbacks that
     check them. The loss is the model's own. Batches keep their ``sequence_id`` up to here (the collator keys masks
     by it); it reaches the model only if the model's ``forward`` takes it.
     """
 
-    def __init__(self, *args, step_metrics: StepMetrics, lr_schedule=None, **kwargs) -> None:
+    def __init__(self, *args, step_metrics: StepMetrics, lr_schedule=None, use_muon: bool = False, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.step_metrics = step_metrics
         self.lr_schedule = lr_schedule  # optimizer -> scheduler, in place of --lr_scheduler_type's
+        self.use_muon = use_muon
         self.step_batches = StepBatches()
         self._counts = {
             mode: torch.zeros(len(step_metrics.names), dtype=torch.float64, device=self.args.device)
@@ -53,6 +56,14 @@ class PretrainingTrainer(Trainer):
             # so drawing it from there would shift dropout away from the uninterrupted run's (tests/test_streaming).
             base.generator = torch_generator(Stream.STREAM_LOADER, self.args.seed, self.args.process_index)
         return loader
+
+    def create_optimizer(self, model=None):
+        if not self.use_muon:
+            return super().create_optimizer(model)
+        if self.optimizer is None:
+            opt_model = self.model if model is None else model
+            self.optimizer = muon_with_adamw(opt_model, self.args, set(self.get_decay_parameter_names(opt_model)))
+        return self.optimizer
 
     def create_scheduler(self, num_training_steps: int, optimizer=None):
         if self.lr_schedule is None:
