@@ -213,7 +213,7 @@ def build_ours(work: Path, out: Path, args: argparse.Namespace):
         ["--config", args.config, "--output_dir", str(out), "--tokenizer_name", str(work / "tokenizer"),
          "--max_train_minutes", str(max(args.evals)), "--eval_strategy", "no", "--save_strategy", "no",
          "--logging_steps", "50", "--max_steps", "1000000", "--bf16", str(args.bf16).lower(),
-         *shlex.split(getattr(args, "ours_args", "") or "")],
+         *shlex.split(args.ours_args)],
     )
     objective = objective_class(pretraining.objective)(pretraining, training_args.seed)
     tokenizer = load_tokenizer(str(work / "tokenizer"))
