@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -35,6 +34,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_quality  # noqa: E402  (the shared data step, the timed evaluations and the step probe)
+from measure import one_core_env  # noqa: E402
 
 ROOT = bench_quality.ROOT
 SEQ = bench_quality.SEQ
@@ -155,8 +155,7 @@ def tokens_per_second(out: Path) -> float:
 def run_all(work: Path, runs: dict[str, list[str]]) -> None:
     """The commands at once, one core each; a failure names its log."""
     processes = {name: subprocess.Popen(command, cwd=ROOT, stdout=open(work / f"{name}.log", "w"),
-                                        stderr=subprocess.STDOUT, env={**os.environ, "OMP_NUM_THREADS": "1",
-                                                                       "TOKENIZERS_PARALLELISM": "false"})
+                                        stderr=subprocess.STDOUT, env=one_core_env())
                  for name, command in runs.items()}
     for name, process in processes.items():
         if process.wait() != 0:

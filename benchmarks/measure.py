@@ -3,7 +3,16 @@ own shapes allow on this core (the peak its MFU can approach)."""
 
 from __future__ import annotations
 
+import os
 from collections import Counter
+
+
+def one_core_env(**extra: str) -> dict[str, str]:
+    """The environment of a benchmark side that must keep to one core while another side runs on the second: one
+    torch thread, and one inductor compile worker (torch.compile otherwise compiles on every core at once and slows
+    the other side's first minutes, its step-time probe included)."""
+    return {**os.environ, "OMP_NUM_THREADS": "1", "TORCHINDUCTOR_COMPILE_THREADS": "1",
+            "TOKENIZERS_PARALLELISM": "false", **extra}
 
 
 def peak_resident_mb() -> float:

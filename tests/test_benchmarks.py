@@ -191,6 +191,13 @@ def test_quality_report_extrapolates_plain_hf_within_ten_times_its_time_and_boun
     figures = json.loads((tmp_path / "results.json").read_text())["time_to_loss"]
     assert abs(figures["hf_minutes"] - 120.0) < 1e-6 and abs(figures["ratio"] - 4.0) < 1e-9
     assert "~120 minutes (extrapolated), 4.0x ours" in (tmp_path / "results.md").read_text()
+    assert "warning" not in (tmp_path / "results.md").read_text()
+
+    # A plain HF side whose step-keyed schedule ran out before the budget (its probe saw slow steps) is flagged.
+    short = {"ours": ours, "hf": _quality_side([7.5, 7.3, 7.0, 6.5], [5.0, 10.0, 15.0, 22.5])}
+    bench_quality.report(tmp_path, short, n_seeds=1)
+    assert "warning: plain HF's schedule ended at 22.5 minutes, before the budget" in (
+        tmp_path / "results.md").read_text()
 
     # Nearly flat (0.02 per doubling): 1.52 more loss would take 76 doublings; reported as a bound past 10x instead.
     flat = {"ours": ours, "hf": _quality_side([7.1, 7.06, 7.04, 7.02], [5.0, 10.0, 15.0, 30.0])}

@@ -223,6 +223,7 @@ def test_the_clm_budget_preset_trains_a_tied_decoder_on_a_time_budget(tmp_path):
     card = (tmp_path / "README.md").read_text()
     assert "rows cut from the stream of [CLS] document [SEP]" in card  # not isolated
     assert "| optimizer | Muon (the blocks' matrices) and AdamW (the rest) |" in card  # the preset's --use_muon
+    assert "| compiled | no |" in card  # --torch_compile false above
     # Plain transformers reloads one table for the input embedding and the output projection.
     from transformers import AutoModelForCausalLM
 

@@ -137,12 +137,21 @@ def test_token_matching_pretrains_a_modernbert_that_pools_its_tokens(tmp_path):
     assert sequences(packed_card) < 0.9 * sequences(card)  # debug.yaml rows hold 64 tokens: pairs of up to 61
 
 
-def test_torch_compile_and_fused_adamw_on_the_cpu(tmp_path):
-    # Two steps: the second batch's shapes differ from the first's, so the graph is compiled again (dynamic). No
-    # validation split: evaluation would compile the eval graph too, and the test is about training.
-    _ok(run_recipe(PRETRAIN, *FAST, "--model_type", "modernbert", "--max_steps", "2", "--eval_strategy", "no",
-                   "--validation_split_percentage", "0", "--torch_compile", "--optim", "adamw_torch_fused",
-                   "--output_dir", str(tmp_path)))
+def test_the_recommended_budget_match_preset_packs_pairs_compiles_and_fuses_adamw_on_the_cpu(tmp_path):
+    # The preset itself (packed pairs, torch.compile, the fused AdamW default), two steps of a smaller batch: the
+    # second batch's shapes differ from the first's, so the graph is compiled again (dynamic). No validation split:
+    # evaluation would compile the eval graph too, and the test is about training.
+    preset = ROOT / "recipes" / "configs" / "budget_match.yaml"
+    _ok(run_recipe(PRETRAIN, "--config", str(preset), "--max_steps", "2", "--per_device_train_batch_size", "8",
+                   "--max_train_documents", "200", "--logging_steps", "1", "--eval_strategy", "no",
+                   "--validation_split_percentage", "0", "--save_strategy", "no",
+                   "--tokenizer_name", str(ROOT / "tests" / "golden" / "debug_tokenizer"), "--output_dir", str(tmp_path)))
     history = json.loads((tmp_path / "trainer_state.json").read_text())["log_history"]
-    assert history[-1]["step"] == 2 and json.loads((tmp_path / "config.json").read_text())["architectures"] == [
-        "ModernBertForMaskedLM"]
+    assert [h["step"] for h in history if "loss" in h] == [1, 2]
+    assert all(h["match_loss"] > 0 and h["mlm_loss"] > 0 for h in history if "loss" in h)
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["architectures"] == ["ModernBertForMaskedLM"] and config["classifier_pooling"] == "mean"
+    assert (config["hidden_size"], config["num_hidden_layers"]) == (256, 4)
+    card = (tmp_path / "README.md").read_text()
+    assert "| packing | several whole pairs per row, each attending to itself only |" in card
+    assert "| compiled | torch.compile |" in card and "| optimizer | adamw_torch_fused |" in card

@@ -115,6 +115,7 @@ def write_pretraining_card(
                 "learning rate": args.learning_rate,
                 "schedule": f"{args.lr_scheduler_type.value}, warmup {args.warmup_steps}",
                 "precision": "bf16" if args.bf16 else "fp16" if args.fp16 else "fp32",
+                "compiled": "torch.compile" if args.torch_compile else "no",
                 "seed": args.seed,
                 **({"run report": "[report.md](report.md): figures and settings"}
                    if os.path.isfile(os.path.join(output_dir, "report.md")) else {}),
