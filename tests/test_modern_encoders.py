@@ -142,10 +142,11 @@ def test_the_recommended_budget_match_preset_packs_pairs_compiles_and_fuses_adam
     # second batch's shapes differ from the first's, so the graph is compiled again (dynamic). No validation split:
     # evaluation would compile the eval graph too, and the test is about training.
     preset = ROOT / "recipes" / "configs" / "budget_match.yaml"
+    tokenizer = ROOT / "tests" / "golden" / "debug_tokenizer"
     _ok(run_recipe(PRETRAIN, "--config", str(preset), "--max_steps", "2", "--per_device_train_batch_size", "8",
                    "--max_train_documents", "200", "--logging_steps", "1", "--eval_strategy", "no",
                    "--validation_split_percentage", "0", "--save_strategy", "no",
-                   "--tokenizer_name", str(ROOT / "tests" / "golden" / "debug_tokenizer"), "--output_dir", str(tmp_path)))
+                   "--tokenizer_name", str(tokenizer), "--output_dir", str(tmp_path)))
     history = json.loads((tmp_path / "trainer_state.json").read_text())["log_history"]
     assert [h["step"] for h in history if "loss" in h] == [1, 2]
     assert all(h["match_loss"] > 0 and h["mlm_loss"] > 0 for h in history if "loss" in h)
