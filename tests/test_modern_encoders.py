@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
+from safetensors import safe_open
 
 from .conftest import DEBUG, ROOT, run_recipe
 
@@ -137,8 +138,8 @@ def test_token_matching_pretrains_a_modernbert_that_pools_its_tokens(tmp_path):
     assert sequences(packed_card) < 0.9 * sequences(card)  # debug.yaml rows hold 64 tokens: pairs of up to 61
 
 
-def test_the_recommended_budget_match_preset_packs_pairs_compiles_and_fuses_adamw_on_the_cpu(tmp_path):
-    # The preset itself (packed pairs, torch.compile, the fused AdamW default), two steps of a smaller batch: the
+def test_the_recommended_budget_match_preset_packs_pairs_compiles_by_region_and_fuses_adamw_on_the_cpu(tmp_path):
+    # The preset itself (packed pairs, torch.compile block by block, the fused AdamW default), two steps of a smaller batch: the
     # second batch's shapes differ from the first's, so the graph is compiled again (dynamic). No validation split:
     # evaluation would compile the eval graph too, and the test is about training.
     preset = ROOT / "recipes" / "configs" / "budget_match.yaml"
@@ -155,4 +156,8 @@ def test_the_recommended_budget_match_preset_packs_pairs_compiles_and_fuses_adam
     assert (config["hidden_size"], config["num_hidden_layers"]) == (256, 4)
     card = (tmp_path / "README.md").read_text()
     assert "| packing | several whole pairs per row, each attending to itself only |" in card
-    assert "| compiled | torch.compile |" in card and "| optimizer | adamw_torch_fused |" in card
+    assert "| compiled | torch.compile, by region (one block's graph for all blocks) |" in card
+    assert "| optimizer | adamw_torch_fused |" in card
+    with safe_open(str(tmp_path / "model.safetensors"), "pt") as weights:  # saved under the model's own names
+        assert "model.layers.3.attn.Wqkv.weight" in weights.keys()
+        assert not any("_orig_mod" in name for name in weights.keys())

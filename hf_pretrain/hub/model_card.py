@@ -115,7 +115,7 @@ def write_pretraining_card(
                 "learning rate": args.learning_rate,
                 "schedule": f"{args.lr_scheduler_type.value}, warmup {args.warmup_steps}",
                 "precision": "bf16" if args.bf16 else "fp16" if args.fp16 else "fp32",
-                "compiled": "torch.compile" if args.torch_compile else "no",
+                "compiled": compiled(trainer),
                 "seed": args.seed,
                 **({"run report": "[report.md](report.md): figures and settings"}
                    if os.path.isfile(os.path.join(output_dir, "report.md")) else {}),
@@ -129,3 +129,11 @@ def write_pretraining_card(
         tags=[config.model_type, *tags],
         pipeline_tag=pipeline_tag,
     )
+
+
+def compiled(trainer) -> str:
+    """How the run compiled its model: not, as one graph, or block by block (``--torch_compile_regions``)."""
+    if not trainer.args.torch_compile:
+        return "no"
+    regions = trainer.accelerator.state.dynamo_plugin.use_regional_compilation
+    return "torch.compile, by region (one block's graph for all blocks)" if regions else "torch.compile, whole model"

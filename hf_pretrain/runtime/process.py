@@ -1,10 +1,11 @@
-"""A run's life as a process, whatever it trains: its log lines, the arguments its Trainer gets, what its report
-lists of them, and a clean end on every process."""
+"""A run's life as a process, whatever it trains: its log lines, the arguments its Trainer gets and how its
+accelerator compiles, what its report lists of them, and a clean end on every process."""
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import time
 
 import transformers
@@ -41,6 +42,14 @@ def training_args_for_trainer(
     return dataclasses.replace(
         args, push_to_hub=False, hub_token=None, include_num_input_tokens_seen=counting, **overrides
     )
+
+
+def use_compiled_regions(regions: bool) -> None:
+    """How the next Trainer's accelerator compiles (with ``--torch_compile``): block by block, or the whole model.
+    The Trainer builds its ``TorchDynamoPlugin`` itself, leaving this choice to the environment variable that
+    ``accelerate launch --dynamo_use_regional_compilation`` sets; the flag sets it for every run, so one run's choice
+    never carries into the next one in the same process."""
+    os.environ["ACCELERATE_DYNAMO_USE_REGIONAL_COMPILATION"] = "true" if regions else "false"
 
 
 # The training hyperparameters a run report lists (never a token or a path to one).

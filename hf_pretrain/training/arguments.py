@@ -11,8 +11,9 @@ NONFINITE_POLICIES = ("stop", "skip")
 
 @dataclass
 class RunArguments:
-    """The run's wall-clock budget and the schedule over it, the optimizer of the transformer blocks, what a
-    non-finite loss does and how often the guards read the device, and the data-order audit log."""
+    """The run's wall-clock budget and the schedule over it, the optimizer of the transformer blocks, how
+    ``--torch_compile`` compiles, what a non-finite loss does and how often the guards read the device, and the
+    data-order audit log."""
 
     max_train_minutes: float | None = field(
         default=None, metadata={"help": "Stop training (and save) after this many minutes of wall-clock time."}
@@ -57,6 +58,13 @@ class RunArguments:
         metadata={"help": "Train the transformer blocks' weight matrices with Muon (torch.optim.Muon, its updates "
                   "scaled to AdamW's size, so --learning_rate and --weight_decay carry over) and the rest (embeddings, "
                   "output projection, heads, norms, biases) with AdamW. One process or DDP; not FSDP or DeepSpeed."},
+    )
+    torch_compile_regions: bool = field(
+        default=True,
+        metadata={"help": "With --torch_compile: compile one transformer block and reuse it for the others, and the "
+                  "embeddings and head on their own (accelerate's regional compilation), not the whole model as one "
+                  "graph: the same steps/s after a cold start about half as long (budget_match.yaml on one core: "
+                  "first step at 40-50 s against 60-77 s). false compiles the whole model."},
     )
     overwrite_output_dir: bool = field(
         default=False,

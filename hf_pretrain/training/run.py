@@ -13,7 +13,7 @@ from transformers import ProgressCallback, Trainer, TrainingArguments
 from ..errors import HfPretrainError
 from ..models.export import export_model
 from ..objectives import Objective
-from ..runtime.process import finish, training_args_for_trainer
+from ..runtime.process import finish, training_args_for_trainer, use_compiled_regions
 from .arguments import RunArguments
 from .callbacks import (
     BudgetProgressCallback,
@@ -72,6 +72,7 @@ def pretraining_trainer(
         )
     multiplier = time_keyed_multiplier(training_args, run_args) if run_args.lr_schedule_clock == "time" else None
     overrides = streaming_overrides(training_args) if data.streamed else {}
+    use_compiled_regions(run_args.torch_compile_regions)
     trainer = PretrainingTrainer(
         model=model,
         # Evaluation reports the loss and the counted step metrics: the logits themselves are never gathered.
