@@ -3,10 +3,12 @@ accelerator compiles, what its report lists of them, and a clean end on every pr
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
 import time
+from collections.abc import Iterator
 
 import transformers
 from transformers import Trainer, TrainingArguments
@@ -44,12 +46,23 @@ def training_args_for_trainer(
     )
 
 
-def use_compiled_regions(regions: bool) -> None:
-    """How the next Trainer's accelerator compiles (with ``--torch_compile``): block by block, or the whole model.
-    The Trainer builds its ``TorchDynamoPlugin`` itself, leaving this choice to the environment variable that
-    ``accelerate launch --dynamo_use_regional_compilation`` sets; the flag sets it for every run, so one run's choice
-    never carries into the next one in the same process."""
-    os.environ["ACCELERATE_DYNAMO_USE_REGIONAL_COMPILATION"] = "true" if regions else "false"
+@contextlib.contextmanager
+def compiled_regions(regions: bool) -> Iterator[None]:
+    """How a Trainer built inside compiles (with ``--torch_compile``): block by block, or the whole model.
+
+    The Trainer builds its ``TorchDynamoPlugin`` itself, which reads this choice from the environment variable that
+    ``accelerate launch --dynamo_use_regional_compilation`` sets. It is set while the Trainer is built and put back
+    afterwards: one run's choice never carries into the next one in the same process, nor into a process it starts."""
+    name = "ACCELERATE_DYNAMO_USE_REGIONAL_COMPILATION"
+    before = os.environ.get(name)
+    os.environ[name] = "true" if regions else "false"
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ[name]
+        else:
+            os.environ[name] = before
 
 
 # The training hyperparameters a run report lists (never a token or a path to one).

@@ -13,7 +13,7 @@ from transformers import ProgressCallback, Trainer, TrainingArguments
 from ..errors import HfPretrainError
 from ..models.export import export_model
 from ..objectives import Objective
-from ..runtime.process import finish, training_args_for_trainer, use_compiled_regions
+from ..runtime.process import compiled_regions, finish, training_args_for_trainer
 from .arguments import RunArguments
 from .callbacks import (
     BudgetProgressCallback,
@@ -72,22 +72,22 @@ def pretraining_trainer(
         )
     multiplier = time_keyed_multiplier(training_args, run_args) if run_args.lr_schedule_clock == "time" else None
     overrides = streaming_overrides(training_args) if data.streamed else {}
-    use_compiled_regions(run_args.torch_compile_regions)
-    trainer = PretrainingTrainer(
-        model=model,
-        # Evaluation reports the loss and the counted step metrics: the logits themselves are never gathered.
-        # Counting tokens is a read per micro-batch (the Trainer's own): kept unless the run reads the device
-        # only every --host_sync_steps, where --include_num_input_tokens_seen still asks for it.
-        args=training_args_for_trainer(training_args, count_tokens=run_args.host_sync_steps == 1, keep_columns=True,
-                                       prediction_loss_only=True, **overrides),
-        train_dataset=data.sequences["train"],
-        eval_dataset=data.sequences["validation"] if has_eval else None,
-        data_collator=objective.collator(data.tokenizer),
-        processing_class=data.tokenizer,
-        step_metrics=objective.step_metrics(),
-        lr_schedule=(lambda optimizer: time_keyed_schedule(optimizer, multiplier)) if multiplier else None,
-        use_muon=run_args.use_muon,
-    )
+    with compiled_regions(run_args.torch_compile_regions):  # read as the Trainer builds its accelerator
+        trainer = PretrainingTrainer(
+            model=model,
+            # Evaluation reports the loss and the counted step metrics: the logits themselves are never gathered.
+            # Counting tokens is a read per micro-batch (the Trainer's own): kept unless the run reads the device
+            # only every --host_sync_steps, where --include_num_input_tokens_seen still asks for it.
+            args=training_args_for_trainer(training_args, count_tokens=run_args.host_sync_steps == 1,
+                                           keep_columns=True, prediction_loss_only=True, **overrides),
+            train_dataset=data.sequences["train"],
+            eval_dataset=data.sequences["validation"] if has_eval else None,
+            data_collator=objective.collator(data.tokenizer),
+            processing_class=data.tokenizer,
+            step_metrics=objective.step_metrics(),
+            lr_schedule=(lambda optimizer: time_keyed_schedule(optimizer, multiplier)) if multiplier else None,
+            use_muon=run_args.use_muon,
+        )
     warn_if_fsdp_ignored(trainer)
     if run_args.use_muon and (trainer.is_fsdp_enabled or trainer.is_deepspeed_enabled):
         # Muon orthogonalizes each matrix whole; a shard's orthogonalization is not the matrix's.
