@@ -27,6 +27,11 @@ if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
     os.environ.setdefault("OMP_NUM_THREADS",
                           str(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))))
 
+# scikit-learn sets KMP_DUPLICATE_LIB_OK and KMP_INIT_AT_FORK when first imported (the GLUE metrics import it):
+# imported here, before any test, so every recipe run of the worker sees the environment its zygote was started in
+# (after an import mid-suite, each run started a fresh interpreter; `environment_left_as_found` caught it).
+import sklearn  # noqa: E402,F401
+
 from .zygote import Forked, zygote_for  # noqa: E402 (after the thread count: it imports torch in its warm parent)
 
 ROOT = Path(__file__).resolve().parent.parent

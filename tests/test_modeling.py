@@ -77,6 +77,33 @@ def test_sparse_logits_give_the_same_evaluation_metrics():
     assert metrics[1]["perplexity"] == pytest.approx(math.exp(outputs.loss.item()), rel=1e-5)
 
 
+def test_the_counted_mlm_loss_is_the_mlm_part_alone_and_accuracy_takes_the_first_of_equal_maxima():
+    """The metrics reuse the MLM loss our classes report beside the total (no second pass over the logits): with
+    NSP in the total it is still the masked tokens' mean cross-entropy; accuracy is argmax's, ties included."""
+    torch.manual_seed(0)
+    model = TrainingBertForPreTraining(BertConfig(**CONFIG)).eval()
+    ids, labels, attention = _batch()
+    with torch.no_grad():
+        outputs = model(input_ids=ids, attention_mask=attention, labels=labels,
+                        next_sentence_label=torch.tensor([0, 1] * 4))
+    counter = MaskedLMMetrics()
+    totals = dict(zip(counter.names, counter.count(outputs, {"labels": labels}).tolist()))
+    recomputed = torch.nn.functional.cross_entropy(outputs.prediction_logits, labels[labels != IGNORE_INDEX])
+    assert totals["mlm_nll"] / totals["mlm_selected"] == pytest.approx(recomputed.item(), rel=1e-6)
+    assert outputs.loss.item() > recomputed.item() + 0.1  # the total holds the NSP loss too
+    # Equal maxima in bf16: the first one is the prediction, as argmax has it.
+    logits = torch.tensor([[1.0, 3.0, 3.0, 0.0], [2.0, 2.0, 2.0, 2.0], [0.0, 1.0, 5.0, 5.0]], dtype=torch.bfloat16)
+    targets = torch.tensor([[2], [0], [2]])
+    counts = counter.count({"logits": logits, "mlm_loss": torch.tensor(1.0)}, {"labels": targets})
+    totals = dict(zip(counter.names, counts.tolist()))
+    assert totals["mlm_correct"] == (logits.argmax(-1) == targets[:, 0]).sum().item() == 2
+    assert totals["mlm_nll"] == 3.0  # the mean, scaled back to a sum over the three tokens
+    # No masked token: the model's mean is 0/0, and nothing is counted.
+    empty = counter.count({"logits": logits[:0], "mlm_loss": torch.tensor(float("nan"))},
+                          {"labels": torch.full((2, 3), IGNORE_INDEX)})
+    assert empty.tolist()[:3] == [0.0, 0.0, 0.0]
+
+
 def test_exported_model_is_the_stock_class(tmp_path):
     model = TrainingBertForPreTraining(BertConfig(**CONFIG))
     assert export_model(model, str(tmp_path)) == [str(tmp_path)]

@@ -138,16 +138,17 @@ def test_token_matching_pretrains_a_modernbert_that_pools_its_tokens(tmp_path):
     assert sequences(packed_card) < 0.9 * sequences(card)  # debug.yaml rows hold 64 tokens: pairs of up to 61
 
 
-def test_the_recommended_budget_match_preset_packs_pairs_compiles_by_region_and_fuses_adamw_on_the_cpu(tmp_path):
-    # The preset itself (packed pairs, torch.compile block by block, the fused AdamW default), two steps of a smaller batch: the
-    # second batch's shapes differ from the first's, so the graph is compiled again (dynamic). No validation split:
-    # evaluation would compile the eval graph too, and the test is about training.
+def test_the_recommended_preset_packs_pairs_in_eager_attention_and_compiles_by_region_on_request(tmp_path):
+    # The preset itself (packed pairs, eager attention, the fused AdamW default), compiled as --torch_compile asks
+    # (block by block), two steps of a smaller batch: the second batch's shapes differ from the first's, so the
+    # graph is compiled again (dynamic). No validation split: evaluation would compile the eval graph too, and the
+    # test is about training.
     preset = ROOT / "recipes" / "configs" / "budget_match.yaml"
     tokenizer = ROOT / "tests" / "golden" / "debug_tokenizer"
     _ok(run_recipe(PRETRAIN, "--config", str(preset), "--max_steps", "2", "--per_device_train_batch_size", "8",
                    "--max_train_documents", "200", "--logging_steps", "1", "--eval_strategy", "no",
                    "--validation_split_percentage", "0", "--save_strategy", "no",
-                   "--tokenizer_name", str(tokenizer), "--output_dir", str(tmp_path)))
+                   "--torch_compile", "true", "--tokenizer_name", str(tokenizer), "--output_dir", str(tmp_path)))
     history = json.loads((tmp_path / "trainer_state.json").read_text())["log_history"]
     assert [h["step"] for h in history if "loss" in h] == [1, 2]
     assert all(h["match_loss"] > 0 and h["mlm_loss"] > 0 for h in history if "loss" in h)
@@ -156,6 +157,7 @@ def test_the_recommended_budget_match_preset_packs_pairs_compiles_by_region_and_
     assert (config["hidden_size"], config["num_hidden_layers"]) == (256, 4)
     card = (tmp_path / "README.md").read_text()
     assert "| packing | several whole pairs per row, each attending to itself only |" in card
+    assert "| attention | eager |" in card
     assert "| compiled | torch.compile, by region (one block's graph for all blocks) |" in card
     assert "| optimizer | adamw_torch_fused |" in card
     with safe_open(str(tmp_path / "model.safetensors"), "pt") as weights:  # saved under the model's own names

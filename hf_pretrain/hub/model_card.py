@@ -115,6 +115,7 @@ def write_pretraining_card(
                 "learning rate": args.learning_rate,
                 "schedule": f"{args.lr_scheduler_type.value}, warmup {args.warmup_steps}",
                 "precision": "bf16" if args.bf16 else "fp16" if args.fp16 else "fp32",
+                "attention": getattr(config, "_attn_implementation", None) or "the model's default",
                 "compiled": compiled(trainer),
                 "seed": args.seed,
                 **({"run report": "[report.md](report.md): figures and settings"}

@@ -9,6 +9,7 @@ ModernBERT do; 15-30 % of the tokens, where the full projection costs a large sh
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 from torch.nn.functional import cross_entropy
@@ -66,6 +67,14 @@ class PretrainingForward(ExportsStock):
         return base(input_ids, attention_mask=attention_mask, position_ids=position_ids, return_dict=True, **kwargs)
 
 
+@dataclass
+class PretrainingMaskedLMOutput(MaskedLMOutput):
+    """The stock output, plus the masked-LM loss detached for the step metrics, which would otherwise compute the
+    cross-entropy over the (masked tokens x vocabulary) logits a second time (``MaskedLMMetrics``)."""
+
+    mlm_loss: torch.Tensor | None = None
+
+
 class PretrainingMaskedLM(PretrainingForward):
     """The forward pass of a training-time ``*ForMaskedLM``: encode, then the head at the masked positions."""
 
@@ -73,7 +82,7 @@ class PretrainingMaskedLM(PretrainingForward):
                 document_ids=None, **kwargs):
         hidden = self.encode(input_ids, attention_mask, token_type_ids, position_ids, document_ids, **kwargs)
         logits, loss = predict_masked(self.mlm_head(), hidden.last_hidden_state, labels, self.sparse_prediction)
-        return MaskedLMOutput(loss=loss, logits=logits)
+        return PretrainingMaskedLMOutput(loss=loss, logits=logits, mlm_loss=None if loss is None else loss.detach())
 
 
 class TrainingOnlyModules(ExportsStock):

@@ -3,6 +3,9 @@ architecture here with a next-sentence head."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import torch
 from torch.nn.functional import cross_entropy
 from transformers import BertForMaskedLM, BertForPreTraining
 from transformers.models.bert.modeling_bert import BertForPreTrainingOutput
@@ -17,6 +20,11 @@ class TrainingBertForMaskedLM(PretrainingMaskedLM, BertForMaskedLM):
 
     def mlm_head(self):
         return self.cls
+
+
+@dataclass
+class PretrainingBertOutput(BertForPreTrainingOutput):
+    mlm_loss: torch.Tensor | None = None  # alone and detached, for the step metrics (as ``PretrainingMaskedLMOutput``)
 
 
 class TrainingBertForPreTraining(PretrainingForward, BertForPreTraining):
@@ -34,12 +42,14 @@ class TrainingBertForPreTraining(PretrainingForward, BertForPreTraining):
             self.cls.predictions, outputs.last_hidden_state, labels, self.sparse_prediction
         )
         relationship = self.cls.seq_relationship(outputs.pooler_output)
+        mlm_loss = None if loss is None else loss.detach()
         if next_sentence_label is not None and loss is not None:
             mlm_weight, pair_weight = self.loss_weights
             loss = mlm_weight * loss + pair_weight * cross_entropy(relationship.float(), next_sentence_label.view(-1))
         elif next_sentence_label is None:
             loss = None  # as the stock class: the pretraining loss needs both labels
-        return BertForPreTrainingOutput(loss=loss, prediction_logits=logits, seq_relationship_logits=relationship)
+        return PretrainingBertOutput(loss=loss, prediction_logits=logits, seq_relationship_logits=relationship,
+                                     mlm_loss=mlm_loss)
 
 
 BERT = register_architecture(Architecture(
