@@ -104,6 +104,28 @@ def test_the_counted_mlm_loss_is_the_mlm_part_alone_and_accuracy_takes_the_first
     assert empty.tolist()[:3] == [0.0, 0.0, 0.0]
 
 
+@pytest.mark.parametrize("sparse", [True, False])
+def test_modernbert_s_stock_masked_lm_forward_reports_its_loss_for_the_metrics(sparse):
+    from transformers import ModernBertConfig
+
+    from hf_pretrain.models.architectures.modernbert import TrainingModernBertForMaskedLM
+
+    torch.manual_seed(0)
+    config = ModernBertConfig(vocab_size=500, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                              intermediate_size=48, pad_token_id=0, cls_token_id=1, sep_token_id=2,
+                              bos_token_id=1, eos_token_id=2, sparse_prediction=sparse)
+    model = TrainingModernBertForMaskedLM(config).eval()
+    ids, labels, attention = _batch()
+    with torch.no_grad():
+        outputs = model(input_ids=ids, attention_mask=attention, labels=labels)
+    assert outputs.mlm_loss == outputs.loss
+    counter = MaskedLMMetrics()
+    reused = counter.count(outputs, {"labels": labels})
+    recomputed = counter.count({"logits": outputs.logits}, {"labels": labels})
+    assert torch.allclose(reused, recomputed, rtol=1e-6)
+    assert model(input_ids=ids, attention_mask=attention).get("mlm_loss") is None  # no labels, no loss
+
+
 def test_exported_model_is_the_stock_class(tmp_path):
     model = TrainingBertForPreTraining(BertConfig(**CONFIG))
     assert export_model(model, str(tmp_path)) == [str(tmp_path)]

@@ -11,7 +11,7 @@ from transformers.models.modernbert.modeling_modernbert import ModernBertPredict
 from ..attention import document_attention_masks
 from ..electra import ReplacedTokenTraining
 from ..export import ExportedPart, stock_config
-from ..heads import PretrainingForward, predict_masked
+from ..heads import PretrainingForward, PretrainingMaskedLMOutput, predict_masked
 from .base import Architecture, register_architecture
 
 
@@ -29,8 +29,13 @@ class TrainingModernBertForMaskedLM(PretrainingForward, ModernBertForMaskedLM):
                 **kwargs):
         if document_ids is not None:  # a mask per layer type, which ModernBertModel takes as it is
             attention_mask = self.document_masks(document_ids, attention_mask)
-        return super().forward(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
-                               labels=labels, **kwargs)
+        outputs = super().forward(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                                  labels=labels, **kwargs)
+        if outputs.loss is None:
+            return outputs
+        # The MLM loss alone for the step metrics (the stock loss is the mean over the masked tokens: this class
+        # takes no loss kwargs), which would otherwise compute it again over the logits.
+        return PretrainingMaskedLMOutput(**outputs, mlm_loss=outputs.loss.detach())
 
 
 # The discriminator's config fields a generator does not take: its training-only fields and its one label.
