@@ -66,13 +66,23 @@ def _batch(rows=4, length=20, seed=0):
     return ids, labels, attention
 
 
+@pytest.mark.parametrize("training", [False, True], ids=["eval", "train"])
 @pytest.mark.parametrize("model_type", sorted(STOCK))
-def test_sparse_prediction_gives_the_stock_loss_and_gradients(model_type):
+def test_sparse_prediction_gives_the_stock_loss_and_gradients(model_type, training):
+    """In evaluation the head's logits at the masked positions; in a training step the loss fused with the decoder
+    (no logits, their argmax). Either way the stock loss and gradients (dropout is off in both models)."""
     stock, ours = _pair(model_type)
+    stock.train(training), ours.train(training)
     ids, labels, attention = _batch()
-    stock_loss = stock(input_ids=ids, attention_mask=attention, labels=labels).loss
+    stock_output = stock(input_ids=ids, attention_mask=attention, labels=labels)
+    stock_loss = stock_output.loss
     output = ours(input_ids=ids, attention_mask=attention, labels=labels)
-    assert output.logits.shape == (int((labels != IGNORE_INDEX).sum()), 300)  # (n_masked, vocab)
+    masked = labels != IGNORE_INDEX
+    if training:
+        assert output.logits is None
+        assert torch.equal(output.mlm_predictions, stock_output.logits[masked].argmax(-1))
+    else:
+        assert output.logits.shape == (int(masked.sum()), 300)  # (n_masked, vocab)
     assert output.loss.item() == pytest.approx(stock_loss.item(), rel=1e-5)
     stock_loss.backward()
     output.loss.backward()

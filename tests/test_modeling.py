@@ -19,6 +19,7 @@ from hf_pretrain.models.architectures.bert import TrainingBertForMaskedLM, Train
 from hf_pretrain.data.sequences import pack_sequences
 from hf_pretrain.errors import HfPretrainError
 from hf_pretrain.models.export import export_model, exported_parameters
+from hf_pretrain.models.fused_loss import ROWS_PER_BLOCK, linear_cross_entropy
 
 pytestmark = pytest.mark.unit
 
@@ -45,17 +46,25 @@ def test_sparse_prediction_gives_the_stock_loss_and_gradients(stock, ours):
     sparse.load_state_dict(reference.state_dict())
     ids, labels, attention = _batch()
     extra = {"next_sentence_label": torch.tensor([0, 1] * 4)} if stock is BertForPreTraining else {}
-    losses, grads = [], []
+    losses, grads, outputs = [], [], []
     for model in (reference, sparse):
         model.zero_grad()
         out = model(input_ids=ids, attention_mask=attention, labels=labels, **extra)
         out.loss.backward()
         losses.append(out.loss.detach())
         grads.append(model.bert.embeddings.word_embeddings.weight.grad.clone())
+        outputs.append(out)
     assert torch.allclose(losses[0], losses[1], atol=1e-6)
     assert torch.allclose(grads[0], grads[1], atol=1e-6)
-    logits = out.prediction_logits if stock is BertForPreTraining else out.logits
-    assert logits.shape == ((labels != IGNORE_INDEX).sum(), 500)  # the projection ran at masked positions only
+    logits_of = lambda out: out.prediction_logits if stock is BertForPreTraining else out.logits  # noqa: E731
+    masked = labels != IGNORE_INDEX
+    # A training step fuses the loss with the decoder: no logits, their argmax at the masked positions.
+    assert logits_of(outputs[1]) is None
+    assert torch.equal(outputs[1].mlm_predictions, logits_of(outputs[0])[masked].argmax(-1))
+    with torch.no_grad():
+        evaluated = sparse.eval()(input_ids=ids, attention_mask=attention, labels=labels, **extra)
+    assert logits_of(evaluated).shape == (masked.sum(), 500)  # the projection ran at masked positions only
+    assert torch.allclose(evaluated.loss, losses[0], atol=1e-6)
 
 
 def test_sparse_logits_give_the_same_evaluation_metrics():
@@ -124,6 +133,77 @@ def test_modernbert_s_stock_masked_lm_forward_reports_its_loss_for_the_metrics(s
     recomputed = counter.count({"logits": outputs.logits}, {"labels": labels})
     assert torch.allclose(reused, recomputed, rtol=1e-6)
     assert model(input_ids=ids, attention_mask=attention).get("mlm_loss") is None  # no labels, no loss
+
+
+def _grad_of(tensor):
+    return None if tensor is None else tensor.grad.clone()
+
+
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("autocast", [False, True])
+def test_the_fused_vocabulary_loss_is_the_decoder_s_cross_entropy_with_its_gradients(bias, autocast):
+    """Block by block, the loss, its gradients (scaled by the caller's backward) and the argmax are those of
+    ``cross_entropy(decoder(hidden))``: exactly in fp32, to bf16's rounding under autocast."""
+    g = torch.Generator().manual_seed(0)
+    rows = 2 * ROWS_PER_BLOCK + 37  # three blocks, the last one partial
+    decoder = torch.nn.Linear(16, 300, bias=bias)
+    source = torch.randn(rows, 16, generator=g, requires_grad=True)
+    targets = torch.randint(0, 300, (rows,), generator=g)
+    results = []
+    for fused in (False, True):
+        decoder.zero_grad()
+        source.grad = None
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            hidden = torch.tanh(source)  # not a leaf: the gradient flows on through hidden
+            if fused:
+                loss, predictions = linear_cross_entropy(hidden, decoder, targets)
+            else:
+                logits = decoder(hidden)
+                loss, predictions = torch.nn.functional.cross_entropy(logits.float(), targets), logits.argmax(-1)
+        (3 * loss).backward()
+        results.append((loss.detach(), predictions, source.grad.clone(), decoder.weight.grad.clone(),
+                        _grad_of(decoder.bias)))
+    (loss, predictions, *grads), (fused_loss, fused_predictions, *fused_grads) = results
+    assert fused_loss.dtype == torch.float32 and fused_predictions.dtype == torch.long
+    assert decoder.weight.grad.dtype == torch.float32
+    if not autocast:
+        assert torch.allclose(fused_loss, loss, rtol=1e-6)
+        assert torch.equal(fused_predictions, predictions)
+        for fused_grad, grad in zip(fused_grads[: 2 + bias], grads):
+            assert torch.allclose(fused_grad, grad, rtol=1e-5, atol=1e-7)
+    else:
+        assert torch.allclose(fused_loss, loss, rtol=1e-3)
+        assert (fused_predictions == predictions).float().mean() > 0.99
+        for fused_grad, grad in zip(fused_grads[: 2 + bias], grads):
+            assert (fused_grad - grad).norm() / grad.norm() < 2e-2
+    assert (fused_grads[2] is None) == (not bias)
+
+
+def test_modernbert_trains_on_the_fused_loss_and_evaluates_with_the_stock_forward():
+    from transformers import ModernBertConfig, ModernBertForMaskedLM
+
+    from hf_pretrain.models.architectures.modernbert import TrainingModernBertForMaskedLM
+
+    torch.manual_seed(0)
+    config = ModernBertConfig(vocab_size=500, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                              intermediate_size=48, pad_token_id=0, cls_token_id=1, sep_token_id=2,
+                              bos_token_id=1, eos_token_id=2, sparse_prediction=True)
+    stock, ours = ModernBertForMaskedLM(config), TrainingModernBertForMaskedLM(config)
+    ours.load_state_dict(stock.state_dict())
+    ids, labels, attention = _batch()
+    outputs = []
+    for model in (stock, ours):
+        model.zero_grad()
+        out = model(input_ids=ids, attention_mask=attention, labels=labels)
+        out.loss.backward()
+        outputs.append((out, model.model.embeddings.tok_embeddings.weight.grad.clone()))
+    (stock_out, stock_grad), (ours_out, ours_grad) = outputs
+    assert ours_out.logits is None and torch.allclose(ours_out.loss, stock_out.loss, rtol=1e-6)
+    assert torch.allclose(ours_grad, stock_grad, rtol=1e-5, atol=1e-7)
+    assert torch.equal(ours_out.mlm_predictions, stock_out.logits.argmax(-1))
+    with torch.no_grad():
+        evaluated = ours.eval()(input_ids=ids, attention_mask=attention, labels=labels)
+    assert evaluated.logits.shape == ((labels != IGNORE_INDEX).sum(), 500)
 
 
 def test_exported_model_is_the_stock_class(tmp_path):

@@ -196,8 +196,9 @@ class ElectraForReplacedTokenDetection(ReplacedTokenTraining, ElectraForPreTrain
     def generator_logits(self, input_ids, labels, encoder_inputs):
         generator = self.generator
         hidden = generator.electra(input_ids, **encoder_inputs).last_hidden_state
-        return predict_masked(lambda h: generator.generator_lm_head(generator.generator_predictions(h)),
-                              hidden, labels, self.sparse_prediction)
+        logits, loss, _ = predict_masked(lambda h: generator.generator_lm_head(generator.generator_predictions(h)),
+                                         hidden, labels, self.sparse_prediction)
+        return logits, loss
 
     def discriminator_logits(self, input_ids, encoder_inputs):
         return self.discriminator_predictions(self.electra(input_ids, **encoder_inputs).last_hidden_state)

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
+from torch import nn
 from torch.nn.functional import cross_entropy
 from transformers.masking_utils import create_causal_mask
 from transformers.modeling_outputs import CausalLMOutputWithPast, MaskedLMOutput
@@ -19,18 +21,56 @@ from transformers.modeling_outputs import CausalLMOutputWithPast, MaskedLMOutput
 from ..constants import IGNORE_INDEX
 from .attention import document_attention_masks
 from .export import ExportsStock
+from .fused_loss import linear_cross_entropy
 
 
-def predict_masked(head: Callable, hidden: torch.Tensor, labels: torch.Tensor | None, sparse: bool):
+@dataclass(frozen=True)
+class MaskedLMHead:
+    """An architecture's MLM head split at its decoder (the vocabulary projection), so the loss can be fused with it
+    (:func:`.fused_loss.linear_cross_entropy`). Called, it is the stock head: ``decoder(transform(hidden))``."""
+
+    transform: Callable[[torch.Tensor], torch.Tensor]
+    decoder: nn.Linear
+
+    def __call__(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.transform(hidden))
+
+
+class MaskedPrediction(NamedTuple):
+    """What the MLM head gives: ``logits`` (``None`` when the loss was fused: they were never materialized),
+    the mean ``loss`` (``None`` without labels), and ``predictions``, the argmax at the scored positions when the
+    logits are not kept (the step metrics' accuracy)."""
+
+    logits: torch.Tensor | None
+    loss: torch.Tensor | None
+    predictions: torch.Tensor | None = None
+
+
+def vocabulary_loss(head: Callable, hidden: torch.Tensor, targets: torch.Tensor, fused: bool) -> MaskedPrediction:
+    """The head at ``hidden`` (``(rows, width)``) scored against ``targets`` (one class index per row). ``fused``
+    (a training step) computes the loss with the decoder a block of rows at a time and keeps no logits, where the
+    head is a :class:`MaskedLMHead` and its weights are plain tensors (not DeepSpeed ZeRO-3's partitions, which are
+    gathered only inside the decoder's own forward) and nothing is being compiled (inductor fuses the plain path
+    itself)."""
+    if (fused and torch.is_grad_enabled() and isinstance(head, MaskedLMHead) and len(targets)
+            and not hasattr(head.decoder.weight, "ds_id") and not torch.compiler.is_compiling()):
+        loss, predictions = linear_cross_entropy(head.transform(hidden), head.decoder, targets)
+        return MaskedPrediction(None, loss, predictions)
+    logits = head(hidden)
+    return MaskedPrediction(logits, cross_entropy(logits.float(), targets))
+
+
+def predict_masked(head: Callable, hidden: torch.Tensor, labels: torch.Tensor | None, sparse: bool,
+                   fused: bool = False) -> MaskedPrediction:
     """The MLM head's logits and mean loss. ``sparse``: at the labelled positions only, ``(n_masked, vocab)``;
-    otherwise at every position, ``(batch, seq, vocab)``. The loss is the same either way."""
+    otherwise at every position, ``(batch, seq, vocab)``. The loss is the same either way. ``fused`` (sparse, with
+    labels): the loss without the logits, their argmax in ``predictions`` (:func:`vocabulary_loss`)."""
     if sparse and labels is not None:
         masked = labels != IGNORE_INDEX
-        logits = head(hidden[masked])
-        return logits, cross_entropy(logits.float(), labels[masked])
+        return vocabulary_loss(head, hidden[masked], labels[masked], fused)
     logits = head(hidden)
     loss = None if labels is None else cross_entropy(logits.view(-1, logits.shape[-1]).float(), labels.view(-1))
-    return logits, loss
+    return MaskedPrediction(logits, loss)
 
 
 class PretrainingForward(ExportsStock):
@@ -44,7 +84,7 @@ class PretrainingForward(ExportsStock):
     accepts_loss_kwargs = False
     sparse_prediction: bool = True
 
-    def mlm_head(self) -> Callable[[torch.Tensor], torch.Tensor]:
+    def mlm_head(self) -> MaskedLMHead:
         raise NotImplementedError
 
     def position_offset(self) -> int:
@@ -70,9 +110,11 @@ class PretrainingForward(ExportsStock):
 @dataclass
 class PretrainingMaskedLMOutput(MaskedLMOutput):
     """The stock output, plus the masked-LM loss detached for the step metrics, which would otherwise compute the
-    cross-entropy over the (masked tokens x vocabulary) logits a second time (``MaskedLMMetrics``)."""
+    cross-entropy over the (masked tokens x vocabulary) logits a second time (``MaskedLMMetrics``), and, where a
+    training step fused the loss and kept no logits, their argmax at the masked positions."""
 
     mlm_loss: torch.Tensor | None = None
+    mlm_predictions: torch.Tensor | None = None
 
 
 class PretrainingMaskedLM(PretrainingForward):
@@ -81,8 +123,10 @@ class PretrainingMaskedLM(PretrainingForward):
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, labels=None,
                 document_ids=None, **kwargs):
         hidden = self.encode(input_ids, attention_mask, token_type_ids, position_ids, document_ids, **kwargs)
-        logits, loss = predict_masked(self.mlm_head(), hidden.last_hidden_state, labels, self.sparse_prediction)
-        return PretrainingMaskedLMOutput(loss=loss, logits=logits, mlm_loss=None if loss is None else loss.detach())
+        logits, loss, predictions = predict_masked(self.mlm_head(), hidden.last_hidden_state, labels,
+                                                   self.sparse_prediction, fused=self.training)
+        return PretrainingMaskedLMOutput(loss=loss, logits=logits, mlm_loss=None if loss is None else loss.detach(),
+                                         mlm_predictions=predictions)
 
 
 class TrainingOnlyModules(ExportsStock):

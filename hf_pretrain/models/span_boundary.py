@@ -15,11 +15,10 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torch.nn.functional import cross_entropy
 from transformers.utils import ModelOutput
 
 from ..constants import IGNORE_INDEX
-from .heads import TrainingOnlyModules, predict_masked
+from .heads import TrainingOnlyModules, predict_masked, vocabulary_loss
 
 MAX_SPAN_POSITION = 64  # relative positions beyond this share its embedding (spans of 10 words are rarely longer)
 
@@ -55,6 +54,7 @@ class SpanBoundaryOutput(ModelOutput):
     loss: torch.Tensor | None = None
     logits: torch.Tensor | None = None  # the MLM head's (sparse: at the masked positions)
     mlm_loss: torch.Tensor | None = None
+    mlm_predictions: torch.Tensor | None = None  # the MLM argmax where a fused loss kept no logits
     sbo_loss: torch.Tensor | None = None
     sbo_predictions: torch.Tensor | None = None  # (n_masked,) argmax of the SBO logits
 
@@ -74,7 +74,8 @@ class SpanBoundaryTraining(TrainingOnlyModules):
                 document_ids=None, **kwargs) -> SpanBoundaryOutput:
         hidden = self.encode(input_ids, attention_mask, token_type_ids, position_ids, document_ids,
                              **kwargs).last_hidden_state
-        logits, mlm_loss = predict_masked(self.mlm_head(), hidden, labels, self.sparse_prediction)
+        logits, mlm_loss, predictions = predict_masked(self.mlm_head(), hidden, labels, self.sparse_prediction,
+                                                       fused=self.training)
         if labels is None:
             return SpanBoundaryOutput(logits=logits)
         masked = labels != IGNORE_INDEX
@@ -82,10 +83,12 @@ class SpanBoundaryTraining(TrainingOnlyModules):
         rows = torch.arange(len(hidden), device=hidden.device)[:, None].expand_as(left)
         boundary = self.sbo_head(hidden[rows[masked], left[masked]], hidden[rows[masked], right[masked]],
                                  offsets[masked])
-        sbo_logits = self.mlm_head()(boundary)
-        sbo_loss = cross_entropy(sbo_logits.float(), labels[masked])
+        sbo_logits, sbo_loss, sbo_predictions = vocabulary_loss(self.mlm_head(), boundary, labels[masked],
+                                                                fused=self.training)
+        if sbo_predictions is None:
+            sbo_predictions = sbo_logits.detach().argmax(-1)
         mlm_weight, sbo_weight = self.loss_weights
         return SpanBoundaryOutput(
             loss=mlm_weight * mlm_loss + sbo_weight * sbo_loss, logits=logits, mlm_loss=mlm_loss.detach(),
-            sbo_loss=sbo_loss.detach(), sbo_predictions=sbo_logits.detach().argmax(-1),
+            mlm_predictions=predictions, sbo_loss=sbo_loss.detach(), sbo_predictions=sbo_predictions,
         )

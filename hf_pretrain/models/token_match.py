@@ -26,6 +26,7 @@ class TokenMatchOutput(ModelOutput):
     loss: torch.Tensor | None = None
     logits: torch.Tensor | None = None  # the MLM head's (sparse: at the masked positions)
     mlm_loss: torch.Tensor | None = None
+    mlm_predictions: torch.Tensor | None = None  # the MLM argmax where a fused loss kept no logits
     match_loss: torch.Tensor | None = None
     match_correct: torch.Tensor | None = None  # how many of the scored tokens the head got right
     match_total: torch.Tensor | None = None  # how many tokens were scored
@@ -53,7 +54,8 @@ class TokenMatchTraining(TrainingOnlyModules):
                 document_ids=None, match_labels=None, **kwargs) -> TokenMatchOutput:
         hidden = self.encode(input_ids, attention_mask, token_type_ids, position_ids, document_ids,
                              **kwargs).last_hidden_state
-        logits, mlm_loss = predict_masked(self.mlm_head(), hidden, labels, self.sparse_prediction)
+        logits, mlm_loss, predictions = predict_masked(self.mlm_head(), hidden, labels, self.sparse_prediction,
+                                                       fused=self.training and match_labels is not None)
         if labels is None or match_labels is None:
             return TokenMatchOutput(logits=logits)
         scored = match_positions(match_labels, labels)
@@ -63,6 +65,7 @@ class TokenMatchTraining(TrainingOnlyModules):
         mlm_weight, match_weight = self.loss_weights
         return TokenMatchOutput(
             loss=mlm_weight * mlm_loss + match_weight * match_loss, logits=logits, mlm_loss=mlm_loss.detach(),
+            mlm_predictions=predictions,
             match_loss=match_loss.detach(), match_correct=((match_logits > 0) == (targets > 0)).sum(),
             match_total=scored.sum(),
         )

@@ -23,12 +23,18 @@ class MaskedLMMetrics(StepMetrics):
         self.pair = pair
 
     def count(self, outputs, inputs) -> torch.Tensor:
-        logits = outputs["prediction_logits"] if "prediction_logits" in outputs else outputs["logits"]
         labels = inputs["labels"]
         selected = labels != IGNORE_INDEX
-        if logits.dim() == 3:  # full logits; sparse prediction gives the selected positions alone
-            logits = logits[selected]
         targets = labels[selected]
+        # A training step that fused the loss with the decoder kept no logits, only their argmax.
+        predictions = outputs.get("mlm_predictions")
+        logits = None
+        if predictions is None:
+            logits = outputs["prediction_logits"] if "prediction_logits" in outputs else outputs["logits"]
+            if logits.dim() == 3:  # full logits; sparse prediction gives the selected positions alone
+                logits = logits[selected]
+            # max's indices are argmax's (the first of equal maxima), at 2.6x its speed in bf16 on this CPU.
+            predictions = logits.max(-1).indices
         n = selected.sum()
         # Our training-time classes report their MLM loss (the mean over these tokens) alone: scaled back to a sum
         # rather than computed again over the (n_selected, vocab) logits, which with the argmax took 12 % of
@@ -38,8 +44,7 @@ class MaskedLMMetrics(StepMetrics):
             nll = torch.where(n > 0, mean.double() * n, 0.0)
         else:
             nll = cross_entropy(logits.float(), targets, reduction="sum")
-        # max's indices are argmax's (the first of equal maxima), at 2.6x its speed in bf16 on this CPU.
-        counts = [nll, (logits.max(-1).indices == targets).sum(), n]
+        counts = [nll, (predictions == targets).sum(), n]
         if "next_sentence_label" in inputs and "seq_relationship_logits" in outputs:
             nsp, pair_logits = inputs["next_sentence_label"], outputs["seq_relationship_logits"]
             counts += [(pair_logits.argmax(-1) == nsp).sum(), torch.tensor(nsp.numel()),

@@ -6,7 +6,7 @@ from __future__ import annotations
 from transformers import ElectraForMaskedLM
 
 from ..electra import ElectraForReplacedTokenDetection
-from ..heads import PretrainingMaskedLM
+from ..heads import MaskedLMHead, PretrainingMaskedLM
 from .base import Architecture, register_architecture
 
 
@@ -14,7 +14,7 @@ class TrainingElectraForMaskedLM(PretrainingMaskedLM, ElectraForMaskedLM):
     """``ElectraForMaskedLM`` with sparse prediction and document isolation; exports as the stock class."""
 
     def mlm_head(self):
-        return lambda hidden: self.generator_lm_head(self.generator_predictions(hidden))
+        return MaskedLMHead(self.generator_predictions, self.generator_lm_head)
 
 
 ELECTRA = register_architecture(Architecture(

@@ -11,7 +11,7 @@ from transformers.models.modernbert.modeling_modernbert import ModernBertPredict
 from ..attention import document_attention_masks
 from ..electra import ReplacedTokenTraining
 from ..export import ExportedPart, stock_config
-from ..heads import PretrainingForward, PretrainingMaskedLMOutput, predict_masked
+from ..heads import MaskedLMHead, PretrainingForward, PretrainingMaskedLMOutput, predict_masked
 from .base import Architecture, register_architecture
 
 
@@ -22,13 +22,20 @@ class TrainingModernBertForMaskedLM(PretrainingForward, ModernBertForMaskedLM):
 
     training_only_config = {"sparse_prediction": False}
 
-    def mlm_head(self):  # for objectives that run the head themselves (SBO, token matching)
-        return lambda hidden: self.decoder(self.head(hidden))
+    def mlm_head(self):
+        return MaskedLMHead(self.head, self.decoder)
 
     def forward(self, input_ids=None, attention_mask=None, position_ids=None, labels=None, document_ids=None,
                 **kwargs):
         if document_ids is not None:  # a mask per layer type, which ModernBertModel takes as it is
             attention_mask = self.document_masks(document_ids, attention_mask)
+        if labels is not None and self.training and self.sparse_prediction:
+            # The stock forward's sparse prediction, with the loss fused with the decoder (:mod:`..fused_loss`).
+            hidden = self.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                                **kwargs).last_hidden_state
+            logits, loss, predictions = predict_masked(self.mlm_head(), hidden, labels, sparse=True, fused=True)
+            return PretrainingMaskedLMOutput(loss=loss, logits=logits, mlm_loss=loss.detach(),
+                                             mlm_predictions=predictions)
         outputs = super().forward(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
                                   labels=labels, **kwargs)
         if outputs.loss is None:
@@ -96,7 +103,9 @@ class ModernBertForReplacedTokenDetection(ReplacedTokenTraining, ModernBertForTo
     def generator_logits(self, input_ids, labels, encoder_inputs):
         generator = self.generator
         hidden = generator.model(input_ids, **encoder_inputs).last_hidden_state
-        return predict_masked(lambda h: generator.decoder(generator.head(h)), hidden, labels, self.sparse_prediction)
+        logits, loss, _ = predict_masked(lambda h: generator.decoder(generator.head(h)), hidden, labels,
+                                         self.sparse_prediction)  # unfused: the sampling reads the logits
+        return logits, loss
 
     def discriminator_logits(self, input_ids, encoder_inputs):
         hidden = self.model(input_ids, **encoder_inputs).last_hidden_state

@@ -4,9 +4,10 @@ count from ``pad_token_id + 1``."""
 from __future__ import annotations
 
 from transformers import RobertaForMaskedLM
+from transformers.activations import gelu
 
 from ...data.tokenizer import ROBERTA_SPECIALS
-from ..heads import PretrainingMaskedLM
+from ..heads import MaskedLMHead, PretrainingMaskedLM
 from .base import Architecture, register_architecture
 
 
@@ -14,7 +15,8 @@ class TrainingRobertaForMaskedLM(PretrainingMaskedLM, RobertaForMaskedLM):
     """``RobertaForMaskedLM`` with sparse prediction and document isolation; saves as the stock class."""
 
     def mlm_head(self):
-        return self.lm_head
+        head = self.lm_head  # RobertaLMHead's forward, split at its decoder (test_modeling holds it to the stock one)
+        return MaskedLMHead(lambda hidden: head.layer_norm(gelu(head.dense(hidden))), head.decoder)
 
     def position_offset(self) -> int:
         return self.config.pad_token_id + 1
