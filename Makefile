@@ -43,6 +43,7 @@ bench:
 	$(PY) benchmarks/bench_training.py
 	$(PY) benchmarks/bench_prepare.py
 	$(PY) benchmarks/bench_prepare_memory.py
+	$(PY) benchmarks/bench_fused_loss.py
 
 # Quality per compute (about 2 hours, both cores): the budget preset vs the run_mlm.py way, 30 minutes each side
 # by side, then the GLUE table (bench-glue) of our checkpoint and of random init. Not part of `make bench` or CI.

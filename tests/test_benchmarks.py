@@ -144,6 +144,18 @@ def test_electra_sampling_benchmark_prints_a_ratio_per_masking_rate():
     assert lines == ["15", "30"], result.stdout[-2000:]
 
 
+def test_fused_loss_benchmark_prints_the_step_and_the_head_against_transformers_sparse_prediction():
+    result = run_recipe("benchmarks/bench_fused_loss.py", "--blocks", "2", "--steps", "1", "--batch_size", "2",
+                        "--vocab_size", "512")
+    assert result.returncode == 0, result.stdout[-3000:]
+    figures = _figures(result.stdout)
+    assert sorted(f["unit"] for f in figures.values()) == ["ms", "tokens/s"], result.stdout[-2000:]
+    for f in figures.values():  # a rate's ratio is ours / hf, a time's hf / ours: above 1 when ours is faster
+        ours, hf = (float(f[k].replace(",", "")) for k in ("ours", "hf"))
+        expected = ours / hf if f["unit"] == "tokens/s" else hf / ours
+        assert abs(float(f["ratio"]) - expected) < 0.06 * expected + 0.01  # the tiny head's times print rounded
+
+
 def test_glue_learning_rate_grid_reports_each_cells_best_rate_on_dev(tmp_path, monkeypatch):
     """With several rates, every (method, column, task) keeps the rate with the best mean score, in its own folder
     beside the method's usual rate's, and the table names the rate it kept."""
@@ -206,6 +218,14 @@ def test_quality_report_extrapolates_plain_hf_within_ten_times_its_time_and_boun
     assert figures["ratio"] is None and figures["hf_minutes"] is None and abs(figures["ratio_above"] - 10.0) < 1e-9
     assert "not within 10x its measured time on its last slope (-0.020 loss per doubling" in (
         tmp_path / "results.md").read_text()
+
+    # Ours under plain HF's final loss at its first evaluation: the crossing is earlier, the ratio a lower bound.
+    early = {"ours": _quality_side([6.4, 6.0, 5.8, 5.5], minutes), "hf": steep["hf"]}
+    bench_quality.report(tmp_path, early, n_seeds=1)
+    assert json.loads((tmp_path / "results.json").read_text())["time_to_loss"]["ours_under_it_at_first_evaluation"]
+    assert ("ours already under it at its first evaluation (5 minutes), so at least 6.0x faster"
+            in (tmp_path / "results.md").read_text())
+    assert "ours 5.0 minutes (interpolated)" not in (tmp_path / "results.md").read_text()
 
     # The GLUE table (bench_glue.py's results.md) closes the report, after the throughput lines.
     bench_quality.report(tmp_path, {**steep, "glue": "Full fine-tuning (lr 1e-4):\n\n| task | a |\n"}, n_seeds=1)
