@@ -15,7 +15,7 @@ class TrainingRobertaForMaskedLM(PretrainingMaskedLM, RobertaForMaskedLM):
     """``RobertaForMaskedLM`` with sparse prediction and document isolation; saves as the stock class."""
 
     def mlm_head(self):
-        head = self.lm_head  # RobertaLMHead's forward, split at its decoder (test_modeling holds it to the stock one)
+        head = self.lm_head  # RobertaLMHead's forward split at its decoder (test_architectures: the stock loss)
         return MaskedLMHead(lambda hidden: head.layer_norm(gelu(head.dense(hidden))), head.decoder)
 
     def position_offset(self) -> int:
