@@ -339,3 +339,25 @@ def test_the_electra_budget_preset_trains_exports_and_finetunes(tmp_path):
     assert tuned.returncode == 0, tuned.stdout[-3000:]
     config = json.loads((tmp_path / "glue_out" / "seed_1" / "config.json").read_text())
     assert config["architectures"] == ["ModernBertForSequenceClassification"]
+
+
+@pytest.mark.parametrize("model_type", ["electra", "modernbert"])
+def test_attn_implementation_reaches_the_generator_as_well_as_the_discriminator(model_type):
+    # --attn_implementation eager is budget_match's 3x faster attention on a CPU; a generator built from the
+    # discriminator's config.to_dict() would silently fall back to SDPA.
+    from transformers import AutoTokenizer
+
+    from hf_pretrain.models.architectures import architecture_for
+    from hf_pretrain.models.arguments import ModelArguments
+    from hf_pretrain.models.loading import build_config
+
+    tokenizer = AutoTokenizer.from_pretrained(DEBUG_TOKENIZER)
+    for implementation in ("eager", "sdpa"):
+        args = ModelArguments(model_type=model_type, hidden_size=64, num_hidden_layers=2, num_attention_heads=2,
+                              intermediate_size=96, attn_implementation=implementation)
+        config = build_config(args, tokenizer, 32)
+        model = build_electra(config, architecture_for(model_type).replaced_token_detection, generator_size=0.5)
+        used = {name: module.config._attn_implementation for name, module in model.named_modules()
+                if hasattr(module, "config")}
+        assert set(used.values()) == {implementation}, used
+        assert any(name.startswith("generator") for name in used)

@@ -76,8 +76,8 @@ class ReplacedTokenDetectionOutput(ModelOutput):
 
 
 def generator_config(config: ElectraConfig, generator_size: float) -> ElectraConfig:
-    """The generator's config: the discriminator's depth and embeddings, ``generator_size`` of its width, heads
-    and feed-forward size."""
+    """The generator's config: the discriminator's depth, embeddings and attention implementation,
+    ``generator_size`` of its width, heads and feed-forward size."""
     heads = max(1, round(config.num_attention_heads * generator_size))
     hidden = max(heads, round(config.hidden_size * generator_size / heads) * heads)
     values = config.to_dict()
@@ -85,7 +85,9 @@ def generator_config(config: ElectraConfig, generator_size: float) -> ElectraCon
         values.pop(key, None)
     values.update(hidden_size=hidden, num_attention_heads=heads,
                   intermediate_size=max(1, round(config.intermediate_size * generator_size)))
-    return ElectraConfig(**values)
+    generator = ElectraConfig(**values)
+    generator._attn_implementation = config._attn_implementation  # not in to_dict(): --attn_implementation
+    return generator
 
 
 class ReplacedTokenTraining(ExportsStock):

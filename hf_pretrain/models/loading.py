@@ -126,6 +126,8 @@ def build_config(
     values.update(architecture.token_ids(tokenizer) if architecture else {"pad_token_id": tokenizer.pad_token_id})
     values.pop("model_type", None)
     config = AutoConfig.for_model(model_type, **values)
+    if args.attn_implementation:  # every model built from this config, a training model's generator too
+        config._attn_implementation = args.attn_implementation
 
     heads, width = getattr(config, "num_attention_heads", None), getattr(config, "hidden_size", None)
     if heads and width and width % heads:
@@ -222,8 +224,6 @@ def load_or_build(
     attention = {"attn_implementation": args.attn_implementation} if args.attn_implementation else {}
     if not args.model_name_or_path:
         config = build_config(args, tokenizer, max_seq_length, default_model_type)
-        if args.attn_implementation:
-            config._attn_implementation = args.attn_implementation
         cls = model_class(config)
         return cls(config) if cls else fallback.from_config(config)
     path = args.model_name_or_path
