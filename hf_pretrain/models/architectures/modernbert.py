@@ -53,7 +53,8 @@ NOT_THE_GENERATORS = ("architectures", "generator_size", "discriminator_weight",
 def shallow_generator_config(config: ModernBertConfig, generator_size: float) -> ModernBertConfig:
     """A ModernBERT generator's config: the discriminator's width and embeddings (so they can be shared: stock
     ModernBERT has no projection between a narrow embedding and wider layers, which ELECTRA's narrow generators
-    rely on), ``generator_size`` of its depth (at least one layer), its first layers' attention types, its attention implementation."""
+    rely on), ``generator_size`` of its depth (at least one layer), its first layers' attention types, its
+    attention implementation."""
     layers = max(1, round(config.num_hidden_layers * generator_size))
     values = {k: v for k, v in config.to_dict().items() if k not in NOT_THE_GENERATORS}
     values.update(num_hidden_layers=layers, layer_types=list(config.layer_types[:layers]))
