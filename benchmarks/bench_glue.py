@@ -67,11 +67,21 @@ def cell_command(checkpoint: str, task: str, method: str, learning_rate: str, ra
     return command
 
 
+def same_command(done: list[str], command: list[str]) -> bool:
+    """Whether a finished cell ran ``command``: the same arguments, a path the same whether spelled relative to the
+    project or absolute (``../shared/data/glue``, the Makefile's, and the script's absolute default)."""
+    def spelled(argument: str) -> str:
+        path = ROOT / argument  # an absolute argument stays itself
+        return str(path.resolve()) if path.exists() else argument
+
+    return len(done) == len(command) and all(spelled(a) == spelled(b) for a, b in zip(done, command))
+
+
 def run_cell(command: list[str], folder: Path) -> dict:
     """One fine-tuning run (all seeds) on one core; its summary and wall-clock seconds. A cell that a run of the
     same command finished (``cell.json``) is read back, not trained again: a long table resumes where it stopped."""
     record = folder / "cell.json"
-    if record.is_file() and (done := json.loads(record.read_text()))["command"] == command[1:]:
+    if record.is_file() and same_command((done := json.loads(record.read_text()))["command"], command[1:]):
         return {"summary": done["summary"], "seconds": done["seconds"], "reused": True}
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
     start = time.perf_counter()
