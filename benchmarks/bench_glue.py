@@ -72,7 +72,10 @@ def same_command(done: list[str], command: list[str]) -> bool:
     project or absolute (``../shared/data/glue``, the Makefile's, and the script's absolute default)."""
     def spelled(argument: str) -> str:
         path = ROOT / argument  # an absolute argument stays itself
-        return str(path.resolve()) if path.exists() else argument
+        try:
+            return str(path.resolve()) if path.exists() else argument
+        except OSError:  # not a path: a --task_overrides longer than a file name may be
+            return argument
 
     return len(done) == len(command) and all(spelled(a) == spelled(b) for a, b in zip(done, command))
 
