@@ -461,6 +461,7 @@ def report(work: Path, results: dict, n_seeds: int) -> None:
     out_of_reach = extrapolated and minutes > EXTRAPOLATION_LIMIT * hf[-1]["minutes"]
     # The other way round, without extrapolating: when do we reach plain HF's final loss?
     ours_minutes, _ = time_to_loss(ours, hf[-1]["loss"])
+    early = ours[0]["loss"] <= hf[-1]["loss"]  # crossed before its first evaluation: the ratio is a lower bound
     slope = (hf[-1]["loss"] - hf[-2]["loss"]) / math.log2(hf[-1]["minutes"] / hf[-2]["minutes"])
     results["time_to_loss"] = {"target_loss": target, "extrapolated": extrapolated,
                                "hf_minutes": None if out_of_reach else minutes,
@@ -469,8 +470,7 @@ def report(work: Path, results: dict, n_seeds: int) -> None:
                                if out_of_reach else None,
                                "hf_loss_per_doubling": slope, "ours_minutes_to_hf_final_loss": ours_minutes,
                                "ratio_at_hf_final_loss": hf[-1]["minutes"] / ours_minutes,
-                               # the ratio is then a lower bound: ours crossed before its first evaluation
-                               "ours_under_it_at_first_evaluation": ours[0]["loss"] <= hf[-1]["loss"]}
+                               "ours_under_it_at_first_evaluation": early}
     lines = ["| training minutes (ours / HF) | ours loss | ours accuracy | plain HF loss | plain HF accuracy |",
              "|---|---|---|---|---|"]
     for a, b in zip(ours, hf):
@@ -487,7 +487,7 @@ def report(work: Path, results: dict, n_seeds: int) -> None:
     lines += ["", f"time to our final loss ({target:.3f}, at {ours[-1]['minutes']:g} minutes): plain HF {reach}",
               f"time to plain HF's final loss ({hf[-1]['loss']:.3f}, at {hf[-1]['minutes']:g} minutes): ours "
               + (f"already under it at its first evaluation ({ours_minutes:g} minutes), so at least "
-                 f"{hf[-1]['minutes'] / ours_minutes:.1f}x faster" if ours[0]["loss"] <= hf[-1]["loss"] else
+                 f"{hf[-1]['minutes'] / ours_minutes:.1f}x faster" if early else
                  f"{ours_minutes:.1f} minutes (interpolated), {hf[-1]['minutes'] / ours_minutes:.1f}x faster")]
     if hf[-1]["minutes"] < 0.9 * ours[-1]["minutes"]:
         # Plain HF's schedule is sized by a step-time probe at its start: a busy machine then makes it too short.
