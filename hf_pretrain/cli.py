@@ -3,8 +3,9 @@
 - ``hf-pretrain prepare --train_file FILE [FILE ...] --output_dir DIR [flags]``: clean, deduplicate, split, pack;
 - ``hf-pretrain compare DIR [DIR ...]``: the GLUE results of several fine-tuning runs in one table;
 - ``hf-pretrain report OUTPUT_DIR``: a pretraining run's figures and ``report.md`` (drawn again from its logs);
-- ``hf-pretrain similarity MODEL_DIR --glue_dir DIR [--task stsb] [--pooling cls|mean]``: sentence embeddings
-  judged without training: Spearman's rho of cosine similarities against a pair task's gold scores.
+- ``hf-pretrain similarity MODEL_DIR --glue_dir DIR [--task stsb] [--pooling cls|mean] [--from_scratch]``: sentence
+  embeddings judged without training: Spearman's rho of cosine similarities against a pair task's gold scores (of
+  the checkpoint, or of its architecture randomly initialized, the baseline).
 """
 
 from __future__ import annotations
@@ -31,8 +32,8 @@ USAGE = {
     "compare": "hf-pretrain compare DIR [DIR ...]: the GLUE results of finetune_glue.py runs (their --output_dir) "
                "in one table",
     "report": "hf-pretrain report OUTPUT_DIR: a pretraining run's figures and report.md, drawn again from its logs",
-    "similarity": "hf-pretrain similarity MODEL_DIR --glue_dir DIR [--task stsb] [--pooling cls|mean]  "
-                  "(similarity --help lists them)",
+    "similarity": "hf-pretrain similarity MODEL_DIR --glue_dir DIR [--task stsb] [--pooling cls|mean] "
+                  "[--from_scratch]  (similarity --help lists them)",
     "flags": "hf-pretrain flags [--objective NAME] [--plugins FILE ...]: the flags a pretraining run of that "
              "objective takes, by concern (Markdown, from the argument classes' help)",
 }
@@ -119,10 +120,11 @@ def compare(folders: list[str]) -> str:
 
 
 def similarity(argv: list[str]) -> str:
-    """``MODEL_DIR``'s STS-style score: one line, ``<task> cosine Spearman: <rho>``."""
+    """``MODEL_DIR``'s STS-style score, or (``--from_scratch``) that of its architecture randomly initialized: one
+    line, ``<task> cosine Spearman (<pooling> pooling, <weights>): <rho>``."""
     import argparse
 
-    from transformers import AutoModel, AutoTokenizer
+    from transformers import AutoConfig, AutoModel, AutoTokenizer, set_seed
 
     from .glue.similarity import similarity_spearman
 
@@ -132,9 +134,19 @@ def similarity(argv: list[str]) -> str:
     parser.add_argument("--task", default="stsb", choices=("stsb", "mrpc", "qqp"))
     parser.add_argument("--pooling", default="cls", choices=("cls", "mean"))
     parser.add_argument("--max_samples", type=int, default=None)
+    parser.add_argument("--from_scratch", action="store_true",
+                        help="score MODEL_DIR's architecture and tokenizer with every weight drawn afresh (under "
+                             "--seed): the baseline its pretrained score reads against, as finetune_glue.py's flag")
+    parser.add_argument("--seed", type=int, default=0, help="the random weights' seed, with --from_scratch")
     args = parser.parse_args(argv)
     if not os.path.isfile(os.path.join(args.model_dir, "config.json")):
         raise HfPretrainError(f"{args.model_dir}: no config.json; give a saved model folder")
-    model, tokenizer = AutoModel.from_pretrained(args.model_dir), AutoTokenizer.from_pretrained(args.model_dir)
+    tokenizer = AutoTokenizer.from_pretrained(args.model_dir)
+    if args.from_scratch:
+        set_seed(args.seed)  # transformers draws initial weights from torch's global generator
+        model = AutoModel.from_config(AutoConfig.from_pretrained(args.model_dir))
+    else:
+        model = AutoModel.from_pretrained(args.model_dir)
     rho = similarity_spearman(model, tokenizer, args.task, args.glue_dir, args.pooling, args.max_samples)
-    return f"{args.task} cosine Spearman ({args.pooling} pooling): {rho:.4f}"
+    weights = f"random init, seed {args.seed}" if args.from_scratch else "pretrained"
+    return f"{args.task} cosine Spearman ({args.pooling} pooling, {weights}): {rho:.4f}"

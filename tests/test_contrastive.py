@@ -157,6 +157,46 @@ def test_similarity_spearman_ranks_pairs_by_cosine(tmp_path):
     assert 32 / math.sqrt(32 * 42) - 1e-9 <= rho <= 32 / math.sqrt(32 * 37) + 1e-9
 
 
+
+def test_similarity_from_scratch_scores_the_checkpoints_architecture_randomly_initialized(tmp_path):
+    from transformers import AutoModel, set_seed
+
+    from hf_pretrain.cli import similarity
+    from hf_pretrain.glue.similarity import similarity_spearman
+
+    from .test_glue import FIXTURES, write_task
+
+    header, _ = FIXTURES["STS-B"]
+    words = ["the parser reads a file", "a socket closes", "numbers are added up", "the thread waits for a lock",
+             "colour names are listed", "the date is printed", "errors are raised early", "a queue is emptied"]
+    rows = [f"{i}\tmain\tf\t2012\t{i}\tnone\tnone\t{a}\t{b}\t{(i * 7) % 6}.000"
+            for i, (a, b) in enumerate(zip(words, words[3:] + words[:3]))]
+    write_task(tmp_path / "glue", "STS-B", header, rows)
+    tokenizer = AutoTokenizer.from_pretrained(TOKENIZER)
+    set_seed(123)
+    trained = stock_class(_model())(_model().config)  # stands in for a checkpoint: other weights than seed 0's
+    trained.save_pretrained(tmp_path / "model")
+    tokenizer.save_pretrained(tmp_path / "model")
+    glue = str(tmp_path / "glue")
+
+    def score(*flags):
+        line = similarity([str(tmp_path / "model"), "--glue_dir", glue, "--pooling", "mean", *flags])
+        return line, float(line.rsplit(": ", 1)[1])
+
+    line, checkpoint = score()
+    assert line.startswith("stsb cosine Spearman (mean pooling, pretrained): ")
+    assert checkpoint == pytest.approx(similarity_spearman(trained, tokenizer, "stsb", glue, "mean"), abs=1e-4)
+    line, random_init = score("--from_scratch")
+    assert line.startswith("stsb cosine Spearman (mean pooling, random init, seed 0): ")
+    set_seed(0)
+    by_hand = AutoModel.from_config(trained.config)  # the same architecture under seed 0
+    assert random_init == pytest.approx(similarity_spearman(by_hand, tokenizer, "stsb", glue, "mean"), abs=1e-4)
+    assert score("--from_scratch")[1] == random_init  # the seed decides the weights
+    assert random_init != checkpoint  # 0.036 against 0.289 on these eight pairs
+    others = [score("--from_scratch", "--seed", str(seed))[1] for seed in (1, 2, 3)]
+    assert len({random_init, *others}) == 4  # 0.072, 0.169, 0.313: each seed its own weights
+
+
 def test_dropout_is_the_augmentation_even_on_encoders_that_ship_without_it():
     from hf_pretrain.models.arguments import ModelArguments
     from hf_pretrain.models.contrastive import build_contrastive_model
