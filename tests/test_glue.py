@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from hf_pretrain.errors import HfPretrainError
+from hf_pretrain.glue.finetune import summarize_seeds
 from hf_pretrain.glue.tasks import GLUE_TASKS, glue_metrics, load_glue
 
 from .conftest import SHARED_DATA, requires_shared_data
@@ -129,6 +130,20 @@ def test_metrics_exact_values():
     stsb = glue_metrics(GLUE_TASKS["stsb"], np.array([[1.0], [2.0], [3.0]]), np.array([1.0, 2.0, 4.0]))
     assert stsb["spearmanr"] == pytest.approx(1.0) and stsb["pearson"] == pytest.approx(0.9819805, rel=1e-6)
     assert glue_metrics(GLUE_TASKS["rte"], logits, labels) == {"accuracy": pytest.approx(0.6)}
+
+
+def test_a_constant_regression_scores_zero_and_an_undefined_seed_does_not_break_the_summary():
+    # A linear probe that predicts one score for every pair (it happened to a random encoder's STS-B probe): scipy
+    # says nan, with which the mean over seeds died inside statistics.stdev; 0, as for CoLA's constant prediction.
+    labels = np.array([1.0, 2.0, 4.0])
+    assert glue_metrics(GLUE_TASKS["stsb"], np.full((3, 1), 2.7), labels) == {"pearson": 0.0, "spearmanr": 0.0}
+    cola = glue_metrics(GLUE_TASKS["cola"], np.array([[0.0, 1.0]] * 4), np.array([1, 0, 1, 0]))
+    assert cola == {"matthews_correlation": 0.0}
+    assert summarize_seeds([{"pearson": 0.5}, {"pearson": 0.7}, {"pearson": 0.0}]) == {
+        "pearson": {"mean": pytest.approx(0.4), "std": pytest.approx(0.3605551, rel=1e-6)}}
+    nan = summarize_seeds([{"pearson": 0.5, "spearmanr": 0.4}, {"pearson": float("nan"), "spearmanr": 0.6}])
+    assert np.isnan(nan["pearson"]["mean"]) and np.isnan(nan["pearson"]["std"])
+    assert nan["spearmanr"] == {"mean": pytest.approx(0.5), "std": pytest.approx(0.1414214, rel=1e-6)}
 
 
 def _summary(**means):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
 import os
 import statistics
 from collections.abc import Sequence
@@ -131,14 +132,17 @@ def finetune_one_seed(
 
 
 def summarize_seeds(runs: Sequence[dict[str, float]]) -> dict[str, dict[str, float]]:
-    """Mean and sample standard deviation of each metric over the seeds (std 0 for a single seed)."""
-    return {
-        name: {
-            "mean": statistics.fmean(run[name] for run in runs),
-            "std": statistics.stdev([run[name] for run in runs]) if len(runs) > 1 else 0.0,
-        }
-        for name in runs[0]
-    }
+    """Mean and sample standard deviation of each metric over the seeds (std 0 for a single seed); a seed whose
+    metric is undefined (nan) makes both nan, where ``statistics.stdev`` would raise from inside its arithmetic."""
+    summary = {}
+    for name in runs[0]:
+        values = [run[name] for run in runs]
+        if any(math.isnan(value) for value in values):
+            summary[name] = {"mean": math.nan, "std": math.nan}
+        else:
+            spread = statistics.stdev(values) if len(values) > 1 else 0.0
+            summary[name] = {"mean": statistics.fmean(values), "std": spread}
+    return summary
 
 
 def write_glue_results(

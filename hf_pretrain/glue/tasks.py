@@ -160,7 +160,12 @@ def glue_metrics(task: GlueTask, predictions: np.ndarray, labels: np.ndarray) ->
     """The task's official metrics, computed offline: MRPC/QQP accuracy and F1, CoLA Matthews correlation,
     STS-B Pearson and Spearman, accuracy elsewhere. ``predictions`` are logits (or scores for STS-B)."""
     if task.is_regression:
-        scores = np.asarray(predictions).reshape(-1)
+        scores = np.asarray(predictions, dtype=np.float64).reshape(-1)
+        if np.isfinite(scores).all() and np.ptp(scores) == 0:
+            # One score for every pair ranks nothing: the correlation is undefined (scipy: nan, which no mean over
+            # seeds survives); 0, as scikit-learn's matthews_corrcoef reports a constant prediction. A linear probe
+            # on a random encoder can land there.
+            return {"pearson": 0.0, "spearmanr": 0.0}
         return {"pearson": float(pearsonr(scores, labels)[0]), "spearmanr": float(spearmanr(scores, labels)[0])}
     predicted = np.asarray(predictions).argmax(-1)
     if task.name == "cola":
