@@ -80,6 +80,10 @@ def same_command(done: list[str], command: list[str]) -> bool:
     return len(done) == len(command) and all(spelled(a) == spelled(b) for a, b in zip(done, command))
 
 
+class CellFailed(Exception):
+    """A cell's fine-tuning run exited with an error (the message ends with its output's tail)."""
+
+
 def run_cell(command: list[str], folder: Path) -> dict:
     """One fine-tuning run (all seeds) on one core; its summary and wall-clock seconds. A cell that a run of the
     same command finished (``cell.json``) is read back, not trained again: a long table resumes where it stopped."""
@@ -90,7 +94,7 @@ def run_cell(command: list[str], folder: Path) -> dict:
     start = time.perf_counter()
     result = subprocess.run(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     if result.returncode != 0:
-        raise SystemExit(f"{' '.join(command)} failed:\n{result.stdout[-3000:]}")
+        raise CellFailed(f"{' '.join(command)} failed:\n{result.stdout[-3000:]}")
     summary = json.loads((folder / "glue_results.json").read_text())["summary"]
     cell = {"command": command[1:], "summary": summary, "seconds": time.perf_counter() - start}
     record.write_text(json.dumps(cell, indent=1))
@@ -179,13 +183,21 @@ def main() -> None:
     def run(cell):
         label, checkpoint, random_init, method, task, rate = cell
         folder = cell_folder(out, method, label, task, rate)
-        result = run_cell(cell_command(checkpoint, task, method, rate, random_init, folder, args), folder)
+        try:
+            result = run_cell(cell_command(checkpoint, task, method, rate, random_init, folder, args), folder)
+        except CellFailed as failure:  # the other cells go on: an hour's table is not lost to one cell
+            print(f"{method} / {label} / {task} / lr {rate}: FAILED, {failure}", flush=True)
+            return cell, None
         score = task_score(task, result["summary"])
         print(f"{method} / {label} / {task} / lr {rate}: {score:.1f} in {result['seconds']:.0f} s", flush=True)
         return cell, result
 
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         finished = list(pool.map(run, cells))
+    failed = [cell for cell, result in finished if result is None]
+    if failed:
+        raise SystemExit(f"{len(failed)} of {len(cells)} cells failed (their output is above); the others are done: "
+                         "the same command again reads them back and trains only the failed ones")
     columns = best_of_rates(finished)
 
     sections = [f"GLUE dev from {', '.join(args.checkpoint)} and from random initialization of "

@@ -31,6 +31,10 @@ if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
 # imported here, before any test, so every recipe run of the worker sees the environment its zygote was started in
 # (after an import mid-suite, each run started a fresh interpreter; `environment_left_as_found` caught it).
 import sklearn  # noqa: E402,F401
+# transformers' Trainer sets TORCHINDUCTOR_CACHE_DIR when first imported (torch's inductor picks its cache): the same
+# reason, so a test whose first use of a module that imports it (hf_pretrain.glue.finetune, the checkpoints) comes in
+# the test's body, or in a helper module it imports, leaves the environment as it found it.
+import transformers.trainer  # noqa: E402,F401
 
 from .zygote import Forked, zygote_for  # noqa: E402 (after the thread count: it imports torch in its warm parent)
 

@@ -134,6 +134,24 @@ def test_glue_benchmark_prints_a_column_per_initialization_and_the_average(tmp_p
     assert again.stdout[again.stdout.index("| task"):] == table
 
 
+def test_glue_benchmark_finishes_every_other_cell_when_one_fails(tmp_path, debug_checkpoint):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.json").write_text("{ not json")
+    arguments = ["--checkpoint", str(broken), str(debug_checkpoint), "--random_from", str(debug_checkpoint),
+                 "--glue_dir", str(_glue_dir(tmp_path, "STS-B")),
+                 "--tasks", "stsb", "--methods", "probe", "--seeds", "1", "--probe_learning_rates", "1e-3",
+                 "--task_overrides", '{"stsb": {"num_train_epochs": 1}}', "--output_dir", str(tmp_path / "out")]
+    result = run_recipe("benchmarks/bench_glue.py", *arguments)
+    assert result.returncode == 1
+    assert "probe / broken / stsb / lr 1e-3: FAILED, " in result.stdout  # the first cell in the order
+    assert result.stdout.rstrip().endswith("1 of 3 cells failed (their output is above); the others are done: the same "
+                                           "command again reads them back and trains only the failed ones")
+    # The two cells after it, queued behind it, finished and were recorded for the rerun.
+    done = sorted(cell.parent.parent.name for cell in (tmp_path / "out").rglob("cell.json"))
+    assert done == sorted([debug_checkpoint.name, "random-init"]), result.stdout[-2000:]
+    assert "| task" not in result.stdout  # no table from a partial grid
+
 def _quality_side(losses: list[float], minutes: list[float]) -> dict:
     return {"curve": [{"minutes": m, "loss": loss, "accuracy": 0.1} for m, loss in zip(minutes, losses)],
             "tokens_per_second": 1000.0, "precision": "fp32", "mfu": 0.4, "mfu_bf16_peak": 0.8,
