@@ -152,6 +152,7 @@ def test_glue_benchmark_finishes_every_other_cell_when_one_fails(tmp_path, debug
     assert done == sorted([debug_checkpoint.name, "random-init"]), result.stdout[-2000:]
     assert "| task" not in result.stdout  # no table from a partial grid
 
+
 def _quality_side(losses: list[float], minutes: list[float]) -> dict:
     return {"curve": [{"minutes": m, "loss": loss, "accuracy": 0.1} for m, loss in zip(minutes, losses)],
             "tokens_per_second": 1000.0, "precision": "fp32", "mfu": 0.4, "mfu_bf16_peak": 0.8,

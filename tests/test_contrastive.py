@@ -157,7 +157,6 @@ def test_similarity_spearman_ranks_pairs_by_cosine(tmp_path):
     assert 32 / math.sqrt(32 * 42) - 1e-9 <= rho <= 32 / math.sqrt(32 * 37) + 1e-9
 
 
-
 def test_similarity_from_scratch_scores_the_checkpoints_architecture_randomly_initialized(tmp_path):
     from transformers import AutoModel, set_seed
 
