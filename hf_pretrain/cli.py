@@ -137,8 +137,11 @@ def similarity(argv: list[str]) -> str:
     parser.add_argument("--from_scratch", action="store_true",
                         help="score MODEL_DIR's architecture and tokenizer with every weight drawn afresh (under "
                              "--seed): the baseline its pretrained score reads against, as finetune_glue.py's flag")
-    parser.add_argument("--seed", type=int, default=0, help="the random weights' seed, with --from_scratch")
+    parser.add_argument("--seed", type=int, default=None, help="the random weights' seed, with --from_scratch (0)")
     args = parser.parse_args(argv)
+    if args.seed is not None and not args.from_scratch:
+        raise HfPretrainError("--seed draws the weights of --from_scratch; a saved model's weights are its own")
+    args.seed = args.seed or 0
     if not os.path.isfile(os.path.join(args.model_dir, "config.json")):
         raise HfPretrainError(f"{args.model_dir}: no config.json; give a saved model folder")
     tokenizer = AutoTokenizer.from_pretrained(args.model_dir)

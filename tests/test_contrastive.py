@@ -161,6 +161,7 @@ def test_similarity_from_scratch_scores_the_checkpoints_architecture_randomly_in
     from transformers import AutoModel, set_seed
 
     from hf_pretrain.cli import similarity
+    from hf_pretrain.errors import HfPretrainError
     from hf_pretrain.glue.similarity import similarity_spearman
 
     from .test_glue import FIXTURES, write_task
@@ -194,6 +195,8 @@ def test_similarity_from_scratch_scores_the_checkpoints_architecture_randomly_in
     assert random_init != checkpoint  # 0.036 against 0.289 on these eight pairs
     others = [score("--from_scratch", "--seed", str(seed))[1] for seed in (1, 2, 3)]
     assert len({random_init, *others}) == 4  # 0.072, 0.169, 0.313: each seed its own weights
+    with pytest.raises(HfPretrainError, match="--seed draws the weights of --from_scratch"):
+        score("--seed", "1")  # it would change nothing: refused rather than ignored
 
 
 def test_dropout_is_the_augmentation_even_on_encoders_that_ship_without_it():
