@@ -6,7 +6,7 @@ Both sides see the same documents (a by-document validation split held out of th
 tokenizer trained once, and the same validation rows: packed 128-token rows masked once at 15 % from a fixed seed.
 
 - ours: `recipes/configs/budget_match.yaml`, the budget preset with the best GLUE average (docs/results.md: +22 points
-        over random init where the MLM-only `budget.yaml` adds 3), or the preset --config names; built with the
+        over random init where the MLM-only `budget.yaml` adds 2), or the preset --config names; built with the
         recipe's own pieces (objective, data step, model, trainer), saved as the recipe saves it;
 - hf:   run_mlm.py's way: each document tokenized whole, `group_texts` into 128-token blocks,
         `DataCollatorForLanguageModeling` (15 %), a `BertForMaskedLM` as wide and deep as ours, AdamW at lr 1e-3,

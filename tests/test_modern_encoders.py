@@ -138,6 +138,25 @@ def test_token_matching_pretrains_a_modernbert_that_pools_its_tokens(tmp_path):
     assert sequences(packed_card) < 0.9 * sequences(card)  # debug.yaml rows hold 64 tokens: pairs of up to 61
 
 
+def test_the_masked_lm_preset_trains_isolated_documents_in_eager_attention_at_batch_32(tmp_path):
+    # budget.yaml as it ships, two steps on a few documents: the settings its 30-minute side-by-side chose (batch
+    # 32, eager attention, documents packed apart) reach the run and its card; two steps end it before the budget.
+    preset = ROOT / "recipes" / "configs" / "budget.yaml"
+    tokenizer = ROOT / "tests" / "golden" / "debug_tokenizer"
+    _ok(run_recipe(PRETRAIN, "--config", str(preset), "--max_steps", "2", "--max_train_documents", "200",
+                   "--logging_steps", "1", "--eval_strategy", "no", "--validation_split_percentage", "0",
+                   "--save_strategy", "no", "--tokenizer_name", str(tokenizer), "--output_dir", str(tmp_path)))
+    history = json.loads((tmp_path / "trainer_state.json").read_text())["log_history"]
+    steps = [h for h in history if "loss" in h]
+    assert [h["step"] for h in steps] == [1, 2] and all(h["mlm_loss"] > 0 for h in steps)
+    assert steps[0]["num_input_tokens_seen"] == 32 * 128  # one full batch of packed rows, no padding
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["architectures"] == ["ModernBertForMaskedLM"] and config["classifier_pooling"] == "cls"
+    card = (tmp_path / "README.md").read_text()
+    assert "| attention | eager |" in card
+    assert "| packing | documents isolated (block-diagonal attention, positions restart per document) |" in card
+
+
 def test_the_recommended_preset_packs_pairs_in_eager_attention_and_compiles_by_region_on_request(tmp_path):
     # The preset itself (packed pairs, eager attention, the fused AdamW default), compiled as --torch_compile asks
     # (block by block), two steps of a smaller batch: the second batch's shapes differ from the first's, so the
