@@ -361,3 +361,48 @@ def test_attn_implementation_reaches_the_generator_as_well_as_the_discriminator(
                 if hasattr(module, "config")}
         assert set(used.values()) == {implementation}, used
         assert any(name.startswith("generator") for name in used)
+
+
+def _rtd_threshold():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import rtd_threshold
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    return rtd_threshold
+
+
+def test_replacement_sources_draw_uniformly_and_at_the_rows_unigram_frequencies():
+    rtd_threshold = _rtd_threshold()
+    candidates = torch.arange(5, 105)
+    rows = torch.tensor([[7] * 60 + [9] * 30 + [11] * 10])
+    unigram = rtd_threshold.replacement_tokens("unigram", 20_000, rows, candidates, torch.Generator().manual_seed(0))
+    shares = torch.bincount(unigram, minlength=105)[[7, 9, 11]] / 20_000
+    assert torch.allclose(shares, torch.tensor([0.6, 0.3, 0.1]), atol=0.015) and shares.sum() == 1
+    uniform = rtd_threshold.replacement_tokens("uniform", 20_000, rows, candidates, torch.Generator().manual_seed(0))
+    counts = torch.bincount(uniform, minlength=105)
+    assert counts[:5].sum() == 0 and counts[5:].min() > 130 and counts[5:].max() < 270  # 200 expected each
+    with pytest.raises(ValueError, match="one of generator, unigram, uniform"):
+        rtd_threshold.replacement_tokens("bigram", 1, rows, candidates, torch.Generator())
+
+
+def test_replaced_token_diagnostic_packs_documents_and_fills_the_same_masks_from_each_source(tokenizer):
+    rtd_threshold = _rtd_threshold()
+    g = torch.Generator().manual_seed(0)
+    documents = [{"sentences": [torch.randint(5, len(tokenizer), (n,), generator=g).tolist(), [5, 6]]}
+                 for n in (40, 70, 30, 120)]
+    rows = rtd_threshold.validation_rows(documents, tokenizer, rows=3, length=64)
+    stream = [t for d in documents for t in [tokenizer.cls_token_id, *d["sentences"][0], 5, 6, tokenizer.sep_token_id]]
+    assert rows.shape == (3, 64) and rows.flatten().tolist() == stream[:192]
+
+    figures = rtd_threshold.measure(_modernbert().eval(), tokenizer, rows, mlm_probability=0.3, seed=3)
+    special = torch.isin(rows, torch.tensor(sorted(set(tokenizer.all_special_ids))))
+    selected = (torch.rand(rows.shape, generator=torch.Generator().manual_seed(3)) < 0.3) & ~special
+    masked_share = selected.float().mean().item()
+    # Uniform draws over the ~300 ids rarely give the original back; the untrained generator does more often,
+    # never more than the masked share.
+    assert masked_share * 0.95 <= figures["uniform"]["replaced"] <= masked_share
+    assert 0 < figures["generator"]["replaced"] <= masked_share
+    for source in rtd_threshold.SOURCES:
+        f = figures[source]
+        assert 0 <= f["f1_at_zero"] <= f["best_f1"] <= 1 and 0 <= f["roc_auc"] <= 1
