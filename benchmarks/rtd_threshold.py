@@ -20,15 +20,12 @@ SOURCES = ("generator", "unigram", "uniform")
 
 
 def validation_rows(documents, tokenizer, rows: int, length: int = 128) -> torch.Tensor:
-    """``rows`` rows of ``length`` tokens packed from tokenized documents (``[CLS] sentences [SEP]`` each), as the
-    recipes pack them with ``isolate_documents``."""
-    stream: list[int] = []
-    for document in documents:
-        stream += [tokenizer.cls_token_id, *(t for sentence in document["sentences"] for t in sentence),
-                   tokenizer.sep_token_id]
-        if len(stream) >= rows * length:
-            break
-    return torch.tensor(stream[: len(stream) // length * length]).view(-1, length)[:rows]
+    """The first ``rows`` rows of ``length`` tokens packed from tokenized documents (a dataset with ``sentences``)
+    by the recipes' own packing with ``isolate_documents``: ``[CLS] document [SEP]`` each."""
+    from hf_pretrain.data.sequences import pack_sequences
+
+    packed = pack_sequences(documents, tokenizer.cls_token_id, tokenizer.sep_token_id, length, isolate_documents=True)
+    return torch.tensor(packed[:rows]["input_ids"], dtype=torch.long)
 
 
 def replacement_tokens(source: str, count: int, rows: torch.Tensor, candidates: torch.Tensor,

@@ -387,12 +387,14 @@ def test_replacement_sources_draw_uniformly_and_at_the_rows_unigram_frequencies(
 
 
 def test_replaced_token_diagnostic_packs_documents_and_fills_the_same_masks_from_each_source(tokenizer):
+    from datasets import Dataset
+
     rtd_threshold = _rtd_threshold()
     g = torch.Generator().manual_seed(0)
-    documents = [{"sentences": [torch.randint(5, len(tokenizer), (n,), generator=g).tolist(), [5, 6]]}
-                 for n in (40, 70, 30, 120)]
+    texts = [torch.randint(5, len(tokenizer), (n,), generator=g).tolist() for n in (40, 70, 30, 120)]
+    documents = Dataset.from_dict({"sentences": [[text, [5, 6]] for text in texts]})
     rows = rtd_threshold.validation_rows(documents, tokenizer, rows=3, length=64)
-    stream = [t for d in documents for t in [tokenizer.cls_token_id, *d["sentences"][0], 5, 6, tokenizer.sep_token_id]]
+    stream = [t for text in texts for t in [tokenizer.cls_token_id, *text, 5, 6, tokenizer.sep_token_id]]
     assert rows.shape == (3, 64) and rows.flatten().tolist() == stream[:192]
 
     figures = rtd_threshold.measure(_modernbert().eval(), tokenizer, rows, mlm_probability=0.3, seed=3)
@@ -403,6 +405,12 @@ def test_replaced_token_diagnostic_packs_documents_and_fills_the_same_masks_from
     # never more than the masked share.
     assert masked_share * 0.95 <= figures["uniform"]["replaced"] <= masked_share
     assert 0 < figures["generator"]["replaced"] <= masked_share
-    for source in rtd_threshold.SOURCES:
-        f = figures[source]
-        assert 0 <= f["f1_at_zero"] <= f["best_f1"] <= 1 and 0 <= f["roc_auc"] <= 1
+    assert set(figures) == set(rtd_threshold.SOURCES)
+
+
+def test_replaced_token_figures_by_hand():
+    # Two replaced tokens of four: logit > 0 finds one (precision 1, recall 1/2: F1 2/3); a threshold at -0.5 finds
+    # both and nothing else (F1 1), and every replaced logit is above every original one (ROC AUC 1).
+    figures = _rtd_threshold().detection_figures(torch.tensor([1, 0, 1, 0]), torch.tensor([2.0, -1.0, -0.5, -3.0]))
+    assert figures == pytest.approx({"replaced": 0.5, "roc_auc": 1.0, "f1_at_zero": 2 / 3, "best_f1": 1.0,
+                                     "best_logit": -0.5})
