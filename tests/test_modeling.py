@@ -438,3 +438,27 @@ def test_token_match_loss_scores_the_unmasked_tokens_and_the_export_drops_its_he
     reloaded = ModernBertForMaskedLM.from_pretrained(tmp_path / "export")
     assert json.loads((tmp_path / "export" / "config.json").read_text())["architectures"] == ["ModernBertForMaskedLM"]
     assert torch.equal(reloaded.model.embeddings.tok_embeddings.weight, model.model.embeddings.tok_embeddings.weight)
+
+
+def test_a_fresh_modernbert_of_a_token_level_objective_is_saved_for_mean_pooling_classifiers():
+    # Masked LM trains every token's output and no head on [CLS]: a fresh ModernBERT is saved with
+    # classifier_pooling "mean" for the sequence classifiers fine-tuned from it. What a user chose is kept: the
+    # pooling --config_overrides sets, and a continued checkpoint's own; BERT has no such field and gets none.
+    from transformers import ModernBertConfig, ModernBertForMaskedLM
+
+    from hf_pretrain.models.arguments import ModelArguments
+    from hf_pretrain.objectives.mlm import pool_token_mean
+
+    def saved_pooling(config_pooling: str = "cls", **model_args) -> str:
+        config = ModernBertConfig(vocab_size=500, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                                  intermediate_size=48, pad_token_id=0, classifier_pooling=config_pooling)
+        model_args.setdefault("model_type", None if "model_name_or_path" in model_args else "modernbert")
+        model = pool_token_mean(ModernBertForMaskedLM(config), ModelArguments(**model_args))
+        return model.config.classifier_pooling
+
+    assert saved_pooling() == "mean"
+    assert saved_pooling(config_overrides="classifier_pooling=cls") == "cls"
+    assert saved_pooling(config_overrides="attention_dropout=0.1") == "mean"
+    assert saved_pooling(model_name_or_path="some/checkpoint") == "cls"
+    bert = pool_token_mean(BertForMaskedLM(BertConfig(**CONFIG)), ModelArguments(model_type="bert"))
+    assert not hasattr(bert.config, "classifier_pooling")

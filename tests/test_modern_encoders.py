@@ -151,9 +151,9 @@ def test_the_masked_lm_preset_trains_isolated_documents_in_eager_attention_at_ba
     assert [h["step"] for h in steps] == [1, 2] and all(h["mlm_loss"] > 0 for h in steps)
     assert steps[0]["num_input_tokens_seen"] == 32 * 128  # one full batch of packed rows, no padding
     config = json.loads((tmp_path / "config.json").read_text())
-    assert config["architectures"] == ["ModernBertForMaskedLM"] and config["classifier_pooling"] == "cls"
+    assert config["architectures"] == ["ModernBertForMaskedLM"] and config["classifier_pooling"] == "mean"
     card = (tmp_path / "README.md").read_text()
-    assert "| attention | eager |" in card
+    assert "| attention | eager |" in card and "| classifier pooling | mean |" in card
     assert "| packing | documents isolated (block-diagonal attention, positions restart per document) |" in card
 
 

@@ -103,6 +103,8 @@ def write_pretraining_card(
                     "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "vocab_size"
                 )},
                 "parameters": parameters,
+                # What a sequence classifier fine-tuned from the checkpoint reads, where the architecture has a choice.
+                **({"classifier pooling": config.classifier_pooling} if hasattr(config, "classifier_pooling") else {}),
             },
             "Training": {
                 "steps": trainer.state.global_step,

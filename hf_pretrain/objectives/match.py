@@ -24,7 +24,7 @@ from ..models.token_match import TokenMatchTraining
 from .base import StepMetrics
 from .masking import word_start_table
 from .metrics import TokenMatchMetrics
-from .mlm import MaskedObjective
+from .mlm import MaskedObjective, pool_token_mean
 from .registry import register_objective
 
 
@@ -60,9 +60,7 @@ class MaskedLMWithTokenMatch(MaskedObjective):
             objective=self.name, training_modules=TokenMatchTraining,
         )
         model.loss_weights = tuple(self.loss_weights.values())  # (MLM, match)
-        if hasattr(model.config, "classifier_pooling"):
-            model.config.classifier_pooling = "mean"
-        return model
+        return pool_token_mean(model, model_args)
 
     def step_metrics(self) -> StepMetrics:
         return TokenMatchMetrics()

@@ -20,7 +20,7 @@ from ..models.loading import build_pretraining_model
 from ..models.span_boundary import SpanBoundaryTraining
 from .base import StepMetrics
 from .metrics import SpanBoundaryMetrics
-from .mlm import MaskedLanguageModeling
+from .mlm import MaskedLanguageModeling, pool_token_mean
 from .registry import register_objective
 
 logger = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ class MaskedLMWithSpanBoundary(MaskedLanguageModeling):
             objective=self.name, training_modules=SpanBoundaryTraining,
         )
         model.loss_weights = tuple(self.loss_weights.values())  # (MLM, SBO)
-        return model
+        return pool_token_mean(model, model_args)
 
     def step_metrics(self) -> StepMetrics:
         return SpanBoundaryMetrics()
