@@ -330,6 +330,9 @@ def test_the_electra_budget_preset_trains_exports_and_finetunes(tmp_path):
     assert rates[-1] < 0.5 * max(rates)  # the schedule is keyed to the time budget
     card = (out / "README.md").read_text()
     assert "0.25 of the discriminator's depth, same width" in card and "pipeline_tag: feature-extraction" in card
+    # No head reads [CLS]: the encoder is saved for classifiers that pool the tokens' mean, and the card says so.
+    assert json.loads((out / "config.json").read_text())["classifier_pooling"] == "mean"
+    assert "| classifier pooling | mean |" in card
 
     header, rows = FIXTURES["MRPC"]
     write_task(tmp_path / "glue", "MRPC", header, rows * 10)
@@ -338,7 +341,7 @@ def test_the_electra_budget_preset_trains_exports_and_finetunes(tmp_path):
                        "--max_steps", "2")
     assert tuned.returncode == 0, tuned.stdout[-3000:]
     config = json.loads((tmp_path / "glue_out" / "seed_1" / "config.json").read_text())
-    assert config["architectures"] == ["ModernBertForSequenceClassification"]
+    assert config["architectures"] == ["ModernBertForSequenceClassification"] and config["classifier_pooling"] == "mean"
 
 
 @pytest.mark.parametrize("model_type", ["electra", "modernbert"])

@@ -17,7 +17,7 @@ from ..models.arguments import ModelArguments
 from ..models.electra import DISCRIMINATOR_WEIGHT, GENERATOR_SIZE, ReplacedTokenTraining, build_electra
 from ..models.loading import build_config, resolve_model_type
 from .base import StepMetrics
-from .mlm import MaskedObjective
+from .mlm import MaskedObjective, pool_token_mean
 from .registry import register_objective
 
 
@@ -143,11 +143,14 @@ class ReplacedTokenDetection(MaskedObjective):
             # Another backbone exports its encoder as the stock base class (transformers has no ELECTRA head for
             # it), and the discriminator and generator in folders of their own.
             self.pipeline_tag = "feature-extraction"
-        return build_electra(
+        model = build_electra(
             config, architecture.replaced_token_detection, generator_size=electra.generator_size,
             discriminator_weight=self.loss_weights["discriminator"], generator_weight=self.loss_weights["generator"],
             sparse_prediction=self.args.sparse_prediction, seed=self.seed,
         )
+        # The discriminator's head reads every token and none reads [CLS]: the exported encoder is saved for
+        # classifiers that pool the tokens' mean, as a masked LM's is.
+        return pool_token_mean(model, model_args)
 
     def step_metrics(self) -> StepMetrics:
         return ReplacedTokenMetrics()
