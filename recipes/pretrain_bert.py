@@ -33,17 +33,20 @@ from hf_pretrain.training.run import pretraining_trainer, save_model, train_and_
 logger = logging.getLogger("pretrain")
 
 
-def main(required_objective: str | None = None) -> None:
+def main(required_objective: tuple[str, ...] = ()) -> None:
+    """``required_objective``: the objectives a recipe of one family trains, its default first."""
     load_plugins(peek_setting("plugins", many=True))  # the user's own objectives register before any name is read
     # Only the chosen objective's own flags are parsed: another objective's (--generator_size with mlm) is refused.
-    name = str(peek_setting("objective") or required_objective or PretrainingArguments.objective)
-    if required_objective and name != required_objective:
+    default = required_objective[0] if required_objective else PretrainingArguments.objective
+    name = str(peek_setting("objective") or default)
+    if required_objective and name not in required_objective:
         raise HfPretrainError(
-            f"this recipe trains --objective {required_objective}; for --objective {name} use recipes/pretrain_bert.py"
+            f"this recipe trains --objective {' or '.join(required_objective)}; for --objective {name} use "
+            f"recipes/pretrain_bert.py"
         )
     model_args, data_args, pretraining_args, run_args, probe_args, *extras, training_args = parse_config(
         (*pretraining_argument_classes(name), TrainingArguments),
-        defaults={"objective": required_objective} if required_objective else None,
+        defaults={"objective": default} if required_objective else None,
         others=foreign_flags(name), run=f"--objective {name}",
     )
     configure_logging(training_args)

@@ -102,7 +102,7 @@ def test_an_accelerator_other_than_cuda_is_not_disabled(monkeypatch):
 @pytest.mark.parametrize(
     "flags, message",
     [
-        (["--objective", "sop"], "--objective must be one of clm, contrastive, electra, mlm, mlm_match, mlm_nsp, mlm_sbo"),
+        (["--objective", "sop"], "--objective must be one of clm, contrastive, electra, electra_match, mlm, mlm_match, mlm_nsp, mlm_sbo"),
         (["--mlm_probability", "1.5"], "--mlm_probability must be in"),
         (["--mask_replace_prob", "0.95"], "sum to at most 1"),
         (["--hidden_size", "65"], "not a multiple of --num_attention_heads"),
@@ -168,6 +168,6 @@ def test_the_flag_reference_is_generated_per_objective():
             for field in dataclasses.fields(cls):
                 if field.init:
                     assert f"| `--{field.name}` |" in reference, (name, field.name)
-        assert ("`--generator_size`" in reference) == (name == "electra")
+        assert ("`--generator_size`" in reference) == (name in ("electra", "electra_match"))
         assert ("`--temperature`" in reference) == (name == "contrastive")
     assert "| `--mlm_probability` | `0.15` | Fraction of tokens selected for prediction. |" in flag_reference("mlm")

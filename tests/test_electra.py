@@ -21,11 +21,11 @@ pytestmark = pytest.mark.end_to_end
 ELECTRA_DEBUG = str(ROOT / "recipes" / "configs" / "electra_debug.yaml")
 
 
-def _model(seed=0):
+def _model(seed=0, **kwargs):
     torch.manual_seed(0)
     config = ElectraConfig(vocab_size=300, pad_token_id=0, embedding_size=64, hidden_size=64, num_hidden_layers=2,
                            num_attention_heads=2, intermediate_size=128)
-    return build_electra(config, seed=seed)
+    return build_electra(config, seed=seed, **kwargs)
 
 
 def _batch(rows=8, length=24, seed=0):
@@ -207,16 +207,17 @@ def test_two_process_bf16_run_with_accumulation_whole_words_and_isolated_documen
 def test_nsp_objective_is_refused(tmp_path):
     result = run_recipe("recipes/pretrain_electra.py", "--config", ELECTRA_DEBUG, "--objective", "mlm_nsp",
                         "--output_dir", str(tmp_path))
-    assert result.returncode == 2 and "error: this recipe trains --objective electra; for --objective mlm_nsp use recipes/pretrain_bert.py" in result.stdout
+    assert result.returncode == 2 and "error: this recipe trains --objective electra or electra_match; for --objective mlm_nsp use recipes/pretrain_bert.py" in result.stdout
 
 
 # --- ELECTRA on a ModernBERT backbone (the electra_budget preset) ------------------------------------------------
 
 ELECTRA_BUDGET = str(ROOT / "recipes" / "configs" / "electra_budget.yaml")
+ELECTRA_BUDGET_MATCH = str(ROOT / "recipes" / "configs" / "electra_budget_match.yaml")
 DEBUG_TOKENIZER = ROOT / "tests" / "golden" / "debug_tokenizer"
 
 
-def _modernbert(seed=0):
+def _modernbert(seed=0, **kwargs):
     from transformers import ModernBertConfig
 
     from hf_pretrain.models.architectures.modernbert import ModernBertForReplacedTokenDetection
@@ -224,7 +225,7 @@ def _modernbert(seed=0):
     torch.manual_seed(0)
     config = ModernBertConfig(vocab_size=300, pad_token_id=0, hidden_size=64, num_hidden_layers=4,
                               num_attention_heads=2, intermediate_size=96, global_attn_every_n_layers=3)
-    return build_electra(config, ModernBertForReplacedTokenDetection, generator_size=0.5, seed=seed)
+    return build_electra(config, ModernBertForReplacedTokenDetection, generator_size=0.5, seed=seed, **kwargs)
 
 
 def test_modernbert_generator_is_shallower_same_width_and_shares_the_embeddings(tmp_path):
@@ -344,6 +345,35 @@ def test_the_electra_budget_preset_trains_exports_and_finetunes(tmp_path):
     assert config["architectures"] == ["ModernBertForSequenceClassification"] and config["classifier_pooling"] == "mean"
 
 
+def test_the_electra_with_token_matching_preset_trains_on_packed_pairs_and_exports_electras_folders(tmp_path):
+    out = tmp_path / "electra_match"
+    result = run_recipe("recipes/pretrain_electra.py", "--config", ELECTRA_BUDGET_MATCH, "--max_steps", "4",
+                        "--max_train_documents", "200", "--hidden_size", "64", "--intermediate_size", "96",
+                        "--per_device_train_batch_size", "8", "--logging_steps", "2", "--eval_strategy", "no",
+                        "--validation_split_percentage", "0", "--save_steps", "4",
+                        "--tokenizer_name", str(DEBUG_TOKENIZER), "--output_dir", str(out))
+    assert result.returncode == 0, result.stdout[-3000:]
+    history = json.loads((out / "trainer_state.json").read_text())["log_history"]
+    train = [h for h in history if "loss" in h]
+    assert [h["step"] for h in train] == [2, 4]
+    assert all(h["match_loss"] > 0 and 0 <= h["match_accuracy"] <= 1 and "replaced_f1" in h for h in train)
+    from safetensors import safe_open
+
+    def keys(folder):
+        with safe_open(str(folder / "model.safetensors"), "pt") as weights:
+            return set(weights.keys())
+
+    assert {"match_head.weight", "match_head.bias"} <= keys(out / "checkpoint-4")  # an exact resume needs it
+    assert [json.loads((folder / "config.json").read_text())["architectures"][0]
+            for folder in (out, out / "discriminator", out / "generator")] == [
+        "ModernBertModel", "ModernBertForTokenClassification", "ModernBertForMaskedLM"]
+    assert not any("match_head" in key for key in keys(out) | keys(out / "discriminator"))
+    card = (out / "README.md").read_text()
+    assert "| loss | generator MLM + 50 x discriminator + 50 x match |" in card
+    assert "| packing | several whole pairs per row, each attending to itself only |" in card
+    assert "| token matching | each unmasked token of a sentence pair" in card
+
+
 @pytest.mark.parametrize("model_type", ["electra", "modernbert"])
 def test_attn_implementation_reaches_the_generator_as_well_as_the_discriminator(model_type):
     # --attn_implementation eager is budget_match's 3x faster attention on a CPU; a generator built from the
@@ -364,6 +394,44 @@ def test_attn_implementation_reaches_the_generator_as_well_as_the_discriminator(
                 if hasattr(module, "config")}
         assert set(used.values()) == {implementation}, used
         assert any(name.startswith("generator") for name in used)
+
+
+@pytest.mark.parametrize("backbone", ["electra", "modernbert"])
+def test_token_matching_reads_the_discriminators_output_and_stays_out_of_the_export(backbone, tmp_path):
+    # --objective electra_match: a matching head on the discriminator's encoder output, scored at the labelled tokens
+    # the generator did not touch, weighted into the loss; training-only, so no exported folder has it.
+    from safetensors import safe_open
+
+    from hf_pretrain.models.export import export_model
+
+    model = (_model if backbone == "electra" else _modernbert)(match_weight=2.0).eval()
+    encoder = model.electra if backbone == "electra" else model.model
+    inputs, labels, _ = _batch()
+    ones = torch.ones_like(inputs)
+    match_labels = torch.randint(0, 2, inputs.shape, generator=torch.Generator().manual_seed(1))
+    match_labels[:, :3] = IGNORE_INDEX  # [CLS] and the like are not scored
+    seen = []
+    hook = encoder.register_forward_hook(lambda module, args, output: seen.append(output.last_hidden_state))
+    with torch.no_grad():
+        out = model(inputs, labels, attention_mask=ones, match_labels=match_labels, sequence_id=torch.arange(8))
+        plain = model(inputs, labels, attention_mask=ones, sequence_id=torch.arange(8))
+    hook.remove()
+    scored = (match_labels != IGNORE_INDEX) & (labels == IGNORE_INDEX)
+    expected = torch.nn.functional.binary_cross_entropy_with_logits(
+        model.match_head(seen[0][scored]).squeeze(-1), match_labels[scored].float())
+    assert out.match_total.item() == scored.sum().item() > 100 and out.match_loss.item() == pytest.approx(expected.item())
+    assert 0 <= out.match_correct.item() <= out.match_total.item()
+    assert out.loss.item() == pytest.approx(
+        out.generator_loss.item() + 50.0 * out.discriminator_loss.item() + 2.0 * out.match_loss.item(), rel=1e-5)
+    # Without match labels (or without the head) the step is ELECTRA's own, on the same samples.
+    assert plain.match_loss is None and torch.equal(plain.replaced, out.replaced)
+    assert plain.loss.item() == pytest.approx(out.loss.item() - 2.0 * out.match_loss.item(), rel=1e-5)
+    assert _model().match_head is None
+
+    for folder in export_model(model, str(tmp_path)):
+        with safe_open(str(Path(folder) / "model.safetensors"), "pt") as weights:
+            assert not any("match_head" in key for key in weights.keys())
+        assert "token_match" not in json.loads((Path(folder) / "config.json").read_text())
 
 
 def _rtd_threshold():

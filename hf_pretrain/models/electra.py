@@ -23,6 +23,7 @@ from ..rng import Stream, torch_generator
 from .attention import block_diagonal_attention_mask
 from .export import REMOVED, ExportedPart, ExportsStock, stock_config
 from .heads import predict_masked
+from .token_match import match_positions
 
 DISCRIMINATOR_WEIGHT = 50.0  # λ in the paper (section 3.1): the discriminator's loss is much smaller per token
 GENERATOR_SIZE = 0.25  # the paper (section 3.2) finds generators 1/4 to 1/2 the discriminator's size best
@@ -73,6 +74,10 @@ class ReplacedTokenDetectionOutput(ModelOutput):
     generator_predictions: torch.Tensor | None = None  # (n_masked,) argmax at the masked positions
     discriminator_logits: torch.Tensor | None = None  # (batch, seq)
     replaced: torch.Tensor | None = None  # (batch, seq) the discriminator's labels
+    # With token matching (--objective electra_match): the matching head's mean loss, right answers and count.
+    match_loss: torch.Tensor | None = None
+    match_correct: torch.Tensor | None = None
+    match_total: torch.Tensor | None = None
 
 
 def generator_config(config: ElectraConfig, generator_size: float) -> ElectraConfig:
@@ -81,7 +86,8 @@ def generator_config(config: ElectraConfig, generator_size: float) -> ElectraCon
     heads = max(1, round(config.num_attention_heads * generator_size))
     hidden = max(heads, round(config.hidden_size * generator_size / heads) * heads)
     values = config.to_dict()
-    for key in ("architectures", "generator_size", "discriminator_weight", "model_type", "transformers_version"):
+    for key in ("architectures", "generator_size", "discriminator_weight", "token_match", "model_type",
+                "transformers_version"):
         values.pop(key, None)
     values.update(hidden_size=hidden, num_attention_heads=heads,
                   intermediate_size=max(1, round(config.intermediate_size * generator_size)))
@@ -104,12 +110,20 @@ class ReplacedTokenTraining(ExportsStock):
 
     # The losses are batch means: Trainer averages them over gradient-accumulation steps itself.
     accepts_loss_kwargs = False
-    # Config fields of the training model only (the generator's size, λ): the exported configs go without them.
-    training_only_config = {"generator_size": REMOVED, "discriminator_weight": REMOVED}
+    # Config fields of the training model only (the generator's size, λ, token matching): the exported configs go
+    # without them.
+    training_only_config = {"generator_size": REMOVED, "discriminator_weight": REMOVED, "token_match": REMOVED}
+    # The token-matching head (config.token_match): training-only, left out of every exported folder.
+    training_only_modules = ("match_head",)
 
     def init_training_state(self, config: PretrainedConfig) -> None:
         self.discriminator_weight = config.discriminator_weight
         self.generator_weight = 1.0  # --objective_weights generator=...; a training setting, not in the config
+        self.match_weight = 1.0  # --objective_weights match=... (with token matching)
+        # Token matching beside replaced-token detection (--objective electra_match): a linear head on the
+        # discriminator's output says for each token whether the pair's other segment holds it
+        # (:mod:`.token_match`); made before post_init, which initializes it.
+        self.match_head = nn.Linear(config.hidden_size, 1) if getattr(config, "token_match", False) else None
         self.sampling_seed = 0
         self.sparse_prediction = True
         self._running_sampler: torch.Generator | None = None
@@ -121,9 +135,17 @@ class ReplacedTokenTraining(ExportsStock):
         """The generator's logits (at the masked positions only, with sparse prediction) and its MLM loss."""
         raise NotImplementedError
 
+    def discriminator_hidden(self, input_ids, encoder_inputs) -> torch.Tensor:
+        """The discriminator's encoder output, ``(batch, seq, hidden)``."""
+        raise NotImplementedError
+
+    def discriminator_head(self, hidden: torch.Tensor) -> torch.Tensor:
+        """The discriminator's head on its encoder output: one logit per token, positive for *replaced*."""
+        raise NotImplementedError
+
     def discriminator_logits(self, input_ids, encoder_inputs) -> torch.Tensor:
         """One logit per token, ``(batch, seq)``: positive for *replaced*."""
-        raise NotImplementedError
+        return self.discriminator_head(self.discriminator_hidden(input_ids, encoder_inputs))
 
     def _sampling_generator(self, device: torch.device, sequence_id: torch.Tensor | None) -> torch.Generator:
         if sequence_id is not None:  # keyed by the batch, as the collator's masks: a resumed run samples the same
@@ -139,6 +161,10 @@ class ReplacedTokenTraining(ExportsStock):
         self, input_ids=None, labels=None, attention_mask=None, token_type_ids=None, position_ids=None,
         document_ids=None, sequence_id=None, **kwargs,
     ) -> ReplacedTokenDetectionOutput:
+        # Token matching's labels (electra_match) come through kwargs, not the signature: Trainer takes every
+        # argument named like a label as one it needs before it computes an evaluation loss, and plain ELECTRA's
+        # batches have none.
+        match_labels = kwargs.pop("match_labels", None)
         encoder_inputs = self.encoder_inputs(attention_mask, token_type_ids, position_ids, document_ids)
         logits, generator_loss = self.generator_logits(input_ids, labels, encoder_inputs)
         masked = labels != IGNORE_INDEX
@@ -147,18 +173,33 @@ class ReplacedTokenTraining(ExportsStock):
         sampled = sample_tokens(masked_logits, self._sampling_generator(input_ids.device, sequence_id))
         corrupted, replaced = corrupt(input_ids, labels, sampled, attention_mask)
 
-        discriminator_logits = self.discriminator_logits(corrupted, encoder_inputs)
+        hidden = self.discriminator_hidden(corrupted, encoder_inputs)
+        discriminator_logits = self.discriminator_head(hidden)
         real = attention_mask.bool() if attention_mask is not None else torch.ones_like(replaced, dtype=torch.bool)
         discriminator_loss = nn.functional.binary_cross_entropy_with_logits(
             discriminator_logits[real].float(), replaced[real].float()
         )
+        loss = self.generator_weight * generator_loss + self.discriminator_weight * discriminator_loss
+        match = {}
+        if self.match_head is not None and match_labels is not None:
+            # Scored at the tokens the generator did not touch (the unmasked ones), from the corrupted pair the
+            # discriminator reads: a replaced token in the other segment can make a label stale, at most the
+            # masking rate's share of them.
+            scored = match_positions(match_labels, labels)
+            match_logits = self.match_head(hidden[scored]).squeeze(-1).float()
+            targets = match_labels[scored].float()
+            match_loss = nn.functional.binary_cross_entropy_with_logits(match_logits, targets)
+            loss = loss + self.match_weight * match_loss
+            match = dict(match_loss=match_loss.detach(), match_total=scored.sum(),
+                         match_correct=((match_logits > 0) == (targets > 0)).sum())
         return ReplacedTokenDetectionOutput(
-            loss=self.generator_weight * generator_loss + self.discriminator_weight * discriminator_loss,
+            loss=loss,
             generator_loss=generator_loss.detach(),
             discriminator_loss=discriminator_loss.detach(),
             generator_predictions=masked_logits.argmax(-1),
             discriminator_logits=discriminator_logits.detach(),
             replaced=replaced,
+            **match,
         )
 
 
@@ -202,15 +243,18 @@ class ElectraForReplacedTokenDetection(ReplacedTokenTraining, ElectraForPreTrain
                                          hidden, labels, self.sparse_prediction)
         return logits, loss
 
-    def discriminator_logits(self, input_ids, encoder_inputs):
-        return self.discriminator_predictions(self.electra(input_ids, **encoder_inputs).last_hidden_state)
+    def discriminator_hidden(self, input_ids, encoder_inputs):
+        return self.electra(input_ids, **encoder_inputs).last_hidden_state
+
+    def discriminator_head(self, hidden):
+        return self.discriminator_predictions(hidden)
 
     def exported_parts(self) -> list[ExportedPart]:
         # The shared embeddings are stored once in a checkpoint, and in each exported folder.
         shared = {f"electra.embeddings.{name}": f"electra.embeddings.{name}" for name in SHARED_EMBEDDINGS}
         return [
             ExportedPart(ElectraForPreTraining, stock_config(self.config, self.training_only_config),
-                         leave_out=("generator.",)),
+                         leave_out=("generator.", "match_head.")),
             ExportedPart(ElectraForMaskedLM, self.generator.config, folder="generator", prefix="generator.",
                          shared=shared),
         ]
@@ -225,14 +269,18 @@ def build_electra(
     generator_weight: float = 1.0,
     sparse_prediction: bool = True,
     seed: int = 0,
+    match_weight: float | None = None,
 ) -> ReplacedTokenTraining:
     """A fresh discriminator of ``config`` and its generator, ``generator_size`` of its size (ELECTRA's: of its
     width, heads and feed-forward size; a backbone without an embedding projection's: of its depth). Loss: ``generator_weight`` x generator MLM + ``discriminator_weight`` x
-    discriminator."""
+    discriminator (+ ``match_weight`` x token matching, with a matching head, where given)."""
     config.generator_size = generator_size
     config.discriminator_weight = discriminator_weight
+    if match_weight is not None:
+        config.token_match = True
     model = (model_class or ElectraForReplacedTokenDetection)(config)
     model.generator_weight = generator_weight
+    model.match_weight = 1.0 if match_weight is None else match_weight
     model.sampling_seed = seed
     model.sparse_prediction = sparse_prediction
     return model

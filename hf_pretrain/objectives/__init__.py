@@ -1,6 +1,6 @@
 """Pretraining objectives, each one module registered by name: ``mlm``, ``mlm_nsp`` (:mod:`.mlm`), ``electra``
-(:mod:`.electra`), ``mlm_sop`` (:mod:`.sop`), ``mlm_sbo`` (:mod:`.sbo`), ``mlm_match`` (:mod:`.match`), ``clm`` and
-``prefix_lm`` (:mod:`.clm`), ``contrastive`` (:mod:`.contrastive`). See :mod:`.base` for the interface."""
+(:mod:`.electra`), ``electra_match`` (:mod:`.electra_match`), ``mlm_sop`` (:mod:`.sop`), ``mlm_sbo`` (:mod:`.sbo`),
+``mlm_match`` (:mod:`.match`), ``clm`` and ``prefix_lm`` (:mod:`.clm`), ``contrastive`` (:mod:`.contrastive`). See :mod:`.base` for the interface."""
 
 import importlib
 import pkgutil

@@ -146,11 +146,15 @@ class ReplacedTokenDetection(MaskedObjective):
         model = build_electra(
             config, architecture.replaced_token_detection, generator_size=electra.generator_size,
             discriminator_weight=self.loss_weights["discriminator"], generator_weight=self.loss_weights["generator"],
-            sparse_prediction=self.args.sparse_prediction, seed=self.seed,
+            sparse_prediction=self.args.sparse_prediction, seed=self.seed, match_weight=self.match_weight(),
         )
         # The discriminator's head reads every token and none reads [CLS]: the exported encoder is saved for
         # classifiers that pool the tokens' mean, as a masked LM's is.
         return pool_token_mean(model, model_args)
+
+    def match_weight(self) -> float | None:
+        """The token-matching loss's weight, or None: no matching head (``electra_match`` has one)."""
+        return None
 
     def step_metrics(self) -> StepMetrics:
         return ReplacedTokenMetrics()

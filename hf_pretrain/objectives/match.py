@@ -28,13 +28,10 @@ from .mlm import MaskedObjective, pool_token_mean
 from .registry import register_objective
 
 
-@register_objective
-class MaskedLMWithTokenMatch(MaskedObjective):
-    """``mlm_match``: token-matching pairs, MLM + matching losses (``--objective_weights mlm=1,match=1``)."""
+class TokenMatchRows:
+    """Mixed before a masked objective: its rows are token-matching pairs (``match_labels`` beside the tokens),
+    packed several to a row with ``--isolate_documents``."""
 
-    name = "mlm_match"
-    title = "masked LM + cross-segment token matching"
-    losses = ("mlm", "match")
     pad_values = {"match_labels": IGNORE_INDEX}  # a padded token is not scored
 
     def unmasked_rows(self, tokenized, tokenizer, *, split, max_seq_length, source, short_seq_probability):
@@ -50,6 +47,26 @@ class MaskedLMWithTokenMatch(MaskedObjective):
         # --isolate_documents: several whole pairs per row, each attending to itself only (short pairs padded alone
         # leave most of a row to padding).
         return pack_pairs(pairs, max_seq_length) if self.args.isolate_documents else pairs
+
+    @staticmethod
+    def token_match_row(source: str, exported: str) -> str:
+        """The model card's "token matching" row: the head reads ``source``; where it is: ``exported``."""
+        return (f"each unmasked token of a sentence pair (the second often an edited copy of the first) classified "
+                f"from {source} as present in the other segment or not (training only: the head is {exported})")
+
+    def packing_row(self) -> str:
+        """The model card's "packing" row."""
+        return ("several whole pairs per row, each attending to itself only" if self.args.isolate_documents
+                else "one pair per row, padded")
+
+
+@register_objective
+class MaskedLMWithTokenMatch(TokenMatchRows, MaskedObjective):
+    """``mlm_match``: token-matching pairs, MLM + matching losses (``--objective_weights mlm=1,match=1``)."""
+
+    name = "mlm_match"
+    title = "masked LM + cross-segment token matching"
+    losses = ("mlm", "match")
 
     def build_model(
         self, model_args: ModelArguments, tokenizer: PreTrainedTokenizerBase, max_seq_length: int
@@ -67,9 +84,6 @@ class MaskedLMWithTokenMatch(MaskedObjective):
 
     def card_rows(self) -> dict[str, Any]:
         rows = {**super().card_rows(), "loss": self.loss_description(),
-                "token matching": "each unmasked token of a sentence pair (the second often an edited copy of the "
-                                  "first) classified as present in the other segment or not (training only: the "
-                                  "head is not in this checkpoint)"}
-        rows["packing"] = ("several whole pairs per row, each attending to itself only" if self.args.isolate_documents
-                           else "one pair per row, padded")
+                "token matching": self.token_match_row("the encoder's output", "not in this checkpoint")}
+        rows["packing"] = self.packing_row()
         return rows

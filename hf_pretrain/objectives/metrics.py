@@ -136,11 +136,11 @@ class SpanBoundaryMetrics(MaskedLMMetrics):
         return metrics
 
 
-class TokenMatchMetrics(MaskedLMMetrics):
-    """The masked-LM metrics, plus the token-matching head's ``match_loss`` (mean over the scored tokens) and
-    ``match_accuracy``."""
+class WithTokenMatch(StepMetrics):
+    """Mixed before an objective's metrics: the token-matching head's ``match_loss`` (mean over the scored tokens)
+    and ``match_accuracy`` beside them (``mlm_match``, ``electra_match``)."""
 
-    names = (*MaskedLMMetrics.names, "match_nll", "match_correct", "match_total")
+    MATCH_NAMES = ("match_nll", "match_correct", "match_total")
 
     def count(self, outputs, inputs) -> torch.Tensor:
         counts = super().count(outputs, inputs)
@@ -154,3 +154,9 @@ class TokenMatchMetrics(MaskedLMMetrics):
             metrics["match_loss"] = totals["match_nll"] / totals["match_total"]
             metrics["match_accuracy"] = totals["match_correct"] / totals["match_total"]
         return metrics
+
+
+class TokenMatchMetrics(WithTokenMatch, MaskedLMMetrics):
+    """The masked-LM metrics, plus the token-matching head's ``match_loss`` and ``match_accuracy``."""
+
+    names = (*MaskedLMMetrics.names, *WithTokenMatch.MATCH_NAMES)

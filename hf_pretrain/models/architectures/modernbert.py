@@ -46,7 +46,8 @@ class TrainingModernBertForMaskedLM(PretrainingForward, ModernBertForMaskedLM):
 
 
 # The discriminator's config fields a generator does not take: its training-only fields and its one label.
-NOT_THE_GENERATORS = ("architectures", "generator_size", "discriminator_weight", "model_type", "transformers_version",
+NOT_THE_GENERATORS = ("architectures", "generator_size", "discriminator_weight", "token_match", "model_type",
+                      "transformers_version",
                       "id2label", "label2id", "num_labels")
 
 
@@ -110,8 +111,10 @@ class ModernBertForReplacedTokenDetection(ReplacedTokenTraining, ModernBertForTo
                                          self.sparse_prediction)  # unfused: the sampling reads the logits
         return logits, loss
 
-    def discriminator_logits(self, input_ids, encoder_inputs):
-        hidden = self.model(input_ids, **encoder_inputs).last_hidden_state
+    def discriminator_hidden(self, input_ids, encoder_inputs):
+        return self.model(input_ids, **encoder_inputs).last_hidden_state
+
+    def discriminator_head(self, hidden):
         return self.classifier(self.drop(self.head(hidden))).squeeze(-1)
 
     def exported_parts(self) -> list[ExportedPart]:
@@ -119,7 +122,7 @@ class ModernBertForReplacedTokenDetection(ReplacedTokenTraining, ModernBertForTo
         return [
             ExportedPart(ModernBertModel, stock_config(discriminator, {"num_labels": 2}), prefix="model."),
             ExportedPart(ModernBertForTokenClassification, discriminator, folder="discriminator",
-                         leave_out=("generator.",)),
+                         leave_out=("generator.", "match_head.")),
             ExportedPart(ModernBertForMaskedLM, self.generator.config, folder="generator", prefix="generator.",
                          shared={key: key for key in self.SHARED}),
         ]
