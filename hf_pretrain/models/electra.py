@@ -23,7 +23,7 @@ from ..rng import Stream, torch_generator
 from .attention import block_diagonal_attention_mask
 from .export import REMOVED, ExportedPart, ExportsStock, stock_config
 from .heads import predict_masked
-from .token_match import match_positions
+from .token_match import score_matches
 
 DISCRIMINATOR_WEIGHT = 50.0  # λ in the paper (section 3.1): the discriminator's loss is much smaller per token
 GENERATOR_SIZE = 0.25  # the paper (section 3.2) finds generators 1/4 to 1/2 the discriminator's size best
@@ -185,13 +185,9 @@ class ReplacedTokenTraining(ExportsStock):
             # Scored at the tokens the generator did not touch (the unmasked ones), from the corrupted pair the
             # discriminator reads: a replaced token in the other segment can make a label stale, at most the
             # masking rate's share of them.
-            scored = match_positions(match_labels, labels)
-            match_logits = self.match_head(hidden[scored]).squeeze(-1).float()
-            targets = match_labels[scored].float()
-            match_loss = nn.functional.binary_cross_entropy_with_logits(match_logits, targets)
-            loss = loss + self.match_weight * match_loss
-            match = dict(match_loss=match_loss.detach(), match_total=scored.sum(),
-                         match_correct=((match_logits > 0) == (targets > 0)).sum())
+            score = score_matches(self.match_head, hidden, match_labels, labels)
+            loss = loss + self.match_weight * score.loss
+            match = dict(match_loss=score.loss.detach(), match_correct=score.correct, match_total=score.total)
         return ReplacedTokenDetectionOutput(
             loss=loss,
             generator_loss=generator_loss.detach(),

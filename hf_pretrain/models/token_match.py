@@ -11,6 +11,7 @@ resume needs it), the exported final folder is the stock masked-LM class without
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -39,6 +40,23 @@ def match_positions(match_labels: torch.Tensor, labels: torch.Tensor | None) -> 
     return scored if labels is None else scored & (labels == IGNORE_INDEX)
 
 
+class MatchScore(NamedTuple):
+    loss: torch.Tensor  # mean binary cross entropy over the scored tokens
+    correct: torch.Tensor  # how many of them the head got right
+    total: torch.Tensor  # how many were scored
+
+
+def score_matches(head: nn.Linear, hidden: torch.Tensor, match_labels: torch.Tensor,
+                  labels: torch.Tensor | None) -> MatchScore:
+    """The matching head on ``hidden`` (the encoder's output) at :func:`match_positions`, against ``match_labels``:
+    the one scoring of every objective with token matching (``mlm_match``, ``electra_match``)."""
+    scored = match_positions(match_labels, labels)
+    logits = head(hidden[scored]).squeeze(-1).float()
+    targets = match_labels[scored].float()
+    loss = binary_cross_entropy_with_logits(logits, targets)
+    return MatchScore(loss, ((logits > 0) == (targets > 0)).sum(), scored.sum())
+
+
 class TokenMatchTraining(TrainingOnlyModules):
     """Mixed into an architecture's training-time masked-LM class: MLM loss + token-matching loss (binary cross
     entropy), weighted by ``loss_weights`` (MLM, match; ``--objective_weights mlm=..,match=..``)."""
@@ -58,14 +76,10 @@ class TokenMatchTraining(TrainingOnlyModules):
                                                        fused=self.training and match_labels is not None)
         if labels is None or match_labels is None:
             return TokenMatchOutput(logits=logits)
-        scored = match_positions(match_labels, labels)
-        match_logits = self.match_head(hidden[scored]).squeeze(-1).float()
-        targets = match_labels[scored].float()
-        match_loss = binary_cross_entropy_with_logits(match_logits, targets)
+        match = score_matches(self.match_head, hidden, match_labels, labels)
         mlm_weight, match_weight = self.loss_weights
         return TokenMatchOutput(
-            loss=mlm_weight * mlm_loss + match_weight * match_loss, logits=logits, mlm_loss=mlm_loss.detach(),
+            loss=mlm_weight * mlm_loss + match_weight * match.loss, logits=logits, mlm_loss=mlm_loss.detach(),
             mlm_predictions=predictions,
-            match_loss=match_loss.detach(), match_correct=((match_logits > 0) == (targets > 0)).sum(),
-            match_total=scored.sum(),
+            match_loss=match.loss.detach(), match_correct=match.correct, match_total=match.total,
         )
